@@ -1,0 +1,60 @@
+// Package tabular holds typed, column-major tables: the form AutoML,
+// evaluation and serving read. Nothing downstream re-parses CSV.
+package tabular
+
+// Type is a column's type.
+type Type uint8
+
+const (
+	Numeric     Type = iota // float64 values, NaN = missing
+	Categorical             // dictionary codes into Levels, -1 = missing
+	Boolean                 // codes 0 (false) / 1 (true), -1 = missing; Levels are the spellings seen
+)
+
+func (t Type) String() string {
+	switch t {
+	case Numeric:
+		return "numeric"
+	case Categorical:
+		return "categorical"
+	case Boolean:
+		return "boolean"
+	}
+	return "unknown"
+}
+
+// Column is one typed column. Exactly one of Num or Codes is set.
+type Column struct {
+	Name    string
+	Type    Type
+	Integer bool      // Numeric only: every present value is integral (display, schemas)
+	Num     []float64 // Numeric: NaN marks missing
+	Codes   []int32   // Categorical, Boolean: index into Levels, -1 marks missing
+	Levels  []string  // Categorical, Boolean: the dictionary
+}
+
+// Missing reports whether row i is missing.
+func (c *Column) Missing(i int) bool {
+	if c.Type == Numeric {
+		v := c.Num[i]
+		return v != v
+	}
+	return c.Codes[i] < 0
+}
+
+// Frame is a table: equal-length columns in file order.
+type Frame struct {
+	Columns []*Column
+	Rows    int
+	Target  string // the label column's name, "" when none was declared
+}
+
+// Col returns the column named name, or nil.
+func (f *Frame) Col(name string) *Column {
+	for _, c := range f.Columns {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
