@@ -93,3 +93,10 @@ type Progress interface {
 type NopProgress struct{}
 
 func (NopProgress) Update(float64, float64, string) {}
+
+// Restorer is for kinds whose outputs also live outside the workspace
+// (exec's output files). On a cache hit the engine calls Restore so the
+// world looks as if the step had run; an error turns the hit into a miss.
+type Restorer interface {
+	Restore(ctx context.Context, req *Request, outs Outputs) error
+}

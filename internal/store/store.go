@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
@@ -49,16 +50,27 @@ func Open(root string) (*Store, error) {
 			return nil, fmt.Errorf("workspace %s: %w", abs, err)
 		}
 	}
-	// WAL lets readers run beside one writer; busy_timeout makes concurrent
-	// processes wait for the lock instead of failing; _txlock=immediate takes
-	// the write lock at BEGIN so two writers never deadlock on an upgrade.
+	// busy_timeout makes concurrent processes wait for the lock instead of
+	// failing; _txlock=immediate takes the write lock at BEGIN so two
+	// writers never deadlock upgrading a read lock.
 	dsn := "file:" + filepath.Join(abs, "mlflow.db") +
-		"?_pragma=busy_timeout(30000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate"
+		"?_pragma=busy_timeout(30000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("workspace %s: %w", abs, err)
 	}
-	if err := db.Ping(); err != nil {
+	// WAL lets readers run beside one writer. The mode is stored in the
+	// file, so it is set once here, not per connection; switching can fail
+	// with SQLITE_BUSY without consulting busy_timeout when another
+	// process opens the same new workspace at the same moment, so retry.
+	for attempt := 0; ; attempt++ {
+		_, err = db.Exec(`PRAGMA journal_mode=WAL`)
+		if err == nil || attempt == 100 || !strings.Contains(err.Error(), "SQLITE_BUSY") {
+			break
+		}
+		time.Sleep(time.Duration(10+attempt) * time.Millisecond)
+	}
+	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("workspace %s: open database: %w", abs, err)
 	}

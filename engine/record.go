@@ -1,0 +1,230 @@
+package engine
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/mlflow-go/mlflow/internal/store"
+)
+
+// States of a step and of a run.
+const (
+	StatePending   = "pending"
+	StateRunning   = "running"
+	StateSucceeded = "succeeded"
+	StateFailed    = "failed"
+	StateSkipped   = "skipped"
+	StateCancelled = "cancelled"
+)
+
+// RunRecord is the final record of a run (design section 7). Field names
+// are a contract: tests and scripts parse them.
+type RunRecord struct {
+	RunID      string                 `json:"run_id"`
+	Workflow   string                 `json:"workflow"`
+	File       string                 `json:"file,omitempty"`
+	Trigger    string                 `json:"trigger,omitempty"`
+	Status     string                 `json:"status"`
+	Started    time.Time              `json:"started"`
+	DurationMS int64                  `json:"duration_ms"`
+	Params     map[string]any         `json:"params,omitempty"`
+	Steps      map[string]*StepRecord `json:"steps"`
+	Error      string                 `json:"error,omitempty"`
+}
+
+// StepRecord is one step's part of a run record.
+type StepRecord struct {
+	Kind       string    `json:"kind"`
+	State      string    `json:"state"`
+	Cached     bool      `json:"cached"`
+	Started    time.Time `json:"started,omitzero"`
+	DurationMS int64     `json:"duration_ms"`
+	Attempts   int       `json:"attempts,omitempty"`
+	Outputs    Outputs   `json:"outputs,omitempty"`
+	Error      string    `json:"error,omitempty"`
+	CacheKey   string    `json:"cache_key,omitempty"`
+	// Log is the digest of the step's log blob in the workspace.
+	Log string `json:"log,omitempty"`
+}
+
+var engineMigrations = []string{
+	`CREATE TABLE runs (
+		id TEXT PRIMARY KEY,
+		workflow TEXT NOT NULL,
+		file TEXT NOT NULL,
+		trigger TEXT NOT NULL DEFAULT 'cli',
+		status TEXT NOT NULL,
+		started TEXT NOT NULL,
+		duration_ms INTEGER NOT NULL DEFAULT 0,
+		record TEXT NOT NULL
+	);
+	CREATE INDEX runs_started ON runs(started);
+	CREATE TABLE run_steps (
+		run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+		name TEXT NOT NULL,
+		kind TEXT NOT NULL,
+		state TEXT NOT NULL,
+		cached INTEGER NOT NULL DEFAULT 0,
+		started TEXT,
+		duration_ms INTEGER NOT NULL DEFAULT 0,
+		outputs TEXT,
+		error TEXT,
+		log TEXT,
+		PRIMARY KEY (run_id, name)
+	);
+	CREATE TABLE cache (
+		key TEXT PRIMARY KEY,
+		kind TEXT NOT NULL,
+		outputs TEXT NOT NULL,
+		created TEXT NOT NULL,
+		used TEXT NOT NULL
+	);`,
+}
+
+func migrate(ctx context.Context, s *store.Store) error {
+	return s.Migrate(ctx, "engine", engineMigrations)
+}
+
+func saveRun(ctx context.Context, s *store.Store, r *RunRecord) error {
+	// Records are written after cancellation too, so they must not use the
+	// run's (possibly cancelled) context.
+	ctx = context.WithoutCancel(ctx)
+	rec, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	tx, err := s.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO runs(id, workflow, file, trigger, status, started, duration_ms, record)
+		VALUES(?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT(id) DO UPDATE SET status=excluded.status, duration_ms=excluded.duration_ms, record=excluded.record`,
+		r.RunID, r.Workflow, r.File, r.Trigger, r.Status, r.Started.UTC().Format(time.RFC3339Nano), r.DurationMS, string(rec)); err != nil {
+		return err
+	}
+	for name, st := range r.Steps {
+		outs, _ := json.Marshal(st.Outputs)
+		var started any
+		if !st.Started.IsZero() {
+			started = st.Started.UTC().Format(time.RFC3339Nano)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO run_steps(run_id, name, kind, state, cached, started, duration_ms, outputs, error, log)
+			VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT(run_id, name) DO UPDATE SET state=excluded.state, cached=excluded.cached, started=excluded.started,
+			duration_ms=excluded.duration_ms, outputs=excluded.outputs, error=excluded.error, log=excluded.log`,
+			r.RunID, name, st.Kind, st.State, st.Cached, started, st.DurationMS, string(outs), st.Error, st.Log); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// ErrRunNotFound is returned by GetRun for an unknown id.
+var ErrRunNotFound = errors.New("run not found")
+
+// GetRun loads a run record. id may be a unique prefix.
+func GetRun(ctx context.Context, s *store.Store, id string) (*RunRecord, error) {
+	if err := migrate(ctx, s); err != nil {
+		return nil, err
+	}
+	rows, err := s.DB.QueryContext(ctx, `SELECT record FROM runs WHERE id = ? OR id LIKE ? ORDER BY id LIMIT 2`, id, id+"%")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var recs []string
+	for rows.Next() {
+		var rec string
+		if err := rows.Scan(&rec); err != nil {
+			return nil, err
+		}
+		recs = append(recs, rec)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	switch len(recs) {
+	case 0:
+		return nil, fmt.Errorf("run %q: %w", id, ErrRunNotFound)
+	case 2:
+		// An exact match wins over prefix matches.
+		var exact string
+		if err := s.DB.QueryRowContext(ctx, `SELECT record FROM runs WHERE id = ?`, id).Scan(&exact); err == nil {
+			recs = []string{exact}
+		} else {
+			return nil, fmt.Errorf("run %q is ambiguous: more than one run id starts with it", id)
+		}
+	}
+	var r RunRecord
+	if err := json.Unmarshal([]byte(recs[0]), &r); err != nil {
+		return nil, fmt.Errorf("run %s: corrupt record: %w", id, err)
+	}
+	return &r, nil
+}
+
+// ListRuns returns the newest runs first.
+func ListRuns(ctx context.Context, s *store.Store, limit int) ([]*RunRecord, error) {
+	if err := migrate(ctx, s); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		limit = -1
+	}
+	rows, err := s.DB.QueryContext(ctx, `SELECT record FROM runs ORDER BY started DESC, id DESC LIMIT ?`, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*RunRecord
+	for rows.Next() {
+		var rec string
+		if err := rows.Scan(&rec); err != nil {
+			return nil, err
+		}
+		var r RunRecord
+		if err := json.Unmarshal([]byte(rec), &r); err != nil {
+			continue // a corrupt record is skipped, never fatal for a listing
+		}
+		out = append(out, &r)
+	}
+	return out, rows.Err()
+}
+
+// cacheGet returns the outputs stored under key. Anything unreadable is a
+// miss, never an error: the step just runs again.
+func cacheGet(ctx context.Context, s *store.Store, key string) (Outputs, bool) {
+	var js string
+	err := s.DB.QueryRowContext(ctx, `SELECT outputs FROM cache WHERE key = ?`, key).Scan(&js)
+	if err != nil {
+		return nil, false
+	}
+	var outs Outputs
+	if err := json.Unmarshal([]byte(js), &outs); err != nil || outs == nil {
+		return nil, false
+	}
+	return outs, true
+}
+
+func cacheTouch(ctx context.Context, s *store.Store, key string, now time.Time) {
+	// Best effort: a failed touch only affects trimming.
+	s.DB.ExecContext(context.WithoutCancel(ctx), `UPDATE cache SET used = ? WHERE key = ?`, now.UTC().Format(time.RFC3339), key)
+}
+
+func cachePut(ctx context.Context, s *store.Store, key, kind string, outs Outputs, now time.Time) error {
+	js, err := json.Marshal(outs)
+	if err != nil {
+		return err
+	}
+	ts := now.UTC().Format(time.RFC3339)
+	_, err = s.DB.ExecContext(context.WithoutCancel(ctx), `INSERT INTO cache(key, kind, outputs, created, used) VALUES(?, ?, ?, ?, ?)
+		ON CONFLICT(key) DO UPDATE SET outputs = excluded.outputs, used = excluded.used`, key, kind, string(js), ts, ts)
+	return err
+}
+
+var _ = sql.ErrNoRows
