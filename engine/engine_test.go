@@ -247,7 +247,11 @@ func TestCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	inside := make(chan struct{})
 	f := &fake{run: func(ctx context.Context, req *Request) (Outputs, error) {
-		os.WriteFile(filepath.Join(req.TempDir, "partial"), []byte("half"), 0o644)
+		dir, err := req.TempDir()
+		if err != nil {
+			return nil, err
+		}
+		os.WriteFile(filepath.Join(dir, "partial"), []byte("half"), 0o644)
 		close(inside)
 		<-ctx.Done()
 		return nil, ctx.Err()
@@ -272,7 +276,7 @@ func TestCancel(t *testing.T) {
 	if len(left) != 0 {
 		t.Fatalf("scratch left behind: %v", left)
 	}
-	if _, ok := cacheGet(context.Background(), s, rec.Steps["a"].CacheKey); ok {
+	if _, _, ok := cacheGet(context.Background(), s, rec.Steps["a"].CacheKey); ok {
 		t.Fatal("a cancelled step was cached")
 	}
 }

@@ -30,6 +30,9 @@ var ErrStepFailed = errors.New("step failed")
 // ErrCancelled is returned when the run was cancelled (SIGINT).
 var ErrCancelled = errors.New("run cancelled")
 
+// flushEvery bounds how stale a running run's stored record can be.
+const flushEvery = 100 * time.Millisecond
+
 // Options tune a run.
 type Options struct {
 	Parallel int  // concurrent steps; 0 = runtime.NumCPU()
@@ -123,9 +126,13 @@ func Run(ctx context.Context, p *Plan, s *store.Store, opts Options) (*RunRecord
 	for name, n := range p.Nodes {
 		rec.Steps[name] = &StepRecord{Kind: n.Step.Kind, State: StatePending}
 	}
-	if err := saveRun(ctx, s, rec); err != nil {
+	if err := saveRun(ctx, s, rec, []string{}); err != nil {
 		return nil, fmt.Errorf("record run: %w", err)
 	}
+	// Finished steps are written in batches, at most every flushEvery, so
+	// that `mlflow runs show` sees progress without a commit per step.
+	var dirty []string
+	lastFlush := now()
 	emit(Event{Time: rec.Started, Type: "run_started", RunID: rec.RunID})
 
 	runCtx, cancelRun := context.WithCancelCause(ctx)
@@ -181,6 +188,7 @@ func Run(ctx context.Context, p *Plan, s *store.Store, opts Options) (*RunRecord
 		r := <-results
 		remaining--
 		rec.Steps[r.name] = r.rec
+		dirty = append(dirty, r.name)
 		switch {
 		case r.err == nil:
 			outputs[r.name] = r.outs
@@ -215,8 +223,11 @@ func Run(ctx context.Context, p *Plan, s *store.Store, opts Options) (*RunRecord
 				}
 			}
 		}
-		if err := saveRun(ctx, s, rec); err != nil {
-			errs = multierror.Append(errs, fmt.Errorf("record run: %w", err))
+		if remaining > 0 && now().Sub(lastFlush) >= flushEvery {
+			if err := saveRun(ctx, s, rec, dirty); err != nil {
+				errs = multierror.Append(errs, fmt.Errorf("record run: %w", err))
+			}
+			dirty, lastFlush = dirty[:0], now()
 		}
 	}
 	g.Wait()
@@ -239,7 +250,7 @@ func Run(ctx context.Context, p *Plan, s *store.Store, opts Options) (*RunRecord
 	default:
 		rec.Status = StateSucceeded
 	}
-	if err := saveRun(ctx, s, rec); err != nil && runErr == nil {
+	if err := saveRun(ctx, s, rec, nil); err != nil && runErr == nil {
 		runErr = fmt.Errorf("record run: %w", err)
 	}
 	emit(Event{Time: now(), Type: "run_finished", RunID: rec.RunID, State: rec.Status, DurationMS: rec.DurationMS, Error: rec.Error})
@@ -296,29 +307,32 @@ func runStep(ctx context.Context, s *store.Store, n *Node, deps map[string]Outpu
 		res.err = err
 		return res
 	}
-	tmp, err := os.MkdirTemp(filepath.Join(s.Root, "tmp"), "step-"+st.Name+"-")
-	if err != nil {
-		res.err = err
-		return res
-	}
-	defer os.RemoveAll(tmp)
-	logf, err := os.Create(filepath.Join(tmp, ".log"))
-	if err != nil {
-		res.err = err
-		return res
-	}
+	var req *Request
 	defer func() {
-		logf.Close()
-		if f, err := os.Open(logf.Name()); err == nil {
+		if req != nil && req.scratch != "" {
+			os.RemoveAll(req.scratch)
+		}
+	}()
+	logDir := filepath.Join(s.Root, "tmp")
+	logf := &lazyFile{dir: logDir}
+	defer func() {
+		// Only a step that wrote something gets a log blob: most steps of
+		// a cached re-run write nothing, and a blob costs an fsync.
+		if logf.f == nil {
+			return
+		}
+		logf.f.Close()
+		defer os.Remove(logf.f.Name())
+		if f, err := os.Open(logf.f.Name()); err == nil {
 			if d, _, err := s.Put(f); err == nil {
 				sr.Log = d
 			}
 			f.Close()
 		}
 	}()
-	req := &Request{
+	req = &Request{
 		RunID: runID, Step: st.Name, Kind: st.Kind, Workflow: wf, Config: cfg, Store: s,
-		Log: &syncWriter{w: logf}, TempDir: tmp, Parallel: parallel,
+		Log: &syncWriter{w: logf}, scratchRoot: logDir, Parallel: parallel,
 		Progress: &progress{emit: emit, runID: runID, step: st.Name, kind: st.Kind, now: now},
 	}
 
@@ -349,7 +363,7 @@ func runStep(ctx context.Context, s *store.Store, n *Node, deps map[string]Outpu
 			return res
 		}
 		sr.CacheKey = key
-		outs, ok := cacheGet(ctx, s, key)
+		outs, used, ok := cacheGet(ctx, s, key)
 		if ok {
 			if r, isRestorer := n.Kind.(Restorer); isRestorer {
 				if err := r.Restore(ctx, req, outs); err != nil {
@@ -361,8 +375,12 @@ func runStep(ctx context.Context, s *store.Store, n *Node, deps map[string]Outpu
 		if ok {
 			sr.Cached = true
 			res.outs = outs
-			cacheTouch(ctx, s, key, now())
-			req.Logf("cache hit %s", key)
+			if now().Sub(used) > time.Hour {
+				// Refreshed at most hourly (as the go command's cache
+				// does): a trim needs only a rough age, and a write per
+				// hit would make an unchanged re-run pay a commit per step.
+				cacheTouch(ctx, s, key, now())
+			}
 			return res
 		}
 	}
@@ -453,6 +471,23 @@ func cacheKey(ctx context.Context, n *Node, req *Request, cfg map[string]any, de
 		fmt.Fprintf(debugW, "cachehash %s %s:\n%s", n.Step.Name, key, b.String())
 	}
 	return key, nil
+}
+
+// lazyFile creates its file on the first write.
+type lazyFile struct {
+	dir string
+	f   *os.File
+	err error
+}
+
+func (l *lazyFile) Write(p []byte) (int, error) {
+	if l.f == nil && l.err == nil {
+		l.f, l.err = os.CreateTemp(l.dir, "log-*")
+	}
+	if l.err != nil {
+		return 0, l.err
+	}
+	return l.f.Write(p)
 }
 
 type syncWriter struct {

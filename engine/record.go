@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -89,7 +88,9 @@ func migrate(ctx context.Context, s *store.Store) error {
 	return s.Migrate(ctx, "engine", engineMigrations)
 }
 
-func saveRun(ctx context.Context, s *store.Store, r *RunRecord) error {
+// saveRun writes the run row and the rows of the named steps (all steps
+// when names is nil) in one transaction.
+func saveRun(ctx context.Context, s *store.Store, r *RunRecord, names []string) error {
 	// Records are written after cancellation too, so they must not use the
 	// run's (possibly cancelled) context.
 	ctx = context.WithoutCancel(ctx)
@@ -108,18 +109,30 @@ func saveRun(ctx context.Context, s *store.Store, r *RunRecord) error {
 		r.RunID, r.Workflow, r.File, r.Trigger, r.Status, r.Started.UTC().Format(time.RFC3339Nano), r.DurationMS, string(rec)); err != nil {
 		return err
 	}
-	for name, st := range r.Steps {
-		outs, _ := json.Marshal(st.Outputs)
-		var started any
-		if !st.Started.IsZero() {
-			started = st.Started.UTC().Format(time.RFC3339Nano)
+	if names == nil {
+		for name := range r.Steps {
+			names = append(names, name)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO run_steps(run_id, name, kind, state, cached, started, duration_ms, outputs, error, log)
+	}
+	if len(names) > 0 {
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO run_steps(run_id, name, kind, state, cached, started, duration_ms, outputs, error, log)
 			VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT(run_id, name) DO UPDATE SET state=excluded.state, cached=excluded.cached, started=excluded.started,
-			duration_ms=excluded.duration_ms, outputs=excluded.outputs, error=excluded.error, log=excluded.log`,
-			r.RunID, name, st.Kind, st.State, st.Cached, started, st.DurationMS, string(outs), st.Error, st.Log); err != nil {
+			duration_ms=excluded.duration_ms, outputs=excluded.outputs, error=excluded.error, log=excluded.log`)
+		if err != nil {
 			return err
+		}
+		defer stmt.Close()
+		for _, name := range names {
+			st := r.Steps[name]
+			outs, _ := json.Marshal(st.Outputs)
+			var started any
+			if !st.Started.IsZero() {
+				started = st.Started.UTC().Format(time.RFC3339Nano)
+			}
+			if _, err := stmt.ExecContext(ctx, r.RunID, name, st.Kind, st.State, st.Cached, started, st.DurationMS, string(outs), st.Error, st.Log); err != nil {
+				return err
+			}
 		}
 	}
 	return tx.Commit()
@@ -198,17 +211,18 @@ func ListRuns(ctx context.Context, s *store.Store, limit int) ([]*RunRecord, err
 
 // cacheGet returns the outputs stored under key. Anything unreadable is a
 // miss, never an error: the step just runs again.
-func cacheGet(ctx context.Context, s *store.Store, key string) (Outputs, bool) {
-	var js string
-	err := s.DB.QueryRowContext(ctx, `SELECT outputs FROM cache WHERE key = ?`, key).Scan(&js)
+func cacheGet(ctx context.Context, s *store.Store, key string) (Outputs, time.Time, bool) {
+	var js, used string
+	err := s.DB.QueryRowContext(ctx, `SELECT outputs, used FROM cache WHERE key = ?`, key).Scan(&js, &used)
 	if err != nil {
-		return nil, false
+		return nil, time.Time{}, false
 	}
 	var outs Outputs
 	if err := json.Unmarshal([]byte(js), &outs); err != nil || outs == nil {
-		return nil, false
+		return nil, time.Time{}, false
 	}
-	return outs, true
+	t, _ := time.Parse(time.RFC3339, used)
+	return outs, t, true
 }
 
 func cacheTouch(ctx context.Context, s *store.Store, key string, now time.Time) {
@@ -226,5 +240,3 @@ func cachePut(ctx context.Context, s *store.Store, key, kind string, outs Output
 		ON CONFLICT(key) DO UPDATE SET outputs = excluded.outputs, used = excluded.used`, key, kind, string(js), ts, ts)
 	return err
 }
-
-var _ = sql.ErrNoRows

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/mlflow-go/mlflow/internal/store"
 	"github.com/mlflow-go/mlflow/schema"
@@ -56,8 +57,9 @@ type Request struct {
 	Store    *store.Store
 	Log      io.Writer // the step's log, kept with the run
 	Progress Progress
-	// TempDir is a private scratch directory, removed after the step.
-	TempDir string
+	// scratch is created by TempDir on first use: most steps never need
+	// one, and a mkdir is not free on every file system.
+	scratch, scratchRoot string
 	// Parallel is the run's --parallel value; CPU-heavy kinds size their
 	// worker pools from it.
 	Parallel int
@@ -73,6 +75,23 @@ func (r *Request) Decode(v any) error {
 		return fmt.Errorf("step %s: decode config: %w", r.Step, err)
 	}
 	return nil
+}
+
+// TempDir returns a private scratch directory, created on first call and
+// removed after the step.
+func (r *Request) TempDir() (string, error) {
+	if r.scratch == "" {
+		root := r.scratchRoot
+		if root == "" {
+			root = os.TempDir()
+		}
+		d, err := os.MkdirTemp(root, "step-"+r.Step+"-")
+		if err != nil {
+			return "", err
+		}
+		r.scratch = d
+	}
+	return r.scratch, nil
 }
 
 // Logf writes one line to the step's log.

@@ -114,7 +114,11 @@ func (s *Step) Run(ctx context.Context, req *engine.Request) (engine.Outputs, er
 	for _, k := range keys {
 		cmd.Env = append(cmd.Env, k+"="+c.Env[k])
 	}
-	cmd.Env = append(cmd.Env, "MLFLOW_RUN_ID="+req.RunID, "MLFLOW_STEP="+req.Step, "MLFLOW_STEP_TMP="+req.TempDir)
+	tmp, err := req.TempDir()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Env = append(cmd.Env, "MLFLOW_RUN_ID="+req.RunID, "MLFLOW_STEP="+req.Step, "MLFLOW_STEP_TMP="+tmp)
 	// Own process group, so a cancel stops the command's children too.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
