@@ -53,6 +53,9 @@ func NewPlan(wf *schema.Workflow, reg Registry) (*Plan, error) {
 	sort.Strings(names)
 	for _, name := range names {
 		st := wf.Steps[name]
+		if st == nil {
+			return nil, fmt.Errorf("workflow %s: step %q has no definition", wf.File, name)
+		}
 		k, ok := reg[st.Kind]
 		if !ok {
 			return nil, &schema.Error{Pos: st.Pos, Path: "steps." + name + ".kind", Msg: fmt.Sprintf("step kind %q is not built into this mlflow", st.Kind)}

@@ -76,6 +76,9 @@ func (p Pos) String() string {
 		return ""
 	case p.Line == 0:
 		return p.File
+	case p.Column == 0:
+		// Some parsers (YAML's) report the line only.
+		return fmt.Sprintf("%s:%d", p.File, p.Line)
 	default:
 		return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Column)
 	}

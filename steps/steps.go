@@ -4,11 +4,24 @@ package steps
 
 import (
 	"github.com/mlflow-go/mlflow/engine"
+	"github.com/mlflow-go/mlflow/steps/automl"
+	"github.com/mlflow-go/mlflow/steps/consume"
+	"github.com/mlflow-go/mlflow/steps/dataset"
+	"github.com/mlflow-go/mlflow/steps/deploy"
+	"github.com/mlflow-go/mlflow/steps/evaluate"
+	"github.com/mlflow-go/mlflow/steps/exec"
+	"github.com/mlflow-go/mlflow/steps/logs"
 )
 
 // All returns one instance of every built-in step kind.
 func All() []engine.Step {
 	return []engine.Step{
-		// exec.New(), dataset.New(), automl.New(), ... are added here as they land.
+		dataset.New(),
+		automl.New(),
+		evaluate.New(),
+		deploy.New(),
+		consume.New(),
+		logs.New(),
+		exec.New(),
 	}
 }

@@ -114,7 +114,7 @@ func (o *runOutput) plain(e engine.Event) {
 		if e.Cached {
 			line += " (cached)"
 		}
-		if e.Error != "" && e.State != engine.StateFailed {
+		if e.Error != "" && e.State != engine.StateFailed && e.Error != e.State {
 			line += ": " + e.Error
 		}
 		fmt.Fprintln(w, line)

@@ -37,6 +37,12 @@ func commands() []*command {
 		cmdValidate(),
 		cmdPlan(),
 		cmdRuns(),
+		cmdDatasets(),
+		cmdModels(),
+		cmdPredict(),
+		cmdServe(),
+		cmdServer(),
+		cmdEndpoint(),
 		cmdSchema(),
 		cmdVersion(),
 	}

@@ -1,0 +1,24 @@
+#!/bin/sh
+# Side by side, in one run on the same cores: one default GBDT fit on the bank training file
+# (wall/CPU seconds) and stratified 5-fold CV accuracy and AUC, ours against sklearn's
+# HistGradientBoostingClassifier (the peer script), both limited to 2 threads.
+#   bench/automl/run.sh [FILE.csv TARGET]
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+csv=${1:-/work/shared/data/bankmarketing_train.csv}
+target=${2:-y}
+peer=${PEER:-/work/shared/peers/automl/hgb_peer.py}
+bin=$(mktemp -d)/automl-bench
+trap 'rm -rf "$(dirname "$bin")"' EXIT
+(cd "$repo" && go build -o "$bin" ./bench/automl)
+ours=$(GOMAXPROCS=2 "$bin" "$csv" "$target")
+theirs=$(OMP_NUM_THREADS=2 /usr/bin/python3 "$peer" "$csv" "$target")
+/usr/bin/python3 - "$ours" "$theirs" <<'PY'
+import json, sys
+a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+print(f"{'':34} {'fit wall s':>10} {'fit cpu s':>10} {'cv5 acc':>8} {'cv5 AUC':>8}")
+for r in (a, b):
+    print(f"{r['model']:34} {r['fit_s_wall']:>10.3f} {r['fit_s_cpu']:>10.3f} {r['cv5_accuracy']:>8.4f} {r['cv5_auc']:>8.4f}")
+print(f"rows {a['rows']}; ours kept {a.get('iterations')} iterations")
+PY

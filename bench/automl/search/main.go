@@ -1,0 +1,178 @@
+// Command automl-bench measures the automl step's quality on a CSV file, by hand (not in CI):
+// k-fold CV of the whole search (each outer fold trains with the full budget on the rest and is
+// scored on rows it never saw) and stratified 80/20 hold-outs over several seeds.
+//
+//	go run ./bench/automl/search -data ../shared/data/bankmarketing_train.csv -target y -budget 60s -cv 5 -holdout 3
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"slices"
+	"time"
+
+	"github.com/mlflow-go/mlflow/internal/ml/automl"
+	"github.com/mlflow-go/mlflow/internal/ml/metrics"
+	"github.com/mlflow-go/mlflow/internal/tabular"
+)
+
+func main() {
+	data := flag.String("data", "/work/shared/data/bankmarketing_train.csv", "CSV file")
+	target := flag.String("target", "y", "target column")
+	metric := flag.String("metric", "AUC_weighted", "primary metric")
+	budget := flag.Duration("budget", 60*time.Second, "budget per training")
+	maxTrials := flag.Int("max-trials", 0, "max trials (0 = budget only)")
+	cv := flag.Int("cv", 0, "outer CV folds (0 = skip)")
+	holdout := flag.Int("holdout", 0, "80/20 hold-out seeds (0 = skip)")
+	parallel := flag.Int("parallel", runtime.GOMAXPROCS(0), "worker pool size")
+	flag.Parse()
+
+	f, err := tabular.ReadFile(context.Background(), *data, tabular.ReadOptions{Target: *target})
+	if err != nil {
+		log.Fatal(err)
+	}
+	tc := f.Col(*target)
+	label := make([]int, f.Rows)
+	for i := range label {
+		label[i] = int(tc.Codes[i])
+	}
+	cfg := automl.Config{
+		Name: "bench", Task: "classification", Target: *target, PrimaryMetric: *metric,
+		Budget: *budget, MaxTrials: *maxTrials, Ensemble: true, Parallel: *parallel,
+		Logf: func(format string, args ...any) { fmt.Fprintf(os.Stderr, "  "+format+"\n", args...) },
+	}
+	score := func(name string, train, test []int) map[string]float64 {
+		start := time.Now()
+		res, err := automl.Train(context.Background(), subset(f, train), cfg)
+		if err != nil {
+			log.Fatal(err)
+		}
+		tf := subset(f, test)
+		x, err := res.Model.Matrix(tf)
+		if err != nil {
+			log.Fatal(err)
+		}
+		classes := res.Model.Classes()
+		k := len(classes)
+		prob := make([]float64, len(test)*k)
+		nin := len(res.Model.Inputs())
+		for i := range test {
+			res.Model.Predict(x[i*nin:(i+1)*nin], prob[i*k:(i+1)*k])
+		}
+		y := make([]int, len(test))
+		tcol := tf.Col(*target)
+		for i := range test {
+			y[i] = slices.Index(classes, tcol.Levels[tcol.Codes[i]])
+		}
+		m := metrics.Classification(y, prob, k, nil)
+		fmt.Printf("%s: accuracy %.4f AUC_weighted %.4f (OOF %.4f / %.4f, %s, %d trials, %.0fs)\n", name, m["accuracy"], m["AUC_weighted"],
+			res.Metrics["accuracy"], res.Metrics["AUC_weighted"], res.Model.A.Algorithm, len(res.Leaderboard), time.Since(start).Seconds())
+		return m
+	}
+	report := func(what string, ms []map[string]float64) {
+		var acc, auc []float64
+		for _, m := range ms {
+			acc = append(acc, m["accuracy"])
+			auc = append(auc, m["AUC_weighted"])
+		}
+		fmt.Printf("%s: accuracy mean %.4f %v, AUC_weighted mean %.4f %v\n", what, mean(acc), round(acc), mean(auc), round(auc))
+	}
+	if *cv > 0 {
+		folds := stratified(label, *cv, 0)
+		var ms []map[string]float64
+		for k := range *cv {
+			var train, test []int
+			for i, a := range folds {
+				if a == k {
+					test = append(test, i)
+				} else {
+					train = append(train, i)
+				}
+			}
+			ms = append(ms, score(fmt.Sprintf("cv fold %d", k+1), train, test))
+		}
+		report(fmt.Sprintf("%d-fold CV", *cv), ms)
+	}
+	if *holdout > 0 {
+		var ms []map[string]float64
+		for seed := range *holdout {
+			a := stratified(label, 5, uint64(seed)+100)
+			var train, test []int
+			for i, v := range a {
+				if v == 0 {
+					test = append(test, i)
+				} else {
+					train = append(train, i)
+				}
+			}
+			ms = append(ms, score(fmt.Sprintf("holdout seed %d", seed), train, test))
+		}
+		report(fmt.Sprintf("80/20 hold-out x %d seeds", *holdout), ms)
+	}
+}
+
+// stratified assigns each row one of k folds, stratified by label.
+func stratified(label []int, k int, seed uint64) []int {
+	g := rand.New(rand.NewPCG(seed, 7))
+	by := map[int][]int{}
+	var keys []int
+	for i, l := range label {
+		if _, ok := by[l]; !ok {
+			keys = append(keys, l)
+		}
+		by[l] = append(by[l], i)
+	}
+	slices.Sort(keys)
+	out := make([]int, len(label))
+	off := 0
+	for _, l := range keys {
+		rows := by[l]
+		g.Shuffle(len(rows), func(i, j int) { rows[i], rows[j] = rows[j], rows[i] })
+		for i, r := range rows {
+			out[r] = (off + i) % k
+		}
+		off = (off + len(rows)) % k
+	}
+	return out
+}
+
+func subset(f *tabular.Frame, rows []int) *tabular.Frame {
+	out := &tabular.Frame{Rows: len(rows), Target: f.Target}
+	for _, c := range f.Columns {
+		nc := &tabular.Column{Name: c.Name, Type: c.Type, Integer: c.Integer, Levels: c.Levels}
+		if c.Type == tabular.Numeric {
+			nc.Num = make([]float64, len(rows))
+			for i, r := range rows {
+				nc.Num[i] = c.Num[r]
+			}
+		} else {
+			nc.Codes = make([]int32, len(rows))
+			for i, r := range rows {
+				nc.Codes[i] = c.Codes[r]
+			}
+		}
+		out.Columns = append(out.Columns, nc)
+	}
+	return out
+}
+
+func mean(v []float64) float64 {
+	s := 0.0
+	for _, x := range v {
+		s += x
+	}
+	return s / float64(len(v))
+}
+
+func round(v []float64) []string {
+	out := make([]string, len(v))
+	for i, x := range v {
+		out[i] = fmt.Sprintf("%.4f", x)
+	}
+	return out
+}

@@ -1,0 +1,111 @@
+#!/bin/sh
+# Serving side by side, in one run on the same cores: the peers of
+# /work/shared/peers/serving (go_const, go_parse, flask_gunicorn_hgb) and
+# `mlflow serve` with the real AutoML model and key auth, each loaded with
+#   wrk -t2 -c16 -d10s   (throughput)  and   wrk -t1 -c1 -d5s   (unloaded latency)
+# with the one-record bank-marketing payload. Prints one table.
+#
+#   bench/serving/run.sh            # trains the model first (budget $BUDGET, default 60s)
+#   MODEL=path/to/model.json bench/serving/run.sh
+#   WS=/tmp/bench-ws bench/serving/run.sh   # keep the workspace: train once
+#
+# Needs: apt-get install -y python3-sklearn python3-pandas python3-flask gunicorn wrk
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+peers=${PEERS:-/work/shared/peers/serving}
+tmp=$(mktemp -d)
+pids=""
+cleanup() {
+	for p in $pids; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+for t in wrk gunicorn /usr/bin/python3; do
+	command -v "$t" >/dev/null || { echo "missing $t: apt-get install -y python3-sklearn python3-pandas python3-flask gunicorn wrk" >&2; exit 2; }
+done
+
+echo "building..." >&2
+(cd "$peers/goserver" && go build -o "$tmp/goserver" .)
+(cd "$repo" && go build -o "$tmp/mlflow" ./cmd/mlflow)
+OMP_NUM_THREADS=2 /usr/bin/python3 "$peers/make_model.py" "$tmp" >&2
+payload=$tmp/data.json
+
+# WS keeps the trained model between runs (WS=/tmp/some/dir); default a temp dir.
+ws=${WS:-$tmp/ws}
+if [ -n "${MODEL:-}" ]; then
+	ref=$MODEL
+elif [ -f "$ws/.serving-bench-trained" ]; then
+	ref=bankmarketing
+else
+	echo "training the model (budget ${BUDGET:-60s})..." >&2
+	"$tmp/mlflow" --workspace "$ws" run "$here/workflow.cue" -p budget="${BUDGET:-60s}" >&2
+	touch "$ws/.serving-bench-trained"
+	ref=bankmarketing
+fi
+
+wait_up() { # URL
+	i=0
+	until curl -s -o /dev/null "$1"; do
+		i=$((i + 1)); [ $i -gt 200 ] && { echo "no answer from $1" >&2; exit 1; }
+		sleep 0.1
+	done
+}
+
+"$tmp/goserver" -mode const -addr 127.0.0.1:18081 & pids="$pids $!"
+"$tmp/goserver" -mode parse -addr 127.0.0.1:18082 & pids="$pids $!"
+PEERS_MODEL=$tmp/hgb.pkl OMP_NUM_THREADS=1 gunicorn -w 2 -k sync -b 127.0.0.1:18093 --chdir "$peers" --log-level warning flask_app:app & pids="$pids $!"
+"$tmp/mlflow" --workspace "$ws" serve --model "$ref" --name bankmarketing --addr 127.0.0.1:18094 --auth key 2>"$tmp/serve.log" & pids="$pids $!"
+for u in http://127.0.0.1:18081/ http://127.0.0.1:18082/ http://127.0.0.1:18093/ http://127.0.0.1:18094/livez; do wait_up "$u"; done
+key=$("$tmp/mlflow" --workspace "$ws" endpoint keys bankmarketing --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["primary"])')
+
+# A wrong answer must not pass for speed: every server must score the payload.
+for p in 18082 18093 18094; do
+	code=$(curl -s -o "$tmp/answer" -w '%{http_code}' -H 'Content-Type: application/json' -H "Authorization: Bearer $key" --data-binary @"$payload" "http://127.0.0.1:$p/score")
+	[ "$code" = 200 ] || { echo "port $p answered $code: $(cat "$tmp/answer")" >&2; exit 1; }
+	echo "port $p: $(cat "$tmp/answer")" >&2
+done
+code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' --data-binary @"$payload" http://127.0.0.1:18094/score)
+[ "$code" = 401 ] || { echo "mlflow serve without a key answered $code, want 401" >&2; exit 1; }
+
+load() { # NAME PORT KEY
+	for mode in "-t2 -c16 -d${DURATION:-10s}" "-t1 -c1 -d${DURATION1:-5s}"; do
+		# shellcheck disable=SC2086
+		PAYLOAD=$payload KEY=$3 wrk $mode --latency -s "$here/post.lua" "http://127.0.0.1:$2/score" >"$tmp/wrk.$1.$(echo $mode | cut -c1-3)" 2>&1
+	done
+}
+for peer in "go_const 18081" "go_parse 18082" "flask_gunicorn_hgb 18093" "mlflow_serve 18094"; do
+	set -- $peer
+	k=""; [ "$1" = mlflow_serve ] && k=$key
+	echo "loading $1..." >&2
+	load "$1" "$2" "$k"
+done
+
+/usr/bin/python3 - "$tmp" <<'PY'
+import re, sys, os
+tmp = sys.argv[1]
+def ms(s):
+    m = re.match(r"([\d.]+)(us|ms|s)", s)
+    v = float(m.group(1))
+    return {"us": v / 1000, "ms": v, "s": v * 1000}[m.group(2)]
+def parse(path):
+    t = open(path).read()
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
+    p50 = ms(re.search(r"\s50%\s+(\S+)", t).group(1))
+    p99 = ms(re.search(r"\s99%\s+(\S+)", t).group(1))
+    errs = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
+    sock = re.search(r"Socket errors: (.*)", t)
+    return rps, p50, p99, int(errs.group(1)) if errs else 0, sock.group(1) if sock else ""
+names = ["go_const", "go_parse", "flask_gunicorn_hgb", "mlflow_serve"]
+r = {n: (parse(os.path.join(tmp, f"wrk.{n}.-t2")), parse(os.path.join(tmp, f"wrk.{n}.-t1"))) for n in names}
+print(f"{'server':20} {'rps c16':>10} {'p50 ms':>8} {'p99 ms':>8} {'rps c1':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
+for n in names:
+    a, b = r[n]
+    print(f"{n:20} {a[0]:>10.0f} {a[1]:>8.3f} {a[2]:>8.3f} {b[0]:>9.0f} {b[1]:>8.3f} {b[2]:>8.3f} {a[3] + b[3]:>8}")
+m = r["mlflow_serve"]
+print()
+print(f"mlflow_serve / go_parse rps (c16): {m[0][0] / r['go_parse'][0][0]:.2f}x   (target >= 0.9)")
+print(f"mlflow_serve / flask rps (c16):    {m[0][0] / r['flask_gunicorn_hgb'][0][0]:.0f}x   (target >= 70)")
+print(f"mlflow_serve unloaded p50:         {m[1][1]:.3f} ms (target < 0.2)")
+PY

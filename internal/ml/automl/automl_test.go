@@ -1,0 +1,337 @@
+package automl
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mlflow-go/mlflow/internal/ml/model"
+	"github.com/mlflow-go/mlflow/internal/tabular"
+)
+
+// frame builds n rows: x numeric (some missing), c categorical (4 levels), z noise, and a
+// target from a noisy rule. classes = 0 makes a regression target.
+func frame(n, classes int, seed uint64) *tabular.Frame {
+	g := rand.New(rand.NewPCG(seed, 3))
+	x := make([]float64, n)
+	z := make([]float64, n)
+	c := make([]int32, n)
+	yn := make([]float64, n)
+	yc := make([]int32, n)
+	for i := range n {
+		x[i] = g.NormFloat64()
+		z[i] = g.NormFloat64()
+		c[i] = int32(g.IntN(4))
+		s := 1.5*x[i] + []float64{-1, 0, 0.5, 1}[c[i]] + 0.5*g.NormFloat64()
+		if i%13 == 0 {
+			x[i] = math.NaN()
+		}
+		yn[i] = s
+		switch {
+		case classes == 2:
+			if s > 0.3 {
+				yc[i] = 1
+			}
+		case classes > 2:
+			yc[i] = int32(min(classes-1, max(0, int((s+2)*float64(classes)/4))))
+		}
+	}
+	f := &tabular.Frame{Rows: n, Target: "y", Columns: []*tabular.Column{
+		{Name: "x", Type: tabular.Numeric, Num: x},
+		{Name: "c", Type: tabular.Categorical, Codes: c, Levels: []string{"a", "b", "c", "d"}},
+		{Name: "z", Type: tabular.Numeric, Num: z},
+	}}
+	if classes == 0 {
+		f.Columns = append(f.Columns, &tabular.Column{Name: "y", Type: tabular.Numeric, Num: yn})
+	} else {
+		levels := make([]string, classes)
+		for i := range levels {
+			levels[i] = fmt.Sprintf("k%d", i)
+		}
+		f.Columns = append(f.Columns, &tabular.Column{Name: "y", Type: tabular.Categorical, Codes: yc, Levels: levels})
+	}
+	return f
+}
+
+func quick(task string) Config {
+	return Config{Name: "m", Task: task, MaxTrials: 3, Ensemble: true, Seed: 7, Parallel: 2}
+}
+
+func hasWarning(r *Result, sub string) bool {
+	for _, w := range r.Warnings {
+		if strings.Contains(w, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestTrainBinaryAndRoundTrip(t *testing.T) {
+	f := frame(1500, 2, 1)
+	res, err := Train(context.Background(), f, quick(model.Classification))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if auc := res.Metrics["AUC_weighted"]; auc < 0.85 {
+		t.Errorf("OOF AUC %.3f, want >= 0.85 on an easy rule", auc)
+	}
+	if len(res.Leaderboard) != 3 {
+		t.Errorf("leaderboard has %d trials, want 3 (max_trials)", len(res.Leaderboard))
+	}
+	m2, err := model.Decode(res.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := res.Model.Matrix(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := make([]float64, 2), make([]float64, 2)
+	for i := range 200 {
+		row := x[i*3 : (i+1)*3]
+		res.Model.Predict(row, a)
+		m2.Predict(row, b)
+		if a[0] != b[0] || a[1] != b[1] || math.Abs(a[0]+a[1]-1) > 1e-9 {
+			t.Fatalf("row %d: in memory %v, decoded %v", i, a, b)
+		}
+	}
+	if allocs := testing.AllocsPerRun(100, func() { m2.Predict(x[:3], b) }); allocs != 0 {
+		t.Errorf("Predict allocates %v times per row", allocs)
+	}
+	// Unseen category spelling and missing values predict like missing, never fail.
+	row := []float64{m2.Code(0, "NA"), m2.Code(1, "never-seen"), 0.3}
+	m2.Predict(row, b)
+	if math.IsNaN(b[0]) {
+		t.Error("NaN probability for an unseen category")
+	}
+}
+
+// Same data, config and seed give the same bytes whatever the pool size and GOMAXPROCS.
+func TestDeterministicBytes(t *testing.T) {
+	f := frame(2500, 3, 2)
+	var first []byte
+	for _, run := range []struct{ par, procs int }{{1, 1}, {3, 2}, {2, 4}} {
+		old := runtime.GOMAXPROCS(run.procs)
+		cfg := quick(model.Classification)
+		cfg.MaxTrials = 5 // P1..P4 and a forest-free GBDT: covers GBDT, linear and bagging
+		cfg.Parallel = run.par
+		res, err := Train(context.Background(), f, cfg)
+		runtime.GOMAXPROCS(old)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first == nil {
+			first = res.Bytes
+			continue
+		}
+		if !bytes.Equal(first, res.Bytes) {
+			t.Fatalf("parallel %d GOMAXPROCS %d: model bytes differ (%d vs %d bytes)", run.par, run.procs, len(first), len(res.Bytes))
+		}
+	}
+}
+
+func TestRegression(t *testing.T) {
+	f := frame(1200, 0, 3)
+	res, err := Train(context.Background(), f, quick(model.Regression))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r2 := res.Metrics["r2_score"]; r2 < 0.7 {
+		t.Errorf("OOF r2 %.3f, want >= 0.7", r2)
+	}
+	if res.Model.Classes() != nil {
+		t.Error("regression model has classes")
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	ctx := context.Background()
+	errCase := func(name string, f *tabular.Frame, cfg Config, want ...string) {
+		t.Helper()
+		_, err := Train(ctx, f, cfg)
+		if err == nil {
+			t.Errorf("%s: no error", name)
+			return
+		}
+		for _, w := range want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: error %q does not mention %q", name, err, w)
+			}
+		}
+	}
+
+	f := frame(300, 2, 4)
+	f.Col("y").Codes = make([]int32, 300)
+	errCase("constant target", f, quick(model.Classification), `target`, `"y"`, "constant")
+
+	f = frame(300, 2, 4)
+	cfg := quick(model.Classification)
+	cfg.PrimaryMetric = "r2_score"
+	errCase("metric for the other task", f, cfg, "primary_metric", "r2_score", "AUC_weighted", "accuracy")
+
+	f = frame(300, 2, 4)
+	f.Col("y").Levels = []string{"12.5", "lots"}
+	errCase("regression target with text", f, quick(model.Regression), `"y"`, `"lots"`, "not a number")
+
+	cfg = quick(model.Classification)
+	cfg.Allowed = []string{"NeuralNet"}
+	errCase("unknown allowed model", frame(100, 2, 4), cfg, "allowed_models[0]", "NeuralNet")
+}
+
+func TestDroppedColumns(t *testing.T) {
+	f := frame(400, 2, 5)
+	empty := make([]float64, 400)
+	id := make([]int32, 400)
+	levels := make([]string, 400)
+	for i := range empty {
+		empty[i] = math.NaN()
+		id[i] = int32(i)
+		levels[i] = fmt.Sprintf("cust-%04d", i)
+	}
+	f.Columns = append(f.Columns,
+		&tabular.Column{Name: "empty", Type: tabular.Numeric, Num: empty},
+		&tabular.Column{Name: "customer", Type: tabular.Categorical, Codes: id, Levels: levels})
+	res, err := Train(context.Background(), f, quick(model.Classification))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hasWarning(res, `dropped column "empty": every value is missing`) {
+		t.Errorf("no all-missing warning in %q", res.Warnings)
+	}
+	if !hasWarning(res, `dropped column "customer": it looks like an ID`) {
+		t.Errorf("no ID warning in %q", res.Warnings)
+	}
+	for _, in := range res.Model.Inputs() {
+		if in.Name == "empty" || in.Name == "customer" {
+			t.Errorf("dropped column %q is still an input", in.Name)
+		}
+	}
+}
+
+// A 1 % minority class trains with stratified folds: every fold sees positives.
+func TestRareClass(t *testing.T) {
+	f := frame(2000, 2, 6)
+	y := f.Col("y").Codes
+	for i := range y {
+		y[i] = 0
+		if i%100 == 0 {
+			y[i] = 1
+		}
+	}
+	res, err := Train(context.Background(), f, quick(model.Classification))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := prepare(f, &Config{Task: model.Classification})
+	folds, _ := makeFolds(p.strata, Validation{Folds: 5, Repeats: 1}, 1)
+	for i, fd := range folds {
+		pos := 0
+		for _, r := range fd.valid {
+			if p.y[r] == 1 {
+				pos++
+			}
+		}
+		if pos != 4 {
+			t.Errorf("fold %d holds %d of the 20 positives, want 4", i, pos)
+		}
+	}
+	if _, ok := res.Metrics["AUC_weighted"]; !ok {
+		t.Error("no AUC for the rare class")
+	}
+}
+
+// A multiclass class with a single row is a warning, never a crash.
+func TestSingleRowClass(t *testing.T) {
+	f := frame(600, 3, 7)
+	col := f.Col("y")
+	col.Levels = append(col.Levels, "lonely")
+	col.Codes[17] = 3
+	res, err := Train(context.Background(), f, quick(model.Classification))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hasWarning(res, `class "lonely" of target "y" has 1 row`) {
+		t.Errorf("no single-row warning in %q", res.Warnings)
+	}
+	if len(res.Model.Classes()) != 4 {
+		t.Errorf("classes %v, want 4", res.Model.Classes())
+	}
+	out := make([]float64, 4)
+	res.Model.Predict([]float64{0, 0, 0}, out)
+	for _, p := range out {
+		if math.IsNaN(p) {
+			t.Fatalf("NaN probability: %v", out)
+		}
+	}
+}
+
+// A budget too small for one model still returns a model and says so.
+func TestBudgetTooSmall(t *testing.T) {
+	f := frame(20000, 2, 8)
+	cfg := Config{Name: "m", Task: model.Classification, Budget: time.Millisecond, Ensemble: true, Parallel: 2}
+	res, err := Train(context.Background(), f, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hasWarning(res, "too small for one full model") {
+		t.Errorf("no budget warning in %q", res.Warnings)
+	}
+	if !strings.Contains(strings.Join(res.Model.A.Warnings, "\n"), "too small") {
+		t.Error("the warning is not in the model's metadata")
+	}
+	if len(res.Model.A.Members) == 0 {
+		t.Error("no model returned")
+	}
+}
+
+func TestFoldsDependOnSeedAndOrderOnly(t *testing.T) {
+	strata := make([]int, 1000)
+	for i := range strata {
+		strata[i] = i % 7 % 3
+	}
+	a, _ := makeFolds(strata, Validation{Folds: 5, Repeats: 1}, 3)
+	b, _ := makeFolds(strata, Validation{Folds: 5, Repeats: 1}, 3)
+	c, _ := makeFolds(strata, Validation{Folds: 5, Repeats: 1}, 4)
+	same := func(x, y []fold) bool { return fmt.Sprint(x) == fmt.Sprint(y) }
+	if !same(a, b) {
+		t.Error("equal seeds give different folds")
+	}
+	if same(a, c) {
+		t.Error("different seeds give equal folds")
+	}
+	seen := make([]int, 1000)
+	for _, f := range a {
+		for _, r := range f.valid {
+			seen[r]++
+		}
+		if len(f.train)+len(f.stop)+len(f.valid) != 1000 {
+			t.Errorf("fold sizes %d+%d+%d != 1000", len(f.train), len(f.stop), len(f.valid))
+		}
+	}
+	for r, n := range seen {
+		if n != 1 {
+			t.Fatalf("row %d validated %d times", r, n)
+		}
+	}
+}
+
+func TestCaruanaPrefersBetterBlend(t *testing.T) {
+	// Two candidates wrong in different rows: the blend beats both, so both get weight.
+	y := []float64{0, 1, 0, 1}
+	a := []float64{0.9, 0.1, 0.1, 0.9, 0.5, 0.5, 0.5, 0.5}
+	b := []float64{0.5, 0.5, 0.5, 0.5, 0.9, 0.1, 0.1, 0.9}
+	score := func(p []float64) float64 { return logLoss(y, p, 2) }
+	w, s := caruana([][]float64{a, b}, score, 25)
+	if w[0] == 0 || w[1] == 0 || math.Abs(w[0]+w[1]-1) > 1e-12 {
+		t.Errorf("weights %v", w)
+	}
+	if s >= min(score(a), score(b)) {
+		t.Errorf("blend score %v not better than the members (%v, %v)", s, score(a), score(b))
+	}
+}

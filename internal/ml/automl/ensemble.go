@@ -1,0 +1,140 @@
+package automl
+
+import (
+	"cmp"
+	"math"
+	"slices"
+	"strings"
+)
+
+// ensembleSteps is AutoGluon's ensemble_size: "above 25 no measurable improvement".
+const ensembleSteps = 25
+
+// scorer is a selection criterion over an n×k prediction matrix; lower is better.
+type scorer func(pred []float64) float64
+
+// selectionScorer is what ensembling and search comparisons optimise: AUC when it is the primary
+// metric, log loss for other classification metrics (never jumpy accuracy), RMSE for regression.
+func selectionScorer(p *problem) (scorer, string) {
+	k := p.k()
+	switch {
+	case p.task == "regression":
+		return func(pred []float64) float64 { return rmse(p.y, pred) }, "root_mean_squared_error"
+	case strings.HasPrefix(p.metric, "AUC"):
+		return func(pred []float64) float64 { return -aucWeighted(p.y, pred, k) }, "AUC_weighted"
+	}
+	return func(pred []float64) float64 { return logLoss(p.y, pred, k) }, "log_loss"
+}
+
+// caruana is greedy ensemble selection with replacement (Caruana et al., ICML 2004): each step
+// adds the candidate that makes the running average best, ties to a candidate already picked,
+// then to the earlier one; the best prefix of the trajectory is kept. It returns one weight per
+// candidate (picks / steps of that prefix) and the prefix's score.
+func caruana(cands [][]float64, score scorer, steps int) ([]float64, float64) {
+	n := len(cands[0])
+	sum := make([]float64, n)
+	avg := make([]float64, n)
+	counts := make([]int, len(cands))
+	best := math.Inf(1)
+	var bestCounts []int
+	bestSteps := 0
+	for s := 1; s <= steps; s++ {
+		pick, pickScore := -1, math.Inf(1)
+		for c, pred := range cands {
+			inv := 1 / float64(s)
+			for i := range avg {
+				avg[i] = (sum[i] + pred[i]) * inv
+			}
+			sc := score(avg)
+			if sc < pickScore || sc == pickScore && pick >= 0 && counts[c] > 0 && counts[pick] == 0 {
+				pick, pickScore = c, sc
+			}
+		}
+		if pick < 0 {
+			break
+		}
+		counts[pick]++
+		for i, v := range cands[pick] {
+			sum[i] += v
+		}
+		if pickScore < best {
+			best, bestSteps, bestCounts = pickScore, s, slices.Clone(counts)
+		}
+	}
+	w := make([]float64, len(cands))
+	for c, k := range bestCounts {
+		w[c] = float64(k) / float64(bestSteps)
+	}
+	return w, best
+}
+
+func logLoss(y, pred []float64, k int) float64 {
+	s := 0.0
+	for i, yi := range y {
+		s -= math.Log(min(max(pred[i*k+int(yi)], 1e-15), 1))
+	}
+	return s / float64(len(y))
+}
+
+func rmse(y, pred []float64) float64 {
+	s := 0.0
+	for i, yi := range y {
+		d := pred[i] - yi
+		s += d * d
+	}
+	return math.Sqrt(s / float64(len(y)))
+}
+
+// aucWeighted is the one-vs-rest AUC per class weighted by class support (the binary AUC for two
+// classes), with tie-averaged ranks.
+func aucWeighted(y, pred []float64, k int) float64 {
+	n := len(y)
+	if k == 2 {
+		return auc(y, pred, k, 1, n)
+	}
+	total, wsum := 0.0, 0.0
+	support := make([]int, k)
+	for _, v := range y {
+		support[int(v)]++
+	}
+	for c := range k {
+		if support[c] == 0 || support[c] == n {
+			continue
+		}
+		total += float64(support[c]) * auc(y, pred, k, c, n)
+		wsum += float64(support[c])
+	}
+	if wsum == 0 {
+		return 0.5
+	}
+	return total / wsum
+}
+
+func auc(y, pred []float64, k, c, n int) float64 {
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(a, b int) int { return cmp.Compare(pred[a*k+c], pred[b*k+c]) })
+	pos := 0
+	rankSum := 0.0
+	for i := 0; i < n; {
+		j := i
+		for j < n && pred[idx[j]*k+c] == pred[idx[i]*k+c] {
+			j++
+		}
+		avgRank := float64(i+j+1) / 2 // ranks i+1..j averaged
+		for t := i; t < j; t++ {
+			if int(y[idx[t]]) == c {
+				pos++
+				rankSum += avgRank
+			}
+		}
+		i = j
+	}
+	neg := n - pos
+	if pos == 0 || neg == 0 {
+		return 0.5
+	}
+	return (rankSum - float64(pos)*float64(pos+1)/2) / (float64(pos) * float64(neg))
+}

@@ -1,0 +1,471 @@
+package automl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/mlflow-go/mlflow/internal/ml/gbdt"
+	"github.com/mlflow-go/mlflow/internal/ml/linear"
+	"github.com/mlflow-go/mlflow/internal/ml/metrics"
+	"github.com/mlflow-go/mlflow/internal/ml/model"
+)
+
+// Algorithm families, as they appear in allowed_models, blocked_models and the leaderboard.
+const (
+	AlgoGBDT       = "GBDT"
+	AlgoLinear     = "Linear"
+	AlgoForest     = "RandomForest"
+	AlgoExtraTrees = "ExtraTrees"
+)
+
+// Algorithms lists the families in portfolio order.
+var Algorithms = []string{AlgoGBDT, AlgoLinear, AlgoForest, AlgoExtraTrees}
+
+// aliases maps accepted spellings (lower case, Azure's names included) to a family.
+var aliases = map[string]string{
+	"gbdt": AlgoGBDT, "lightgbm": AlgoGBDT, "xgboost": AlgoGBDT, "xgboostclassifier": AlgoGBDT, "xgboostregressor": AlgoGBDT,
+	"linear": AlgoLinear, "logisticregression": AlgoLinear, "ridge": AlgoLinear, "elasticnet": AlgoLinear,
+	"randomforest": AlgoForest, "rf": AlgoForest,
+	"extratrees": AlgoExtraTrees, "extremerandomtrees": AlgoExtraTrees, "xt": AlgoExtraTrees,
+}
+
+// Family resolves a model name from allowed_models/blocked_models.
+func Family(name string) (string, bool) {
+	f, ok := aliases[strings.ToLower(strings.TrimSpace(name))]
+	return f, ok
+}
+
+// spec is one configuration to try.
+type spec struct {
+	algo   string
+	label  string // "P3", "SH1.4"
+	params gbdt.Params
+	bins   int
+	show   map[string]any // what the leaderboard prints: the settings that differ from defaults
+}
+
+// trial is a spec evaluated on some folds.
+type trial struct {
+	id       int
+	spec     spec
+	foldDone []bool
+	models   []foldModel // per fold, nil when not fitted
+	oofSum   []float64   // n*k sums over repeats
+	oofCnt   []int32
+	foldLoss []float64 // per fold: log loss (RMSE for regression) on its validation rows
+	iters    []int
+	stopped  bool
+	seconds  float64
+	metrics  map[string]float64
+	sel      float64 // selection score on the covered rows (lower is better)
+	oof      []float64
+}
+
+func (t *trial) folds() int {
+	c := 0
+	for _, d := range t.foldDone {
+		if d {
+			c++
+		}
+	}
+	return c
+}
+
+type foldModel interface {
+	NumOutputs() int
+	Predict(x, out []float64)
+}
+
+// search holds everything shared by the trials of one Train call.
+type search struct {
+	cfg      *Config
+	p        *problem
+	folds    []fold
+	val      Validation
+	score    scorer
+	selName  string
+	start    time.Time
+	deadline time.Time // search deadline (budget minus the ensembling reserve); zero = none
+	trials   []*trial
+	best     *trial // best full trial by the primary metric
+	noImprov int
+	lin      *linear.Data
+	dsMu     sync.Mutex
+	ds       map[int]*gbdt.Dataset
+	log      func(format string, args ...any)
+}
+
+func (s *search) dataset(bins int) (*gbdt.Dataset, error) {
+	s.dsMu.Lock()
+	defer s.dsMu.Unlock()
+	if d, ok := s.ds[bins]; ok {
+		return d, nil
+	}
+	d, err := gbdt.NewDataset(s.p.frame, s.p.features, bins, s.cfg.Seed)
+	if err != nil {
+		return nil, err
+	}
+	s.ds[bins] = d
+	return d, nil
+}
+
+// linearData builds the raw matrix the linear family reads (codes as float64).
+func (s *search) linearData() *linear.Data {
+	if s.lin != nil {
+		return s.lin
+	}
+	d := &linear.Data{}
+	for _, name := range s.p.features {
+		c := s.p.frame.Col(name)
+		col := linear.Column{Name: name}
+		if c.Num != nil {
+			d.X = append(d.X, c.Num)
+		} else {
+			col.Categorical, col.Levels = true, len(c.Levels)
+			x := make([]float64, len(c.Codes))
+			for i, code := range c.Codes {
+				x[i] = float64(code)
+				if code < 0 {
+					x[i] = math.NaN()
+				}
+			}
+			d.X = append(d.X, x)
+		}
+		d.Cols = append(d.Cols, col)
+	}
+	s.lin = d
+	return d
+}
+
+// linearSlots estimates the linear design width, to skip the family when the dense matrix
+// would not fit comfortably in memory.
+func (s *search) linearSlots() int {
+	w := 0
+	for _, in := range s.p.inputs {
+		if in.Categorical() {
+			w += min(len(in.Levels), linear.MaxOneHot) + 2
+		} else {
+			w += 2
+		}
+	}
+	return w
+}
+
+// errNoModel means a fit produced nothing (the deadline passed before its first iteration).
+var errNoModel = errors.New("no model")
+
+// fitFold fits spec on fold fi and returns the model and its predictions on the fold's
+// validation rows.
+func (s *search) fitFold(ctx context.Context, sp spec, fi int, seed uint64, workers int) (foldModel, []float64, bool, error) {
+	f := s.folds[fi]
+	k := s.p.k()
+	switch sp.algo {
+	case AlgoLinear:
+		task := linear.Regression
+		if s.p.task == model.Classification {
+			task = linear.Binary
+			if k > 2 {
+				task = linear.Multiclass
+			}
+		}
+		d := s.linearData()
+		m, err := linear.Fit(ctx, d, s.p.y, f.train, f.stop, linear.Options{Task: task, Classes: k})
+		if err != nil {
+			return nil, nil, false, err
+		}
+		pred := make([]float64, len(f.valid)*k)
+		x := make([]float64, len(d.X))
+		for i, r := range f.valid {
+			d.Row(int(r), x)
+			m.Predict(x, pred[i*k:(i+1)*k])
+		}
+		return m, pred, ctx.Err() != nil, nil
+	}
+	d, err := s.dataset(sp.bins)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	p := sp.params
+	p.Seed = seed
+	p.Workers = workers
+	switch {
+	case s.p.task == model.Regression:
+		p.Loss, p.NumClass = "squared_error", 0
+	case k == 2:
+		p.Loss, p.NumClass = "binary", 2
+	default:
+		p.Loss, p.NumClass = "multiclass", k
+	}
+	train, stop := f.train, f.stop
+	if p.Forest {
+		// Forests do not stop early: the stop rows are training rows for them.
+		train, stop = slices.Concat(f.train, f.stop), nil
+		slices.Sort(train)
+	}
+	if len(stop) == 0 {
+		stop = nil
+	}
+	m, err := gbdt.Fit(ctx, d, s.p.y, nil, train, stop, p)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, true, errNoModel
+		}
+		return nil, nil, false, err
+	}
+	pred := make([]float64, len(f.valid)*k)
+	m.PredictRows(d, f.valid, pred)
+	return m, pred, ctx.Err() != nil, nil
+}
+
+// runFolds fits t on the folds in idx (those not done yet) on a bounded pool that blocks, then
+// merges the results in fold order, so the outcome does not depend on scheduling.
+func (s *search) runFolds(ctx context.Context, t *trial, idx []int) error {
+	var todo []int
+	for _, fi := range idx {
+		if !t.foldDone[fi] {
+			todo = append(todo, fi)
+		}
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	par := max(1, s.cfg.Parallel)
+	workers := max(1, par/min(par, len(todo)))
+	type res struct {
+		m       foldModel
+		pred    []float64
+		stopped bool
+		err     error
+	}
+	out := make([]res, len(todo))
+	g := new(errgroup.Group)
+	g.SetLimit(par)
+	begin := time.Now()
+	for j, fi := range todo {
+		g.Go(func() error {
+			seed := rng(s.cfg.Seed, streamTrial, t.id, fi).Uint64()
+			m, pred, stopped, err := s.fitFold(ctx, t.spec, fi, seed, workers)
+			out[j] = res{m, pred, stopped, err}
+			return nil
+		})
+	}
+	g.Wait()
+	t.seconds += time.Since(begin).Seconds()
+	k := s.p.k()
+	for j, fi := range todo {
+		r := out[j]
+		if r.stopped {
+			t.stopped = true
+		}
+		if errors.Is(r.err, errNoModel) {
+			continue
+		}
+		if r.err != nil {
+			return fmt.Errorf("trial %d (%s) fold %d: %w", t.id, t.spec.algo, fi+1, r.err)
+		}
+		t.foldDone[fi] = true
+		t.models[fi] = r.m
+		if gm, ok := r.m.(*gbdt.Model); ok {
+			t.iters[fi] = gm.Iterations()
+		}
+		f := s.folds[fi]
+		for i, row := range f.valid {
+			for c := range k {
+				t.oofSum[int(row)*k+c] += r.pred[i*k+c]
+			}
+			t.oofCnt[row]++
+		}
+		t.foldLoss[fi] = s.foldLoss(f.valid, r.pred)
+	}
+	s.score_(t)
+	return nil
+}
+
+// foldLoss is the log loss (RMSE for regression) of one fold's predictions: the halving rank.
+func (s *search) foldLoss(rows []int32, pred []float64) float64 {
+	y := make([]float64, len(rows))
+	for i, r := range rows {
+		y[i] = s.p.y[r]
+	}
+	if s.p.task == model.Regression {
+		return rmse(y, pred)
+	}
+	return logLoss(y, pred, s.p.k())
+}
+
+// score_ recomputes t's OOF matrix and metrics over the rows its folds cover.
+func (s *search) score_(t *trial) {
+	k := s.p.k()
+	n := len(s.p.y)
+	t.oof = make([]float64, n*k)
+	var rows []int
+	for i := range n {
+		if c := t.oofCnt[i]; c > 0 {
+			for j := range k {
+				t.oof[i*k+j] = t.oofSum[i*k+j] / float64(c)
+			}
+			rows = append(rows, i)
+		}
+	}
+	if len(rows) == 0 {
+		t.metrics, t.sel = nil, math.Inf(1)
+		return
+	}
+	t.metrics = s.metricsOn(rows, t.oof)
+	if len(rows) == n {
+		t.sel = s.score(t.oof)
+	} else {
+		t.sel = math.Inf(1)
+	}
+}
+
+// metricsOn computes every metric of the task on rows of an n×k prediction matrix.
+func (s *search) metricsOn(rows []int, pred []float64) map[string]float64 {
+	k := s.p.k()
+	if s.p.task == model.Regression {
+		y := make([]float64, len(rows))
+		pr := make([]float64, len(rows))
+		for i, r := range rows {
+			y[i], pr[i] = s.p.y[r], pred[r]
+		}
+		return metrics.Regression(y, pr, s.p.yMin, s.p.yMax)
+	}
+	y := make([]int, len(rows))
+	pr := make([]float64, len(rows)*k)
+	for i, r := range rows {
+		y[i] = int(s.p.y[r])
+		copy(pr[i*k:(i+1)*k], pred[r*k:(r+1)*k])
+	}
+	return metrics.Classification(y, pr, k, nil)
+}
+
+func (s *search) newTrial(sp spec) *trial {
+	n, k, f := len(s.p.y), s.p.k(), len(s.folds)
+	t := &trial{
+		id: len(s.trials) + 1, spec: sp,
+		foldDone: make([]bool, f), models: make([]foldModel, f), foldLoss: make([]float64, f), iters: make([]int, f),
+		oofSum: make([]float64, n*k), oofCnt: make([]int32, n), sel: math.Inf(1),
+	}
+	s.trials = append(s.trials, t)
+	return t
+}
+
+// full reports whether t covers every fold (it can then join the ensemble).
+func (s *search) full(t *trial) bool { return t.folds() == len(s.folds) }
+
+// better reports whether a beats b on the primary metric (ties: selection score).
+func (s *search) better(a, b *trial) bool {
+	if b == nil {
+		return true
+	}
+	ma, okA := a.metrics[s.p.metric]
+	mb, okB := b.metrics[s.p.metric]
+	if okA != okB {
+		return okA
+	}
+	if ma != mb {
+		if metrics.Higher(s.p.metric) {
+			return ma > mb
+		}
+		return ma < mb
+	}
+	return a.sel < b.sel
+}
+
+// finish records a trial's outcome for the stopping rule and reports it.
+func (s *search) finish(t *trial) {
+	if s.full(t) && s.better(t, s.best) {
+		s.best = t
+		s.noImprov = 0
+	} else {
+		s.noImprov++
+	}
+	v, ok := t.metrics[s.p.metric]
+	status := fmt.Sprintf("trial %d: %s %s", t.id, t.spec.algo, showParams(t.spec.show))
+	if ok {
+		status += fmt.Sprintf(" %s %.4f", s.p.metric, v)
+	}
+	if n := t.folds(); n < len(s.folds) {
+		status += fmt.Sprintf(" (%d/%d folds)", n, len(s.folds))
+	}
+	if t.stopped {
+		status += " (stopped by the deadline)"
+	}
+	s.log("%s [%.1fs]", status, t.seconds)
+	if s.cfg.Progress != nil {
+		s.cfg.Progress(time.Since(s.start), s.cfg.Budget, status)
+	}
+	s.prune()
+}
+
+// keepModels bounds memory: only the best full trials keep their fold models and OOF matrices
+// (the ensemble draws from them); the rest keep their leaderboard row.
+const keepModels = 12
+
+func (s *search) prune() {
+	var full []*trial
+	for _, t := range s.trials {
+		if t.models != nil && s.full(t) {
+			full = append(full, t)
+		}
+	}
+	if len(full) <= keepModels {
+		return
+	}
+	slices.SortStableFunc(full, func(a, b *trial) int {
+		switch {
+		case a.sel < b.sel:
+			return -1
+		case a.sel > b.sel:
+			return 1
+		}
+		return a.id - b.id
+	})
+	for _, t := range full[keepModels:] {
+		if t == s.best {
+			continue
+		}
+		t.models, t.oof, t.oofSum = nil, nil, nil
+	}
+}
+
+// expired reports whether the search must stop starting work.
+func (s *search) expired(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	if s.cfg.MaxTrials > 0 && len(s.trials) >= s.cfg.MaxTrials {
+		return true
+	}
+	return s.noImprov >= noImprovementLimit
+}
+
+// noImprovementLimit is Azure's early termination: 20 trials without a better score.
+const noImprovementLimit = 20
+
+func showParams(m map[string]any) string {
+	if len(m) == 0 {
+		return "defaults"
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%s=%v", k, m[k])
+	}
+	return b.String()
+}

@@ -1,0 +1,604 @@
+// Package linear is AutoML's linear family: L2-regularised logistic (binary and multinomial)
+// regression and ridge regression on one-hot categories and standardised, median-imputed
+// numerics with missing flags (design AUTOML.md section 3). Weak alone, it is decorrelated from
+// the trees, which is what the ensemble wants from it.
+//
+// A row is the same []float64 the tree models read: raw numbers, category codes as float64,
+// NaN for missing. The encoding is applied on the fly, so prediction allocates nothing.
+package linear
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+
+	"gonum.org/v1/gonum/mat"
+	"gonum.org/v1/gonum/optimize"
+)
+
+// MaxOneHot is how many levels of a categorical column get their own one-hot slot; the rarer
+// ones share an "other" slot (design: one-hot up to 64 levels).
+const MaxOneHot = 64
+
+// Task of a linear model.
+const (
+	Binary     = "binary"
+	Multiclass = "multiclass"
+	Regression = "regression"
+)
+
+// Column describes one input column to the encoder.
+type Column struct {
+	Name        string
+	Categorical bool // Categorical or Boolean in the frame: values are codes
+	Levels      int  // dictionary size (categorical only)
+}
+
+// Numeric is the encoding of a numeric column: (x - Mean)/Std, missing -> Median's standardised
+// value plus a missing flag slot when training saw a missing value.
+type Numeric struct {
+	Mean    float64 `json:"mean"`
+	Std     float64 `json:"std"`
+	Median  float64 `json:"median"`
+	Missing int     `json:"missing_slot"` // slot of the missing flag, -1 when none
+}
+
+// Categorical is the encoding of a categorical column: Slot[code] is the code's one-hot slot;
+// unseen codes use Other and missing values use Missing.
+type Categorical struct {
+	Slot    []int32 `json:"slot"`
+	Other   int32   `json:"other_slot"`
+	Missing int32   `json:"missing_slot"`
+}
+
+// Feature is one input column's encoding: exactly one of Num or Cat is set. Base is the slot of
+// the standardised numeric value.
+type Feature struct {
+	Name string       `json:"name"`
+	Base int          `json:"base"`
+	Num  *Numeric     `json:"num,omitempty"`
+	Cat  *Categorical `json:"cat,omitempty"`
+}
+
+// Model is a fitted linear model. W[k] holds output k's slot weights; B[k] its intercept.
+type Model struct {
+	Task     string      `json:"task"`
+	Classes  int         `json:"classes,omitempty"`
+	Features []Feature   `json:"features"`
+	Slots    int         `json:"slots"`
+	W        [][]float64 `json:"w"`
+	B        []float64   `json:"b"`
+	C        float64     `json:"c"` // the regularisation chosen (logistic C or 1/ridge alpha)
+}
+
+// NumOutputs is the length of Predict's out: class probabilities, or 1 for regression.
+func (m *Model) NumOutputs() int {
+	if m.Task == Regression {
+		return 1
+	}
+	return m.Classes
+}
+
+// Predict writes the class probabilities (or the regression value) of raw row x to out.
+func (m *Model) Predict(x, out []float64) {
+	for k := range m.W {
+		out[k] = m.B[k] + m.score(m.W[k], x)
+	}
+	switch m.Task {
+	case Binary:
+		p := sigmoid(out[0])
+		out[0], out[1] = 1-p, p
+	case Multiclass:
+		softmax(out[:m.Classes])
+	}
+}
+
+// score is w · encode(x) without building the encoded row.
+func (m *Model) score(w []float64, x []float64) float64 {
+	s := 0.0
+	for j := range m.Features {
+		f := &m.Features[j]
+		v := x[j]
+		if f.Num != nil {
+			if v != v {
+				s += w[f.Base] * (f.Num.Median - f.Num.Mean) / f.Num.Std
+				if f.Num.Missing >= 0 {
+					s += w[f.Num.Missing]
+				}
+				continue
+			}
+			s += w[f.Base] * (v - f.Num.Mean) / f.Num.Std
+			continue
+		}
+		c := f.Cat
+		switch {
+		case v != v || v < 0:
+			s += w[c.Missing]
+		case int(v) < len(c.Slot) && c.Slot[int(v)] >= 0:
+			s += w[c.Slot[int(v)]]
+		default:
+			s += w[c.Other]
+		}
+	}
+	return s
+}
+
+// Data is the training matrix in the same raw form Predict reads: X[j][i] is column j of row i.
+type Data struct {
+	Cols []Column
+	X    [][]float64
+}
+
+// Row copies row i into x.
+func (d *Data) Row(i int, x []float64) {
+	for j := range d.X {
+		x[j] = d.X[j][i]
+	}
+}
+
+// Options configure Fit.
+type Options struct {
+	Task    string // Binary, Multiclass or Regression
+	Classes int    // number of classes (classification)
+	// Cs are the candidate inverse regularisation strengths; the one with the best log loss
+	// (RMSE for regression) on valid is refit on train+valid. Empty means {0.01, 0.1, 1, 10}.
+	Cs       []float64
+	MaxIters int // L-BFGS iterations per fit, 0 = 200
+}
+
+// DefaultCs is the C grid of the design.
+var DefaultCs = []float64{0.01, 0.1, 1, 10}
+
+// Fit fits a model on rows train, choosing C by the loss on rows valid (a split of the caller's
+// training part, so the choice is made inside the fold), then refits on train ∪ valid with the
+// chosen C. With no valid rows it fits the middle C. ctx cancels between fits.
+func Fit(ctx context.Context, d *Data, y []float64, train, valid []int32, o Options) (*Model, error) {
+	if len(train) == 0 {
+		return nil, errors.New("linear: no training rows")
+	}
+	if o.Task != Regression && o.Classes < 2 {
+		return nil, fmt.Errorf("linear: %d classes: need at least 2", o.Classes)
+	}
+	cs := o.Cs
+	if len(cs) == 0 {
+		cs = DefaultCs
+	}
+	all := slices.Concat(train, valid)
+	enc := newEncoder(d, all)
+	best := cs[len(cs)/2]
+	if len(valid) > 0 && len(cs) > 1 {
+		xt := enc.matrix(d, train)
+		xv := enc.matrix(d, valid)
+		bestLoss := math.Inf(1)
+		var warm []float64
+		for _, c := range cs {
+			if err := ctx.Err(); err != nil {
+				break
+			}
+			m, params := enc.fit(xt, y, train, c, o, warm)
+			warm = params
+			if l := m.loss(xv, y, valid); l < bestLoss {
+				bestLoss, best = l, c
+			}
+		}
+	}
+	m, _ := enc.fit(enc.matrix(d, all), y, all, best, o, nil)
+	return m, nil
+}
+
+// encoder is the label-free part of a model: the slot layout, fit on the training rows.
+type encoder struct {
+	features []Feature
+	slots    int
+}
+
+func newEncoder(d *Data, rows []int32) *encoder {
+	e := &encoder{}
+	for j, col := range d.Cols {
+		x := d.X[j]
+		f := Feature{Name: col.Name, Base: e.slots}
+		if !col.Categorical {
+			vals := make([]float64, 0, len(rows))
+			missing := false
+			for _, r := range rows {
+				if v := x[r]; v == v {
+					vals = append(vals, v)
+				} else {
+					missing = true
+				}
+			}
+			n := Numeric{Missing: -1, Std: 1}
+			if len(vals) > 0 {
+				slices.Sort(vals)
+				n.Median = vals[len(vals)/2]
+				if len(vals)%2 == 0 {
+					n.Median = (vals[len(vals)/2-1] + vals[len(vals)/2]) / 2
+				}
+				// Imputed values count in the moments, so the imputed value standardises like any other.
+				sum, sq := 0.0, 0.0
+				for _, r := range rows {
+					v := x[r]
+					if v != v {
+						v = n.Median
+					}
+					sum += v
+				}
+				n.Mean = sum / float64(len(rows))
+				for _, r := range rows {
+					v := x[r]
+					if v != v {
+						v = n.Median
+					}
+					sq += (v - n.Mean) * (v - n.Mean)
+				}
+				if sd := math.Sqrt(sq / float64(len(rows))); sd > 1e-12 && !math.IsInf(sd, 0) {
+					n.Std = sd
+				}
+			}
+			e.slots++
+			if missing {
+				n.Missing = e.slots
+				e.slots++
+			}
+			f.Num = &n
+		} else {
+			counts := make([]int, col.Levels)
+			for _, r := range rows {
+				if v := x[r]; v == v && v >= 0 && int(v) < len(counts) {
+					counts[int(v)]++
+				}
+			}
+			order := make([]int, 0, len(counts))
+			for code, c := range counts {
+				if c > 0 {
+					order = append(order, code)
+				}
+			}
+			// Most frequent first, ties by code: stable, so the layout depends on the data only.
+			slices.SortStableFunc(order, func(a, b int) int { return counts[b] - counts[a] })
+			if len(order) > MaxOneHot {
+				order = order[:MaxOneHot]
+			}
+			c := Categorical{Slot: make([]int32, col.Levels)}
+			for i := range c.Slot {
+				c.Slot[i] = -1
+			}
+			for _, code := range order {
+				c.Slot[code] = int32(e.slots)
+				e.slots++
+			}
+			c.Other = int32(e.slots)
+			c.Missing = int32(e.slots + 1)
+			e.slots += 2
+			f.Cat = &c
+		}
+		e.features = append(e.features, f)
+	}
+	return e
+}
+
+// sparse is an encoded row set in CSR form: row i's non-zero slots are idx[ptr[i]:ptr[i+1]].
+// A row has at most two entries per column, so this is 3-4x smaller than dense one-hot rows.
+type sparse struct {
+	ptr []int32
+	idx []int32
+	val []float64
+}
+
+func (z *sparse) row(i int) ([]int32, []float64) {
+	return z.idx[z.ptr[i]:z.ptr[i+1]], z.val[z.ptr[i]:z.ptr[i+1]]
+}
+
+// matrix encodes rows (row i of the result is rows[i]).
+func (e *encoder) matrix(d *Data, rows []int32) *sparse {
+	z := &sparse{ptr: make([]int32, 1, len(rows)+1)}
+	z.idx = make([]int32, 0, len(rows)*len(e.features))
+	z.val = make([]float64, 0, len(rows)*len(e.features))
+	add := func(slot int, v float64) {
+		z.idx = append(z.idx, int32(slot))
+		z.val = append(z.val, v)
+	}
+	for _, r := range rows {
+		for j := range e.features {
+			f := &e.features[j]
+			v := d.X[j][r]
+			if f.Num != nil {
+				if v != v {
+					add(f.Base, (f.Num.Median-f.Num.Mean)/f.Num.Std)
+					if f.Num.Missing >= 0 {
+						add(f.Num.Missing, 1)
+					}
+				} else {
+					add(f.Base, (v-f.Num.Mean)/f.Num.Std)
+				}
+				continue
+			}
+			c := f.Cat
+			switch {
+			case v != v || v < 0:
+				add(int(c.Missing), 1)
+			case int(v) < len(c.Slot) && c.Slot[int(v)] >= 0:
+				add(int(c.Slot[int(v)]), 1)
+			default:
+				add(int(c.Other), 1)
+			}
+		}
+		z.ptr = append(z.ptr, int32(len(z.idx)))
+	}
+	return z
+}
+
+func (e *encoder) model(o Options, c float64) *Model {
+	m := &Model{Task: o.Task, Features: slices.Clone(e.features), Slots: e.slots, C: c}
+	k := 1
+	if o.Task == Multiclass {
+		k = o.Classes
+		m.Classes = o.Classes
+	} else if o.Task == Binary {
+		m.Classes = 2
+	}
+	m.W = make([][]float64, k)
+	for i := range m.W {
+		m.W[i] = make([]float64, e.slots)
+	}
+	m.B = make([]float64, k)
+	return m
+}
+
+// fit fits one C on the encoded rows z (row i of z is rows[i]); warm is a previous parameter
+// vector to start from. It returns the model and its parameter vector.
+func (e *encoder) fit(z *sparse, y []float64, rows []int32, c float64, o Options, warm []float64) (*Model, []float64) {
+	m := e.model(o, c)
+	k, p := len(m.W), e.slots
+	if o.Task == Regression {
+		ridge(m, z, y, rows, c)
+		return m, nil
+	}
+	n := len(rows)
+	params := make([]float64, k*(p+1))
+	if len(warm) == len(params) {
+		copy(params, warm)
+	} else {
+		// Start at the class log-priors so the first steps fit the features, not the base rate.
+		prior := make([]float64, max(k, 2))
+		for _, r := range rows {
+			prior[int(y[r])]++
+		}
+		if k == 1 {
+			params[p] = math.Log((prior[1] + 0.5) / (prior[0] + 0.5))
+		} else {
+			for j := 0; j < k; j++ {
+				params[j*(p+1)+p] = math.Log((prior[j] + 0.5) / float64(n))
+			}
+		}
+	}
+	// sklearn's objective C·Σloss + ½‖w‖², divided by C·n so the scale does not depend on n.
+	lambda := 1 / (c * float64(n))
+	var lastX, lastG []float64
+	lastF := 0.0
+	scores := make([]float64, max(k, 2))
+	eval := func(x []float64) (float64, []float64) {
+		if lastX != nil && slices.Equal(lastX, x) {
+			return lastF, lastG
+		}
+		g := make([]float64, len(x))
+		f := 0.0
+		for i, r := range rows {
+			zi, zv := z.row(i)
+			yi := int(y[r])
+			for j := 0; j < k; j++ {
+				w := x[j*(p+1) : (j+1)*(p+1)]
+				s := w[p]
+				for t, c := range zi {
+					s += w[c] * zv[t]
+				}
+				scores[j] = s
+			}
+			if k == 1 {
+				s := scores[0]
+				// log(1+e^-s) for y=1, log(1+e^s) for y=0, in a form that never overflows.
+				if yi == 1 {
+					f += softplus(-s)
+				} else {
+					f += softplus(s)
+				}
+				d := sigmoid(s) - float64(yi)
+				gw := g[:p+1]
+				for t, c := range zi {
+					gw[c] += d * zv[t]
+				}
+				gw[p] += d
+				continue
+			}
+			mx := scores[0]
+			for j := 1; j < k; j++ {
+				mx = max(mx, scores[j])
+			}
+			sum := 0.0
+			for j := 0; j < k; j++ {
+				sum += math.Exp(scores[j] - mx)
+			}
+			lse := mx + math.Log(sum)
+			f += lse - scores[yi]
+			for j := 0; j < k; j++ {
+				d := math.Exp(scores[j] - lse)
+				if j == yi {
+					d--
+				}
+				gw := g[j*(p+1) : (j+1)*(p+1)]
+				for t, c := range zi {
+					gw[c] += d * zv[t]
+				}
+				gw[p] += d
+			}
+		}
+		inv := 1 / float64(n)
+		f *= inv
+		for j := range g {
+			g[j] *= inv
+		}
+		for j := 0; j < k; j++ {
+			w := x[j*(p+1) : (j+1)*(p+1)]
+			for t := 0; t < p; t++ {
+				f += 0.5 * lambda * w[t] * w[t]
+				g[j*(p+1)+t] += lambda * w[t]
+			}
+		}
+		lastX, lastF, lastG = slices.Clone(x), f, g
+		return f, g
+	}
+	iters := o.MaxIters
+	if iters <= 0 {
+		iters = 200
+	}
+	prob := optimize.Problem{
+		Func: func(x []float64) float64 { f, _ := eval(x); return f },
+		Grad: func(grad, x []float64) { _, g := eval(x); copy(grad, g) },
+	}
+	settings := &optimize.Settings{
+		GradientThreshold: 1e-6,
+		MajorIterations:   iters,
+		Converger:         &optimize.FunctionConverge{Absolute: 1e-9, Relative: 1e-9, Iterations: 10},
+	}
+	res, err := optimize.Minimize(prob, params, settings, &optimize.LBFGS{})
+	// A failed line search or the iteration limit still leaves the best point found, which is a
+	// usable model; only a missing result falls back to the start.
+	if err == nil || res != nil {
+		if res != nil && len(res.X) == len(params) {
+			copy(params, res.X)
+		}
+	}
+	for j := 0; j < k; j++ {
+		copy(m.W[j], params[j*(p+1):j*(p+1)+p])
+		m.B[j] = params[j*(p+1)+p]
+	}
+	return m, params
+}
+
+// ridge solves (ZᵀZ + αI)w = Zᵀy with an unpenalised intercept (y and Z centred) by Cholesky,
+// α = 1/c on standardised features.
+func ridge(m *Model, z *sparse, y []float64, rows []int32, c float64) {
+	p, n := m.Slots, len(rows)
+	zm := make([]float64, p)
+	ym := 0.0
+	for i, r := range rows {
+		ym += y[r]
+		zi, zv := z.row(i)
+		for t, s := range zi {
+			zm[s] += zv[t]
+		}
+	}
+	ym /= float64(n)
+	for t := range zm {
+		zm[t] /= float64(n)
+	}
+	ata := make([]float64, p*p) // upper triangle used
+	b := make([]float64, p)
+	zc := make([]float64, p)
+	for i, r := range rows {
+		for t := range zc {
+			zc[t] = -zm[t]
+		}
+		zi, zv := z.row(i)
+		for t, s := range zi {
+			zc[s] += zv[t]
+		}
+		yc := y[r] - ym
+		for s := 0; s < p; s++ {
+			if zc[s] == 0 {
+				continue
+			}
+			b[s] += zc[s] * yc
+			row := ata[s*p : (s+1)*p]
+			for t := s; t < p; t++ {
+				row[t] += zc[s] * zc[t]
+			}
+		}
+	}
+	alpha := 1 / c
+	for s := 0; s < p; s++ {
+		ata[s*p+s] += alpha + 1e-9
+		for t := s + 1; t < p; t++ {
+			ata[t*p+s] = ata[s*p+t]
+		}
+	}
+	a := mat.NewSymDense(p, ata)
+	var ch mat.Cholesky
+	w := mat.NewVecDense(p, nil)
+	if ch.Factorize(a) {
+		if err := ch.SolveVecTo(w, mat.NewVecDense(p, b)); err != nil {
+			w.Zero()
+		}
+	}
+	copy(m.W[0], w.RawVector().Data)
+	bias := ym
+	for t := 0; t < p; t++ {
+		bias -= m.W[0][t] * zm[t]
+	}
+	m.B[0] = bias
+}
+
+// loss is the mean log loss (RMSE for regression) of m on the encoded rows z.
+func (m *Model) loss(z *sparse, y []float64, rows []int32) float64 {
+	out := make([]float64, max(m.NumOutputs(), 2))
+	total := 0.0
+	for i, r := range rows {
+		zi, zv := z.row(i)
+		for k := range m.W {
+			s := m.B[k]
+			for t, c := range zi {
+				s += m.W[k][c] * zv[t]
+			}
+			out[k] = s
+		}
+		switch m.Task {
+		case Regression:
+			d := out[0] - y[r]
+			total += d * d
+			continue
+		case Binary:
+			q := sigmoid(out[0])
+			out[0], out[1] = 1-q, q
+		default:
+			softmax(out[:m.Classes])
+		}
+		total -= math.Log(max(out[int(y[r])], 1e-15))
+	}
+	total /= float64(len(rows))
+	if m.Task == Regression {
+		return math.Sqrt(total)
+	}
+	return total
+}
+
+func sigmoid(s float64) float64 {
+	if s >= 0 {
+		return 1 / (1 + math.Exp(-s))
+	}
+	e := math.Exp(s)
+	return e / (1 + e)
+}
+
+func softplus(s float64) float64 {
+	if s > 30 {
+		return s
+	}
+	return math.Log1p(math.Exp(s))
+}
+
+func softmax(v []float64) {
+	mx := v[0]
+	for _, x := range v[1:] {
+		mx = max(mx, x)
+	}
+	sum := 0.0
+	for i, x := range v {
+		v[i] = math.Exp(x - mx)
+		sum += v[i]
+	}
+	for i := range v {
+		v[i] /= sum
+	}
+}

@@ -1,0 +1,180 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/mlflow-go/mlflow/internal/store"
+)
+
+// ErrNotRunning means no server is running for the workspace.
+var ErrNotRunning = errors.New("no mlflow server is running for this workspace")
+
+func readInfo(s *store.Store) (*Info, error) {
+	b, err := os.ReadFile(infoPath(s))
+	if err != nil {
+		return nil, err
+	}
+	var in Info
+	if err := json.Unmarshal(b, &in); err != nil {
+		return nil, err
+	}
+	return &in, nil
+}
+
+var probe = &http.Client{Timeout: 2 * time.Second}
+
+// Find returns the workspace's running server: its info file names a live
+// process that answers /livez. A stale file (crashed server) is removed.
+func Find(ctx context.Context, s *store.Store) (*Info, error) {
+	in, err := readInfo(s)
+	if err != nil {
+		return nil, ErrNotRunning
+	}
+	if in.PID <= 0 || syscall.Kill(in.PID, 0) != nil {
+		os.Remove(infoPath(s))
+		return nil, ErrNotRunning
+	}
+	req, _ := http.NewRequestWithContext(ctx, "GET", in.URL+"/livez", nil)
+	resp, err := probe.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%w (pid %d does not answer on %s: %v)", ErrNotRunning, in.PID, in.Addr, err)
+	}
+	resp.Body.Close()
+	return in, nil
+}
+
+// DefaultAddr is where deploy starts the server; MLFLOW_SERVER_ADDR
+// overrides it.
+const DefaultAddr = "127.0.0.1:5000"
+
+// Ensure returns the running server, starting one in the background when
+// there is none: this executable, detached in its own session so it
+// outlives the command that started it, logging to server/server.log.
+func Ensure(ctx context.Context, s *store.Store) (*Info, error) {
+	if in, err := Find(ctx, s); err == nil {
+		return in, nil
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("start server: %w", err)
+	}
+	addr := os.Getenv("MLFLOW_SERVER_ADDR")
+	if addr == "" {
+		addr = DefaultAddr
+	}
+	logPath := filepath.Join(s.Root, "server", "server.log")
+	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
+		return nil, err
+	}
+	lf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	defer lf.Close()
+	cmd := exec.Command(self, "--workspace", s.Root, "server", "--addr", addr, "--fallback-addr", "127.0.0.1:0")
+	cmd.Stdout, cmd.Stderr = lf, lf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start server: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-exited:
+			return nil, fmt.Errorf("the server exited at start (%v); see %s", err, logPath)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		if in, err := Find(ctx, s); err == nil && in.PID == cmd.Process.Pid {
+			return in, nil
+		}
+	}
+	return nil, fmt.Errorf("the server did not become ready in 20s; see %s", logPath)
+}
+
+// Admin calls an admin route of the running server and decodes its JSON
+// answer into out (may be nil).
+func Admin(ctx context.Context, s *store.Store, in *Info, method, path string, out any) error {
+	tok, err := AdminToken(s)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, method, in.URL+path, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	c := &http.Client{Timeout: 5 * time.Minute}
+	resp, err := c.Do(req)
+	if err != nil {
+		return fmt.Errorf("server %s: %w", in.URL, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		var e struct{ Error string }
+		if json.Unmarshal(b, &e) == nil && e.Error != "" {
+			return errors.New(e.Error)
+		}
+		return fmt.Errorf("server %s%s: %s: %s", in.URL, path, resp.Status, strings.TrimSpace(string(b)))
+	}
+	if out != nil {
+		return json.Unmarshal(b, out)
+	}
+	return nil
+}
+
+// Reload tells the running server (if any) to re-read endpoint name.
+// With no server running there is nothing to tell: the next start reads
+// the database.
+func Reload(ctx context.Context, s *store.Store, name string) error {
+	in, err := Find(ctx, s)
+	if err != nil {
+		return nil
+	}
+	return Admin(ctx, s, in, "POST", "/admin/endpoints/"+name+"/reload", nil)
+}
+
+// Stop asks the running server to shut down and waits for it to go.
+func Stop(ctx context.Context, s *store.Store) (*Info, error) {
+	in, err := Find(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	if err := Admin(ctx, s, in, "POST", "/admin/shutdown", nil); err != nil {
+		// The admin API is the polite way; a signal does the same.
+		if kerr := syscall.Kill(in.PID, syscall.SIGTERM); kerr != nil {
+			return nil, err
+		}
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		// The server removes its info file as its last act; a parent that
+		// has not reaped it yet may still see the pid.
+		if syscall.Kill(in.PID, 0) != nil {
+			return in, nil
+		}
+		if cur, err := readInfo(s); err != nil || cur.PID != in.PID {
+			return in, nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return in, fmt.Errorf("server pid %d did not stop in 15s", in.PID)
+}
+
+// EndpointURL is the base URL of endpoint name on the server.
+func (in *Info) EndpointURL(name string) string { return in.URL + "/endpoints/" + name }

@@ -1,0 +1,346 @@
+// Package reqlog is an endpoint's request log: JSON lines (PROTOCOLS.md
+// 4.6), written off the hot path by one goroutine, rotated by size, and
+// read back by `mlflow endpoint logs` and the logs step. It never holds a
+// key or a request body.
+package reqlog
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Entry is one request.
+type Entry struct {
+	Time      time.Time `json:"time"`
+	RequestID string    `json:"request_id"`
+	Method    string    `json:"method"`
+	Path      string    `json:"path"`
+	Protocol  string    `json:"protocol"`
+	Status    int       `json:"status"`
+	// DurationMS is fractional: scoring takes microseconds.
+	DurationMS float64 `json:"duration_ms"`
+	Rows       int     `json:"rows"`
+	BytesIn    int64   `json:"bytes_in"`
+	BytesOut   int64   `json:"bytes_out"`
+	Client     string  `json:"client"`
+	Auth       string  `json:"auth"` // ok | missing | bad | none
+	Error      string  `json:"error,omitempty"`
+}
+
+// Writer appends entries to a file from its own goroutine.
+type Writer struct {
+	path     string
+	maxBytes int64
+	keep     int
+	ch       chan Entry
+	done     chan struct{}
+	dropped  atomic.Int64
+	onDrop   func()
+	// mu makes Log after Close a no-op instead of a send on a closed
+	// channel: a request still in flight when its endpoint is replaced
+	// may log late.
+	mu     sync.RWMutex
+	closed bool
+}
+
+// Defaults: rotate at 16 MiB and keep 3 old files, so a busy endpoint
+// holds at most 64 MiB of log.
+const (
+	DefaultMaxBytes = 16 << 20
+	DefaultKeep     = 3
+	queueLen        = 8192
+)
+
+// Open starts a writer appending to path. onDrop (may be nil) is called
+// for each entry dropped because the queue was full.
+func Open(path string, maxBytes int64, keep int, onDrop func()) (*Writer, error) {
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxBytes
+	}
+	if keep <= 0 {
+		keep = DefaultKeep
+	}
+	w := &Writer{path: path, maxBytes: maxBytes, keep: keep, ch: make(chan Entry, queueLen), done: make(chan struct{}), onDrop: onDrop}
+	f, size, err := w.open()
+	if err != nil {
+		return nil, err
+	}
+	go w.loop(f, size)
+	return w, nil
+}
+
+func (w *Writer) open() (*os.File, int64, error) {
+	f, err := os.OpenFile(w.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, 0, fmt.Errorf("request log: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, fmt.Errorf("request log: %w", err)
+	}
+	return f, st.Size(), nil
+}
+
+// Log queues e without blocking; when the writer is behind, e is dropped
+// and counted, since a slow disk must never slow scoring.
+func (w *Writer) Log(e Entry) {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if w.closed {
+		return
+	}
+	select {
+	case w.ch <- e:
+	default:
+		w.dropped.Add(1)
+		if w.onDrop != nil {
+			w.onDrop()
+		}
+	}
+}
+
+// Dropped is the number of entries lost to a full queue.
+func (w *Writer) Dropped() int64 { return w.dropped.Load() }
+
+// Close writes what is queued and stops the writer.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	if !w.closed {
+		w.closed = true
+		close(w.ch)
+	}
+	w.mu.Unlock()
+	<-w.done
+	return nil
+}
+
+func (w *Writer) loop(f *os.File, size int64) {
+	defer close(w.done)
+	bw := bufio.NewWriterSize(f, 64<<10)
+	var line []byte
+	for {
+		e, ok := <-w.ch
+		if !ok {
+			bw.Flush()
+			f.Close()
+			return
+		}
+		line = Append(line[:0], &e)
+		if size+int64(len(line)) > w.maxBytes && size > 0 {
+			bw.Flush()
+			f.Close()
+			w.rotate()
+			nf, nsize, err := w.open()
+			if err != nil {
+				// Nowhere to write: drain and count, so Log never blocks.
+				for range w.ch {
+					w.dropped.Add(1)
+				}
+				return
+			}
+			f, size = nf, nsize
+			bw.Reset(f)
+		}
+		bw.Write(line)
+		size += int64(len(line))
+		// Flush when idle so `endpoint logs --follow` sees lines promptly
+		// while a burst still goes out in large writes.
+		if len(w.ch) == 0 {
+			bw.Flush()
+		}
+	}
+}
+
+// rotate shifts path.N-1 to path.N ... path to path.1.
+func (w *Writer) rotate() {
+	for i := w.keep; i >= 1; i-- {
+		src := w.path
+		if i > 1 {
+			src = w.path + "." + strconv.Itoa(i-1)
+		}
+		os.Rename(src, w.path+"."+strconv.Itoa(i))
+	}
+}
+
+// Append encodes e as one JSON line.
+func Append(dst []byte, e *Entry) []byte {
+	b, _ := json.Marshal(e)
+	dst = append(dst, b...)
+	return append(dst, '\n')
+}
+
+// Text formats e as azmlinfsrv's access line: time, method, path, status,
+// latency and response size.
+func Text(e *Entry) string {
+	s := fmt.Sprintf("%s %s %s %s %d %.3fms %d", e.Time.UTC().Format("2006-01-02 15:04:05.000"), e.RequestID, e.Method, e.Path, e.Status, e.DurationMS, e.BytesOut)
+	if e.Error != "" {
+		s += " error=" + strconv.Quote(e.Error)
+	}
+	return s
+}
+
+// Files returns the log files of path, oldest first.
+func Files(path string, keep int) []string {
+	if keep <= 0 {
+		keep = DefaultKeep
+	}
+	var out []string
+	for i := keep; i >= 1; i-- {
+		p := path + "." + strconv.Itoa(i)
+		if _, err := os.Stat(p); err == nil {
+			out = append(out, p)
+		}
+	}
+	if _, err := os.Stat(path); err == nil {
+		out = append(out, path)
+	}
+	return out
+}
+
+// Read returns every entry of path and its rotated files, oldest first.
+// Lines that do not parse (a crash mid-line) are skipped.
+func Read(path string) ([]Entry, error) {
+	var out []Entry
+	for _, p := range Files(path, DefaultKeep) {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		for _, line := range bytes.Split(b, []byte("\n")) {
+			var e Entry
+			if len(line) == 0 || json.Unmarshal(line, &e) != nil {
+				continue
+			}
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// Tail returns the last n entries (all when n <= 0).
+func Tail(path string, n int) ([]Entry, error) {
+	all, err := Read(path)
+	if err != nil {
+		return nil, err
+	}
+	if n > 0 && len(all) > n {
+		all = all[len(all)-n:]
+	}
+	return all, nil
+}
+
+// Follow calls fn for each entry appended to path after offset from until
+// ctx ends, following rotation. It polls: the writer is another process.
+func Follow(ctx context.Context, path string, from int64, fn func(Entry) error) error {
+	var f *os.File
+	var off int64 = from
+	var pending []byte
+	defer func() {
+		if f != nil {
+			f.Close()
+		}
+	}()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if f == nil {
+			nf, err := os.Open(path)
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+			if err == nil {
+				f = nf
+			}
+		}
+		if f != nil {
+			st, err := os.Stat(path)
+			fst, ferr := f.Stat()
+			if err == nil && ferr == nil && (!os.SameFile(st, fst) || st.Size() < off) {
+				// Rotated: finish nothing more from the old file, start the new one.
+				f.Close()
+				f, off, pending = nil, 0, nil
+				continue
+			}
+			if _, err := f.Seek(off, io.SeekStart); err == nil {
+				b, _ := io.ReadAll(f)
+				off += int64(len(b))
+				pending = append(pending, b...)
+				for {
+					k := bytes.IndexByte(pending, '\n')
+					if k < 0 {
+						break
+					}
+					var e Entry
+					if json.Unmarshal(pending[:k], &e) == nil {
+						if err := fn(e); err != nil {
+							return err
+						}
+					}
+					pending = pending[k+1:]
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// Size is the current length of path (0 when missing), the offset Follow
+// starts from to show only new lines.
+func Size(path string) int64 {
+	st, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return st.Size()
+}
+
+// Summary is the figures the logs step reports.
+type Summary struct {
+	Count  int            `json:"count"`
+	Status map[string]int `json:"status"`
+	Errors int            `json:"errors"`
+	Rows   int            `json:"rows"`
+	P50MS  float64        `json:"p50_ms"`
+	P99MS  float64        `json:"p99_ms"`
+	First  string         `json:"first,omitempty"`
+	Last   string         `json:"last,omitempty"`
+}
+
+// Summarize computes the figures of entries.
+func Summarize(es []Entry) Summary {
+	s := Summary{Count: len(es), Status: map[string]int{}}
+	d := make([]float64, 0, len(es))
+	for _, e := range es {
+		s.Status[strconv.Itoa(e.Status)]++
+		if e.Status >= 400 {
+			s.Errors++
+		}
+		s.Rows += e.Rows
+		d = append(d, e.DurationMS)
+	}
+	if len(es) > 0 {
+		sort.Float64s(d)
+		s.P50MS = d[(len(d)-1)*50/100]
+		s.P99MS = d[(len(d)-1)*99/100]
+		s.First = es[0].Time.UTC().Format(time.RFC3339Nano)
+		s.Last = es[len(es)-1].Time.UTC().Format(time.RFC3339Nano)
+	}
+	return s
+}

@@ -1,0 +1,639 @@
+package serve
+
+import (
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/mlflow-go/mlflow/internal/server/reqlog"
+	"github.com/mlflow-go/mlflow/internal/server/swaggerui"
+)
+
+// DefaultMaxBody bounds a request body. Azure's front door takes far more,
+// but 4 MiB is thousands of rows; larger batches belong in a batch job.
+const DefaultMaxBody = 4 << 20
+
+// Options configure a Handler. The zero value serves at the root with no
+// auth, the double-encoded classic answer and its own metrics registry.
+type Options struct {
+	// Endpoint names the endpoint in metrics, logs and specs; the model
+	// name when empty.
+	Endpoint string
+	// Prefix is the path the handler is mounted at ("/endpoints/NAME");
+	// specs use it so that "Try it out" posts to the right URL.
+	Prefix string
+	// ClassicResponse is ClassicString (default) or ClassicObject.
+	ClassicResponse string
+	MaxBody         int64
+	Metrics         *Metrics
+	// Log receives one entry per request; nil logs nothing.
+	Log *reqlog.Writer
+	// Version is the mlflow version reported by /version and /v2.
+	Version string
+}
+
+// Handler serves one endpoint. The model and the keys are swapped
+// atomically, so a redeploy or a key rotation fails no request.
+type Handler struct {
+	opts    Options
+	mux     *http.ServeMux
+	model   atomic.Pointer[loaded]
+	keys    atomic.Pointer[keyPair] // nil: auth off
+	stopped atomic.Bool
+	met     *epMetrics
+}
+
+type keyPair struct{ primary, secondary []byte }
+
+// New returns a handler with no model yet: scoring answers 503 until Swap.
+func New(opts Options) *Handler {
+	if opts.MaxBody <= 0 {
+		opts.MaxBody = DefaultMaxBody
+	}
+	if opts.ClassicResponse == "" {
+		opts.ClassicResponse = ClassicString
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = NewMetrics()
+	}
+	if opts.Version == "" {
+		opts.Version = "dev"
+	}
+	opts.Prefix = strings.TrimSuffix(opts.Prefix, "/")
+	h := &Handler{opts: opts, mux: http.NewServeMux()}
+	h.met = opts.Metrics.endpoint(opts.Endpoint)
+	h.routes()
+	return h
+}
+
+// Swap installs m as the served model. In-flight requests finish on the
+// model they started with.
+func (h *Handler) Swap(m Model, inputs []Input) error {
+	l, err := compile(m, inputs)
+	if err != nil {
+		return err
+	}
+	if h.opts.Endpoint == "" {
+		h.opts.Endpoint = l.name
+	}
+	h.met.setModel(l)
+	h.model.Store(l)
+	return nil
+}
+
+// Model returns the served model's name, version and digest ("" when none).
+func (h *Handler) Model() (name string, version int, digest string) {
+	if l := h.model.Load(); l != nil {
+		return l.name, l.version, l.digest
+	}
+	return "", 0, ""
+}
+
+// SetKeys turns key auth on with these keys; empty primary turns it off.
+func (h *Handler) SetKeys(primary, secondary string) {
+	if primary == "" {
+		h.keys.Store(nil)
+		return
+	}
+	h.keys.Store(&keyPair{[]byte(primary), []byte(secondary)})
+}
+
+// SetStopped makes scoring answer 503 (endpoint stopped) or serve again.
+func (h *Handler) SetStopped(v bool) { h.stopped.Store(v) }
+
+// Close drops the endpoint's metric series.
+func (h *Handler) Close() { h.met.remove() }
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+func (h *Handler) routes() {
+	m := h.mux
+	m.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "Healthy")
+	})
+	m.HandleFunc("POST /score", func(w http.ResponseWriter, r *http.Request) { h.score(w, r, protoAzure, "/score") })
+	m.HandleFunc("GET /score", func(w http.ResponseWriter, r *http.Request) { h.score(w, r, protoAzure, "/score") })
+	m.HandleFunc("OPTIONS /score", func(w http.ResponseWriter, r *http.Request) {
+		cors(w)
+		w.Header().Set("Allow", "GET, POST, OPTIONS")
+		w.WriteHeader(http.StatusOK)
+	})
+	m.HandleFunc("/score", h.methodNotAllowed(protoAzure, "GET, POST, OPTIONS"))
+	m.HandleFunc("POST /invocations", func(w http.ResponseWriter, r *http.Request) { h.score(w, r, protoMLflow, "/invocations") })
+	m.HandleFunc("/invocations", h.methodNotAllowed(protoMLflow, "POST"))
+	for _, p := range []string{"/v2/models/{m}", "/v2/models/{m}/versions/{v}"} {
+		m.HandleFunc("POST "+p+"/infer", func(w http.ResponseWriter, r *http.Request) { h.score(w, r, protoOIP, "/v2/infer") })
+		m.HandleFunc(p+"/infer", h.methodNotAllowed(protoOIP, "POST"))
+		m.HandleFunc("GET "+p, h.oipModel)
+		m.HandleFunc("GET "+p+"/ready", h.oipModelReady)
+	}
+	m.HandleFunc("GET /v2", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, map[string]any{"name": "mlflow", "version": h.opts.Version, "extensions": []string{}})
+	})
+	m.HandleFunc("GET /v2/health/live", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, map[string]any{"live": true})
+	})
+	m.HandleFunc("GET /v2/health/ready", func(w http.ResponseWriter, r *http.Request) {
+		ok := h.ready()
+		writeJSON(w, map[bool]int{true: 200, false: 503}[ok], map[string]any{"ready": ok})
+	})
+	m.HandleFunc("GET /swagger.json", h.swaggerJSON)
+	m.HandleFunc("OPTIONS /swagger.json", func(w http.ResponseWriter, r *http.Request) { cors(w) })
+	m.HandleFunc("GET /openapi.json", h.openapiJSON)
+	m.HandleFunc("OPTIONS /openapi.json", func(w http.ResponseWriter, r *http.Request) { cors(w) })
+	m.HandleFunc("GET /docs", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write(swaggerui.Page(h.opts.Endpoint))
+	})
+	m.HandleFunc("GET /docs/{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "../docs", http.StatusMovedPermanently)
+	})
+	m.HandleFunc("GET /docs/{file}", func(w http.ResponseWriter, r *http.Request) {
+		swaggerui.Asset(w, r, r.PathValue("file"))
+	})
+	m.Handle("GET /metrics", h.opts.Metrics)
+	m.HandleFunc("GET /livez", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	m.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !h.ready() {
+			http.Error(w, h.notReadyMsg(), http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ok\n")
+	})
+	ping := func(w http.ResponseWriter, r *http.Request) {
+		if !h.ready() {
+			http.Error(w, h.notReadyMsg(), http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, "\n")
+	}
+	m.HandleFunc("GET /ping", ping)
+	m.HandleFunc("GET /health", ping)
+	m.HandleFunc("GET /version", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, h.opts.Version)
+	})
+}
+
+func (h *Handler) ready() bool { return h.model.Load() != nil && !h.stopped.Load() }
+
+func (h *Handler) notReadyMsg() string {
+	if h.stopped.Load() {
+		return fmt.Sprintf("endpoint %s is stopped: deploy it again to serve", h.opts.Endpoint)
+	}
+	return "no model is loaded yet"
+}
+
+func cors(w http.ResponseWriter) {
+	hd := w.Header()
+	hd.Set("Access-Control-Allow-Origin", "*")
+	hd.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+	hd.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, x-request-id, x-ms-client-request-id")
+}
+
+func (h *Handler) methodNotAllowed(p protocol, allow string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rid, _ := requestID(w, r)
+		w.Header().Set("Allow", allow)
+		rec := outcome{status: 405, err: "method " + r.Method + " is not allowed on " + r.URL.Path + ": use " + allow, auth: "none"}
+		rec.out = h.writeError(w, p, 405, rec.err)
+		h.finish(r, p, routeOf(p), rid, &rec, start)
+	}
+}
+
+func routeOf(p protocol) string {
+	return [...]string{"/score", "/invocations", "/v2/infer", "other"}[p]
+}
+
+// outcome is what the log line and the metrics need about one request.
+type outcome struct {
+	status   int
+	rows     int
+	bytesIn  int64
+	out      int
+	auth     string
+	err      string
+	scored   bool
+	duration time.Duration
+}
+
+// Shared header values: net/http never mutates them, so one slice each
+// saves an allocation per request.
+var (
+	hdrJSON  = []string{"application/json"}
+	hdrFalse = []string{"False"}
+	hdrTrue  = []string{"True"}
+)
+
+// requestID echoes the caller's id (x-request-id or x-ms-request-id) or
+// makes a UUID, and sets the x-ms id headers. An id over 100 characters
+// is 431, as in azmlinfsrv.
+func requestID(w http.ResponseWriter, r *http.Request) (string, bool) {
+	id := r.Header.Get("X-Request-Id")
+	if id == "" {
+		id = r.Header.Get("X-Ms-Request-Id")
+	}
+	if len(id) > 100 {
+		return "", false
+	}
+	if id == "" {
+		id = newUUID()
+	}
+	ids := []string{id}
+	hd := w.Header()
+	hd["X-Ms-Request-Id"] = ids
+	hd["X-Request-Id"] = ids
+	if c := r.Header["X-Ms-Client-Request-Id"]; len(c) > 0 && len(c[0]) <= 100 {
+		hd["X-Ms-Client-Request-Id"] = c[:1]
+	} else {
+		hd["X-Ms-Client-Request-Id"] = ids
+	}
+	return id, true
+}
+
+// newUUID is a random version-4 UUID from the runtime's per-thread
+// generator: request ids need uniqueness, not secrecy.
+func newUUID() string {
+	a, b := rand.Uint64(), rand.Uint64()
+	a = a&^(0xf<<12) | 4<<12
+	b = b&^(0x3<<62) | 0x2<<62
+	var buf [36]byte
+	const hx = "0123456789abcdef"
+	pos := 0
+	put := func(v uint64, nibbles int) {
+		for k := nibbles - 1; k >= 0; k-- {
+			buf[pos] = hx[(v>>(4*uint(k)))&0xf]
+			pos++
+		}
+	}
+	put(a>>32, 8)
+	buf[pos] = '-'
+	pos++
+	put(a>>16, 4)
+	buf[pos] = '-'
+	pos++
+	put(a, 4)
+	buf[pos] = '-'
+	pos++
+	put(b>>48, 4)
+	buf[pos] = '-'
+	pos++
+	put(b, 12)
+	return string(buf[:])
+}
+
+// authorize checks the bearer key against both keys in constant time.
+func (h *Handler) authorize(r *http.Request) (string, bool) {
+	kp := h.keys.Load()
+	if kp == nil {
+		return "none", true
+	}
+	v := r.Header.Get("Authorization")
+	if v == "" {
+		return "missing", false
+	}
+	tok, ok := strings.CutPrefix(v, "Bearer ")
+	if !ok {
+		tok, ok = strings.CutPrefix(v, "bearer ")
+	}
+	if !ok || tok == "" {
+		return "bad", false
+	}
+	// A read-only view of the header's bytes: no copy on the hot path.
+	b := unsafe.Slice(unsafe.StringData(tok), len(tok))
+	// Compare against both keys every time so timing does not tell which
+	// matched.
+	m1 := subtle.ConstantTimeCompare(b, kp.primary)
+	m2 := 0
+	if len(kp.secondary) > 0 {
+		m2 = subtle.ConstantTimeCompare(b, kp.secondary)
+	}
+	if m1|m2 == 1 {
+		return "ok", true
+	}
+	return "bad", false
+}
+
+var errTooLarge = errors.New("body too large")
+
+// readBody reads at most limit bytes into buf.
+func readBody(r *http.Request, limit int64, buf []byte) ([]byte, error) {
+	if r.ContentLength > limit {
+		return buf, errTooLarge
+	}
+	buf = buf[:0]
+	if r.ContentLength > 0 && int64(cap(buf)) < r.ContentLength {
+		buf = make([]byte, 0, r.ContentLength)
+	}
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > limit {
+			return buf, errTooLarge
+		}
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
+// contentTypeOK applies each protocol's content-type rule; csv reports
+// MLflow's text/csv.
+func contentTypeOK(p protocol, ct string) (ok, csv bool) {
+	if ct == "application/json" {
+		return true, false
+	}
+	if ct == "" {
+		return p == protoOIP, false
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return false, false
+	}
+	switch {
+	case mt == "application/json":
+		if p == protoMLflow {
+			for k, v := range params {
+				if k != "charset" || !strings.EqualFold(v, "utf-8") {
+					return false, false
+				}
+			}
+		}
+		return true, false
+	case mt == "text/csv" && p == protoMLflow:
+		return true, true
+	}
+	return false, false
+}
+
+// score is the one scoring path of all three protocols.
+func (h *Handler) score(w http.ResponseWriter, r *http.Request, p protocol, route string) {
+	start := time.Now()
+	h.met.inflight.Inc()
+	defer h.met.inflight.Dec()
+	rec := outcome{auth: "none"}
+	rid, ok := requestID(w, r)
+	if !ok {
+		rec.status, rec.err = 431, "request id longer than 100 characters"
+		rec.out = h.writeError(w, p, 431, rec.err)
+		h.finish(r, p, route, "", &rec, start)
+		return
+	}
+	if p == protoAzure {
+		cors(w)
+	}
+	var authOK bool
+	rec.auth, authOK = h.authorize(r)
+	if !authOK {
+		h.met.authFail.Inc()
+		w.Header().Set("WWW-Authenticate", `Bearer realm="`+h.opts.Endpoint+`"`)
+		rec.status = 401
+		if rec.auth == "missing" {
+			rec.err = "no key: send Authorization: Bearer KEY"
+		} else {
+			rec.err = "invalid key"
+		}
+		rec.out = h.writeError(w, p, 401, rec.err)
+		h.finish(r, p, route, rid, &rec, start)
+		return
+	}
+	l := h.model.Load()
+	if p == protoOIP {
+		if name := r.PathValue("m"); l == nil || name != l.name && name != h.opts.Endpoint {
+			rec.status, rec.err = 404, "Model with name "+name+" does not exist."
+			rec.out = h.writeError(w, p, 404, rec.err)
+			h.finish(r, p, route, rid, &rec, start)
+			return
+		}
+		if v := r.PathValue("v"); v != "" && v != strconv.Itoa(l.version) {
+			rec.status, rec.err = 404, "Model with name "+r.PathValue("m")+" and version "+v+" does not exist."
+			rec.out = h.writeError(w, p, 404, rec.err)
+			h.finish(r, p, route, rid, &rec, start)
+			return
+		}
+	}
+	if l == nil || h.stopped.Load() {
+		rec.status, rec.err = 503, h.notReadyMsg()
+		rec.out = h.writeError(w, p, 503, rec.err)
+		h.finish(r, p, route, rid, &rec, start)
+		return
+	}
+	sc := getScratch()
+	defer putScratch(sc)
+	var body []byte
+	csv := false
+	if r.Method == http.MethodGet {
+		// Azure's GET /score takes the inputs from the query: ?data=[...].
+		q := r.URL.Query()
+		v, ok := q["data"]
+		if !ok {
+			rec.status, rec.err = 400, "A value is not provided for the 'data' parameter: GET /score?data=[...]"
+			rec.out = h.writeError(w, p, 400, rec.err)
+			h.finish(r, p, route, rid, &rec, start)
+			return
+		}
+		body = append(append(append(sc.body[:0], `{"data":`...), v[0]...), '}')
+		sc.body = body
+	} else {
+		var ok bool
+		ok, csv = contentTypeOK(p, r.Header.Get("Content-Type"))
+		if !ok {
+			rec.status = 415
+			switch p {
+			case protoMLflow:
+				rec.err = "This predictor only supports the following content types: Types: ['text/csv', 'application/json']. Got '" + clip(r.Header.Get("Content-Type")) + "'."
+			default:
+				rec.err = "Expects Content-Type to be application/json"
+			}
+			rec.out = h.writeError(w, p, 415, rec.err)
+			h.finish(r, p, route, rid, &rec, start)
+			return
+		}
+		var err error
+		body, err = readBody(r, h.opts.MaxBody, sc.body)
+		sc.body = body
+		rec.bytesIn = int64(len(body))
+		if err != nil {
+			if errors.Is(err, errTooLarge) {
+				rec.status, rec.err = 413, fmt.Sprintf("request body is over the %d-byte limit", h.opts.MaxBody)
+			} else {
+				rec.status, rec.err = 400, "reading the body: "+err.Error()
+			}
+			rec.out = h.writeError(w, p, rec.status, rec.err)
+			h.finish(r, p, route, rid, &rec, start)
+			return
+		}
+	}
+	fnStart := time.Now()
+	var req request
+	var err error
+	if csv {
+		req, err = l.decodeCSV(body, sc)
+	} else {
+		req, err = l.decode(p, body, sc)
+	}
+	if err != nil {
+		rec.status, rec.err = 400, err.Error()
+		var br *badRequest
+		if errors.As(err, &br) && br.status != 0 {
+			rec.status = br.status
+		}
+		rec.out = h.writeError(w, p, rec.status, rec.err)
+		h.finish(r, p, route, rid, &rec, start)
+		return
+	}
+	need := req.rows * l.nout
+	if cap(sc.out) < need {
+		sc.out = make([]float64, need)
+	}
+	out := sc.out[:need]
+	l.predictRows(sc.x, out, req.rows)
+	sc.resp = l.encode(sc.resp[:0], &req, out, h.opts.ClassicResponse)
+	fnDur := time.Since(fnStart)
+	hd := w.Header()
+	hd["Content-Type"] = hdrJSON
+	if p == protoAzure {
+		hd["X-Ms-Run-Function-Failed"] = hdrFalse
+		var b [24]byte
+		hd["X-Ms-Run-Fn-Exec-Ms"] = []string{string(strconv.AppendFloat(b[:0], float64(fnDur.Microseconds())/1000, 'f', 3, 64))}
+	}
+	w.Write(sc.resp)
+	rec.status, rec.rows, rec.out, rec.scored = 200, req.rows, len(sc.resp), true
+	h.met.countPredictions(l, &req, out)
+	h.finish(r, p, route, rid, &rec, start)
+}
+
+// writeError answers in the protocol's error shape and returns the size.
+func (h *Handler) writeError(w http.ResponseWriter, p protocol, status int, msg string) int {
+	var b []byte
+	switch p {
+	case protoAzure:
+		if status >= 500 {
+			w.Header()["X-Ms-Run-Function-Failed"] = hdrTrue
+		}
+		b = append(appendJSONString(append(b, `{"message": `...), msg), '}')
+	case protoMLflow:
+		b = append(b, `{"error_code": "`...)
+		b = append(b, mlflowCode(status)...)
+		b = append(appendJSONString(append(b, `", "message": `...), msg), '}')
+	default:
+		b = append(appendJSONString(append(b, `{"error": `...), msg), '}')
+	}
+	w.Header()["Content-Type"] = hdrJSON
+	w.WriteHeader(status)
+	w.Write(b)
+	return len(b)
+}
+
+func mlflowCode(status int) string {
+	switch status {
+	case 400, 413, 415, 431:
+		return "BAD_REQUEST"
+	case 401:
+		return "UNAUTHENTICATED"
+	case 403:
+		return "PERMISSION_DENIED"
+	case 404:
+		return "RESOURCE_DOES_NOT_EXIST"
+	case 405:
+		return "BAD_REQUEST"
+	case 429:
+		return "REQUEST_LIMIT_EXCEEDED"
+	case 503:
+		return "TEMPORARILY_UNAVAILABLE"
+	case 504:
+		return "DEADLINE_EXCEEDED"
+	}
+	return "INTERNAL_ERROR"
+}
+
+// finish records metrics and queues the log line; both are cheap and
+// never block (the log writer drops when behind).
+func (h *Handler) finish(r *http.Request, p protocol, route, rid string, rec *outcome, start time.Time) {
+	d := time.Since(start)
+	h.met.request(p, route, rec.status)
+	if rec.scored {
+		h.met.duration[p].Observe(d.Seconds())
+	}
+	if h.opts.Log == nil {
+		return
+	}
+	path := r.URL.Path
+	if h.opts.Prefix != "" && !strings.HasPrefix(path, "/v2/") {
+		path = h.opts.Prefix + path
+	}
+	h.opts.Log.Log(reqlog.Entry{
+		Time: start, RequestID: rid, Method: r.Method, Path: path, Protocol: p.String(),
+		Status: rec.status, DurationMS: float64(d.Nanoseconds()) / 1e6, Rows: rec.rows,
+		BytesIn: rec.bytesIn, BytesOut: int64(rec.out), Client: r.RemoteAddr, Auth: rec.auth, Error: rec.err,
+	})
+}
+
+func (h *Handler) oipModel(w http.ResponseWriter, r *http.Request) {
+	l := h.model.Load()
+	name := r.PathValue("m")
+	if l == nil || name != l.name && name != h.opts.Endpoint || (r.PathValue("v") != "" && r.PathValue("v") != strconv.Itoa(l.version)) {
+		writeJSON(w, 404, map[string]any{"error": "Model with name " + name + " does not exist."})
+		return
+	}
+	type tensor struct {
+		Name     string `json:"name"`
+		Datatype string `json:"datatype"`
+		Shape    []int  `json:"shape"`
+	}
+	var ins []tensor
+	for _, in := range l.inputs {
+		ins = append(ins, tensor{in.Name, oipType(in.Type), []int{-1}})
+	}
+	outs := []tensor{{"predict", "BYTES", []int{-1}}}
+	if l.nout == 1 {
+		outs[0].Datatype = "FP64"
+	} else {
+		outs = append(outs, tensor{"predict_proba", "FP64", []int{-1, l.nout}})
+	}
+	writeJSON(w, 200, map[string]any{
+		"name": name, "versions": []string{strconv.Itoa(l.version)}, "platform": "mlflow-go",
+		"inputs": ins, "outputs": outs,
+	})
+}
+
+func oipType(t string) string {
+	switch t {
+	case "integer":
+		return "INT64"
+	case "number":
+		return "FP64"
+	case "boolean":
+		return "BOOL"
+	}
+	return "BYTES"
+}
+
+func (h *Handler) oipModelReady(w http.ResponseWriter, r *http.Request) {
+	l := h.model.Load()
+	name := r.PathValue("m")
+	if l == nil || name != l.name && name != h.opts.Endpoint {
+		writeJSON(w, 404, map[string]any{"error": "Model with name " + name + " does not exist."})
+		return
+	}
+	ok := h.ready()
+	writeJSON(w, map[bool]int{true: 200, false: 503}[ok], map[string]any{"name": name, "ready": ok})
+}

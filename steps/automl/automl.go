@@ -1,0 +1,177 @@
+// Package automl is the "automl" step kind: it trains on a registered dataset within a time
+// budget (internal/ml/automl), registers the winner as NAME:VERSION (internal/models) and
+// outputs the model, the leaderboard and the OOF metrics.
+package automl
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/mlflow-go/mlflow/engine"
+	"github.com/mlflow-go/mlflow/internal/datasets"
+	"github.com/mlflow-go/mlflow/internal/ml/automl"
+	"github.com/mlflow-go/mlflow/internal/ml/model"
+	"github.com/mlflow-go/mlflow/internal/models"
+)
+
+// DefaultBudget applies when neither budget nor max_trials is given.
+const DefaultBudget = 60 * time.Second
+
+// Config is the step's config (schema/cue/automl.cue).
+type Config struct {
+	Dataset       DatasetRef `json:"dataset"`
+	Task          string     `json:"task"`
+	Target        string     `json:"target"`
+	PrimaryMetric string     `json:"primary_metric"`
+	Budget        string     `json:"budget"`
+	MaxTrials     int        `json:"max_trials"`
+	// Validation is k >= 2 (k-fold CV) or a fraction in (0, 1) (a hold-out).
+	Validation    *float64 `json:"validation"`
+	AllowedModels []string `json:"allowed_models"`
+	BlockedModels []string `json:"blocked_models"`
+	Ensemble      *bool    `json:"ensemble"`
+	Seed          *int64   `json:"seed"`
+	Name          string   `json:"name"`
+}
+
+// DatasetRef is the dataset step's output.
+type DatasetRef struct {
+	Name    string `json:"name"`
+	Version int    `json:"version"`
+	Digest  string `json:"digest"`
+	Target  string `json:"target"`
+}
+
+type step struct{}
+
+// New returns the automl step kind.
+func New() engine.Step { return step{} }
+
+func (step) Kind() string    { return "automl" }
+func (step) Version() string { return "1" }
+
+// Options turns the config into training options; errors name the field.
+func (c *Config) Options(stepName string) (automl.Config, error) {
+	o := automl.Config{
+		Name: c.Name, Task: c.Task, Target: c.Target, PrimaryMetric: c.PrimaryMetric,
+		MaxTrials: c.MaxTrials, Allowed: c.AllowedModels, Blocked: c.BlockedModels, Ensemble: true,
+		Dataset: model.DatasetRef{Name: c.Dataset.Name, Version: c.Dataset.Version, Digest: c.Dataset.Digest},
+	}
+	if o.Name == "" {
+		o.Name = stepName
+	}
+	if err := models.ValidName(o.Name); err != nil {
+		return o, fmt.Errorf("name: %w", err)
+	}
+	if o.Target == "" {
+		o.Target = c.Dataset.Target
+	}
+	if c.Dataset.Digest == "" {
+		return o, fmt.Errorf("dataset: no dataset digest (want a dataset step's output, ${{ steps.S.outputs.dataset }})")
+	}
+	switch {
+	case c.Budget != "":
+		d, err := time.ParseDuration(c.Budget)
+		if err != nil || d <= 0 {
+			return o, fmt.Errorf("budget: %q is not a positive duration (e.g. \"60s\")", c.Budget)
+		}
+		o.Budget = d
+	case c.MaxTrials == 0:
+		o.Budget = DefaultBudget
+	}
+	if c.MaxTrials < 0 {
+		return o, fmt.Errorf("max_trials: %d: want at least 1", c.MaxTrials)
+	}
+	if v := c.Validation; v != nil {
+		switch {
+		case *v > 0 && *v < 1:
+			o.Validation = automl.Validation{Holdout: *v}
+		case *v >= 2 && *v == math.Trunc(*v):
+			o.Validation = automl.Validation{Folds: int(*v), Repeats: 1}
+		default:
+			return o, fmt.Errorf("validation: %v: want k >= 2 folds or a hold-out fraction in (0, 1)", *v)
+		}
+	}
+	if c.Ensemble != nil {
+		o.Ensemble = *c.Ensemble
+	}
+	if c.Seed != nil {
+		if *c.Seed < 0 {
+			return o, fmt.Errorf("seed: %d: want a non-negative integer", *c.Seed)
+		}
+		o.Seed = uint64(*c.Seed)
+	}
+	return o, nil
+}
+
+func (step) Run(ctx context.Context, req *engine.Request) (engine.Outputs, error) {
+	var c Config
+	if err := req.Decode(&c); err != nil {
+		return nil, err
+	}
+	o, err := c.Options(req.Step)
+	if err != nil {
+		return nil, fmt.Errorf("step %s: %w", req.Step, err)
+	}
+	f, err := datasets.LoadFrame(req.Store, c.Dataset.Digest)
+	if err != nil {
+		return nil, fmt.Errorf("step %s: dataset %s:%d: %w", req.Step, c.Dataset.Name, c.Dataset.Version, err)
+	}
+	o.Parallel = max(1, req.Parallel)
+	o.Lineage = req.Config
+	o.Logf = req.Logf
+	if req.Progress != nil {
+		o.Progress = func(elapsed, budget time.Duration, status string) {
+			req.Progress.Update(elapsed.Seconds(), budget.Seconds(), status)
+		}
+	}
+	res, err := automl.Train(ctx, f, o)
+	if err != nil {
+		return nil, fmt.Errorf("step %s: %w", req.Step, err)
+	}
+	a := &res.Model.A
+	meta := models.Meta{
+		Task: a.Task, Algorithm: a.Algorithm, PrimaryMetric: a.PrimaryMetric, Metrics: res.Metrics,
+		Leaderboard: res.Leaderboard, Importance: a.Importance, Lineage: a.Lineage, Warnings: res.Warnings, Run: req.RunID,
+	}
+	rec, err := models.Register(ctx, req.Store, o.Name, res.Bytes, meta)
+	if err != nil {
+		return nil, fmt.Errorf("step %s: %w", req.Step, err)
+	}
+	req.Logf("registered model %s:%d (%s, %s %.4f)", rec.Name, rec.Version, a.Algorithm, a.PrimaryMetric, res.Metrics[a.PrimaryMetric])
+
+	board, err := json.MarshalIndent(map[string]any{
+		"model": fmt.Sprintf("%s:%d", rec.Name, rec.Version), "primary_metric": a.PrimaryMetric,
+		"validation": a.Validation, "trials": res.Leaderboard,
+	}, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	bd, err := req.Store.PutBytes(append(board, '\n'))
+	if err != nil {
+		return nil, fmt.Errorf("step %s: write leaderboard: %w", req.Step, err)
+	}
+	bp, _ := req.Store.BlobPath(bd)
+	summary := map[string]any{"path": bp, "digest": bd, "trials": len(res.Leaderboard), "primary_metric": a.PrimaryMetric}
+	if len(res.Leaderboard) > 0 {
+		best := res.Leaderboard[0]
+		summary["best_trial"] = best.ID
+		summary["best_algorithm"] = best.Algorithm
+		summary["best_score"] = best.Metrics[a.PrimaryMetric]
+	}
+	metricsOut := map[string]any{}
+	for k, v := range res.Metrics {
+		metricsOut[k] = v
+	}
+	return engine.Outputs{
+		"model": map[string]any{
+			"name": rec.Name, "version": rec.Version, "digest": rec.Digest,
+			"task": a.Task, "algorithm": a.Algorithm, "path": rec.Path,
+		},
+		"leaderboard": summary,
+		"metrics":     metricsOut,
+	}, nil
+}

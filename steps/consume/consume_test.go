@@ -1,0 +1,166 @@
+package consume_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mlflow-go/mlflow/engine"
+	"github.com/mlflow-go/mlflow/internal/datasets"
+	"github.com/mlflow-go/mlflow/internal/server"
+	"github.com/mlflow-go/mlflow/internal/server/serve"
+	"github.com/mlflow-go/mlflow/internal/server/servetest"
+	"github.com/mlflow-go/mlflow/internal/store"
+	"github.com/mlflow-go/mlflow/internal/tabular"
+	"github.com/mlflow-go/mlflow/schema"
+	"github.com/mlflow-go/mlflow/steps/consume"
+	"github.com/mlflow-go/mlflow/steps/deploy"
+	"github.com/mlflow-go/mlflow/steps/logs"
+)
+
+// deployed starts a workspace server in process with the fake model and
+// deploys it; it returns the deploy step's endpoint output.
+func deployed(t *testing.T) (*store.Store, map[string]any) {
+	s, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	fake := servetest.New("bank", 1)
+	ready := make(chan server.Info, 1)
+	srv, err := server.New(s, server.Options{Addr: "127.0.0.1:0",
+		Load: func(context.Context, *store.Store, string) (serve.Model, []serve.Input, error) {
+			return fake, servetest.Columns, nil
+		},
+		Ready: func(in server.Info) { ready <- in },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	<-ready
+	st := &deploy.Step{
+		Load:   func(context.Context, *store.Store, string) (serve.Model, error) { return fake, nil },
+		Ensure: server.Find,
+	}
+	outs, err := st.Run(ctx, &engine.Request{RunID: "r1", Step: "deploy", Store: s, Log: io.Discard,
+		Config: map[string]any{"model": "bank:1", "name": "bank"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, outs["endpoint"].(map[string]any)
+}
+
+func run(t *testing.T, s *store.Store, dir string, step engine.Step, cfg map[string]any) (engine.Outputs, error) {
+	b, _ := json.Marshal(cfg) // as the engine hands configs over: JSON values
+	var c map[string]any
+	json.Unmarshal(b, &c)
+	return step.Run(context.Background(), &engine.Request{RunID: "r1", Step: step.Kind(), Store: s, Log: io.Discard,
+		Config: c, Workflow: &schema.Workflow{Dir: dir, Steps: map[string]*schema.Step{}}})
+}
+
+func TestConsumeAndLogs(t *testing.T) {
+	s, ep := deployed(t)
+	dir := t.TempDir()
+	var row map[string]any
+	json.Unmarshal([]byte(servetest.RowJSON), &row)
+	yes := map[string]any{}
+	for k, v := range row {
+		yes[k] = v
+	}
+	yes["duration"], yes["poutcome"] = 900, "success"
+	data, _ := json.Marshal(map[string]any{"data": []any{row, yes}})
+	os.WriteFile(filepath.Join(dir, "two.json"), data, 0o644)
+	var names, vals []string
+	for _, c := range servetest.Columns {
+		names = append(names, c.Name)
+		b, _ := json.Marshal(row[c.Name])
+		vals = append(vals, strings.Trim(string(b), `"`))
+	}
+	os.WriteFile(filepath.Join(dir, "one.csv"), []byte(strings.Join(names, ",")+"\n"+strings.Join(vals, ",")+"\n"), 0o644)
+
+	for _, c := range []struct {
+		input any
+		want  string
+	}{
+		{[]any{row, yes}, `["no","yes"]`},
+		{"two.json", `["no","yes"]`},
+		{"one.csv", `["no"]`},
+	} {
+		outs, err := run(t, s, dir, consume.New(), map[string]any{"endpoint": ep, "input": c.input})
+		if err != nil {
+			t.Fatalf("%v: %v", c.input, err)
+		}
+		p := outs["predictions"].(map[string]any)
+		got, _ := json.Marshal(p["predictions"])
+		if string(got) != c.want || p["count"] != len(strings.Split(c.want, ",")) {
+			t.Errorf("%v: %s, want %s", c.input, got, c.want)
+		}
+		if b, err := os.ReadFile(p["path"].(string)); err != nil || !strings.Contains(string(b), `"predictions"`) {
+			t.Errorf("%v: predictions file: %v", c.input, err)
+		}
+	}
+
+	// N rows sampled from a registered dataset, label column left out.
+	f, err := tabular.ReadFile(context.Background(), "/work/shared/data/bankmarketing_train.csv", tabular.ReadOptions{Target: "y"})
+	if err != nil {
+		t.Skipf("no bank data: %v", err)
+	}
+	d, _, err := datasets.Register(context.Background(), s, f, datasets.Registration{Name: "bank", Source: "bank.csv"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	outs, err := run(t, s, dir, consume.New(), map[string]any{"endpoint": ep, "input": map[string]any{"dataset": map[string]any{"name": d.Name, "version": d.Version, "digest": d.Digest}, "sample": 7, "seed": 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := outs["predictions"].(map[string]any)["count"]; n != 7 {
+		t.Errorf("sampled %v rows, want 7", n)
+	}
+
+	// Errors name what is wrong.
+	for _, c := range []struct {
+		cfg  map[string]any
+		want string
+	}{
+		{map[string]any{"endpoint": ep, "input": "missing.json"}, "missing.json: no such file"},
+		{map[string]any{"endpoint": ep, "input": []any{map[string]any{"age": "old"}}}, `422 `},
+		{map[string]any{"endpoint": map[string]any{"name": "x"}, "input": "two.json"}, "endpoint must be a deploy step's endpoint output"},
+		{map[string]any{"endpoint": ep, "input": "two.json", "method": "explain"}, `method "explain"`},
+	} {
+		_, err := run(t, s, dir, consume.New(), c.cfg)
+		if c.want == "422 " {
+			// A bad record is the endpoint's 400, passed on with its message.
+			c.want = `400 Bad Request: {"message": "record 0`
+		}
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: got %v, want %q", c.cfg["input"], err, c.want)
+		}
+	}
+
+	// The logs step sees every request made above, and never a key.
+	outs, err = run(t, s, dir, logs.New(), map[string]any{"endpoint": ep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lg := outs["log"].(map[string]any)
+	st := lg["status"].(map[string]int)
+	if lg["count"].(int) < 5 || st["200"] != 4 || st["400"] != 1 {
+		t.Errorf("log summary: %v", lg)
+	}
+	b, _ := os.ReadFile(lg["path"].(string))
+	if strings.Count(string(b), "\n") != lg["count"].(int) {
+		t.Errorf("log file has %d lines, count %v", strings.Count(string(b), "\n"), lg["count"])
+	}
+	outs, _ = run(t, s, dir, logs.New(), map[string]any{"endpoint": ep, "tail": 2})
+	if n := outs["log"].(map[string]any)["count"]; n != 2 {
+		t.Errorf("tail 2: count %v", n)
+	}
+}

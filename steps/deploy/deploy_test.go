@@ -1,0 +1,272 @@
+package deploy_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mlflow-go/mlflow/engine"
+	"github.com/mlflow-go/mlflow/internal/endpoints"
+	"github.com/mlflow-go/mlflow/internal/server"
+	"github.com/mlflow-go/mlflow/internal/server/serve"
+	"github.com/mlflow-go/mlflow/internal/server/servetest"
+	"github.com/mlflow-go/mlflow/internal/store"
+	"github.com/mlflow-go/mlflow/steps/deploy"
+)
+
+// fakes are the "registry" of the test: ref -> model.
+type fakes struct {
+	mu    sync.Mutex
+	m     map[string]*servetest.Model
+	loads atomic.Int64
+}
+
+func (f *fakes) load(ctx context.Context, s *store.Store, ref string) (serve.Model, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.loads.Add(1)
+	m, ok := f.m[ref]
+	if !ok {
+		return nil, fmt.Errorf("model %s: not found", ref)
+	}
+	return m, nil
+}
+
+// setup starts a workspace server in process over a fresh workspace.
+func setup(t *testing.T) (*store.Store, *fakes, *deploy.Step, *server.Info) {
+	s, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	f := &fakes{m: map[string]*servetest.Model{}}
+	for v := 1; v <= 2; v++ {
+		m := servetest.New("bank", v)
+		if v == 2 {
+			m.Bias = 10 // version 2 answers "yes" to everything
+		}
+		f.m[fmt.Sprintf("bank:%d", v)] = m
+	}
+	ready := make(chan server.Info, 1)
+	srv, err := server.New(s, server.Options{Addr: "127.0.0.1:0", Version: "test",
+		Load: func(ctx context.Context, s *store.Store, ref string) (serve.Model, []serve.Input, error) {
+			m, err := f.load(ctx, s, ref)
+			return m, servetest.Columns, err
+		},
+		Ready: func(in server.Info) { ready <- in },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	var in server.Info
+	select {
+	case in = <-ready:
+	case err := <-done:
+		t.Fatal(err)
+	}
+	st := &deploy.Step{Load: f.load, Ensure: func(ctx context.Context, s *store.Store) (*server.Info, error) { return server.Find(ctx, s) }}
+	return s, f, st, &in
+}
+
+func request(s *store.Store, version int, extra map[string]any) *engine.Request {
+	cfg := map[string]any{
+		"model": map[string]any{"name": "bank", "version": float64(version), "digest": servetest.New("bank", version).Digest(), "task": "classification"},
+		"name":  "bank",
+	}
+	for k, v := range extra {
+		cfg[k] = v
+	}
+	return &engine.Request{RunID: "r1", Step: "deploy", Kind: "deploy", Config: cfg, Store: s, Log: io.Discard}
+}
+
+func score(t testing.TB, uri, key string) (int, string) {
+	req, _ := http.NewRequest("POST", uri, strings.NewReader(`{"data": [`+servetest.RowJSON+`]}`))
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestDeployReconcileRedeploy(t *testing.T) {
+	s, f, st, in := setup(t)
+	ctx := context.Background()
+	req := request(s, 1, map[string]any{"description": "bank marketing", "tags": map[string]any{"team": "a"}})
+	if _, ok, err := st.Reconcile(ctx, req); ok || err != nil {
+		t.Fatalf("first reconcile: ok=%v err=%v", ok, err)
+	}
+	outs, err := st.Run(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := outs["endpoint"].(map[string]any)
+	uri := ep["scoring_uri"].(string)
+	if uri != in.URL+"/endpoints/bank/score" || ep["swagger_uri"] != in.URL+"/endpoints/bank/swagger.json" || ep["openapi_uri"] == nil || ep["model"] == nil {
+		t.Errorf("outputs: %v", ep)
+	}
+	for k := range ep {
+		if strings.Contains(k, "key") {
+			t.Errorf("output has %s", k)
+		}
+	}
+	keys, err := endpoints.ReadKeys(s, "bank")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, body := score(t, uri, keys.Primary); code != 200 || body != `"{\"result\": [\"no\"]}"` {
+		t.Fatalf("score: %d %s", code, body)
+	}
+	if code, _ := score(t, uri, ""); code != 401 {
+		t.Errorf("no key: %d", code)
+	}
+
+	// Same model and config: left alone, even with a new description.
+	loads := f.loads.Load()
+	req = request(s, 1, map[string]any{"description": "changed"})
+	outs2, ok, err := st.Reconcile(ctx, req)
+	if !ok || err != nil {
+		t.Fatalf("unchanged reconcile: ok=%v err=%v", ok, err)
+	}
+	if outs2["endpoint"].(map[string]any)["scoring_uri"] != uri || f.loads.Load() != loads {
+		t.Errorf("reconcile did work: %v, %d loads", outs2, f.loads.Load()-loads)
+	}
+	if e, _ := endpoints.Get(ctx, s, "bank"); e.Description != "changed" {
+		t.Errorf("description not updated: %q", e.Description)
+	}
+
+	// A new model under load: no request fails, answers switch to v2.
+	var failures, yes, total atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(10 * time.Second)
+	for c := 0; c < 4; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; n < 3000 && time.Now().Before(deadline); n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				code, body := score(t, uri, keys.Primary)
+				total.Add(1)
+				if code != 200 {
+					failures.Add(1)
+				}
+				if strings.Contains(body, "yes") {
+					yes.Add(1)
+				}
+			}
+		}()
+	}
+	time.Sleep(100 * time.Millisecond)
+	req = request(s, 2, nil)
+	if _, ok, _ := st.Reconcile(ctx, req); ok {
+		t.Fatal("reconcile of a new model said ok")
+	}
+	if _, err := st.Run(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	t.Logf("%d requests during the redeploy", total.Load())
+	if failures.Load() != 0 {
+		t.Errorf("%d of %d requests failed during the redeploy", failures.Load(), total.Load())
+	}
+	if yes.Load() == 0 || total.Load() < 10 {
+		t.Errorf("the new model answered %d of %d", yes.Load(), total.Load())
+	}
+
+	// Key rotation takes effect without a restart.
+	old := keys.Primary
+	if _, err := endpoints.Regenerate(s, "bank", "primary"); err != nil {
+		t.Fatal(err)
+	}
+	if err := server.Reload(ctx, s, "bank"); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := score(t, uri, old); code != 401 {
+		t.Errorf("old primary still works: %d", code)
+	}
+	if code, _ := score(t, uri, keys.Secondary); code != 200 {
+		t.Errorf("secondary after rotating primary: %d", code)
+	}
+
+	// A stopped endpoint answers 503 and a redeploy brings it back.
+	if _, err := endpoints.SetState(ctx, s, "bank", endpoints.Stopped); err != nil {
+		t.Fatal(err)
+	}
+	server.Reload(ctx, s, "bank")
+	if code, body := score(t, uri, keys.Secondary); code != 503 || !strings.Contains(body, "stopped") {
+		t.Errorf("stopped: %d %s", code, body)
+	}
+	if _, ok, _ := st.Reconcile(ctx, req); ok {
+		t.Error("reconcile of a stopped endpoint said ok")
+	}
+	if _, err := st.Run(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := score(t, uri, keys.Secondary); code != 200 {
+		t.Errorf("redeployed: %d", code)
+	}
+}
+
+func TestDeployErrors(t *testing.T) {
+	s, _, st, _ := setup(t)
+	ctx := context.Background()
+	for _, c := range []struct {
+		extra map[string]any
+		want  string
+	}{
+		{map[string]any{"auth": "basic"}, `auth "basic": want "key" or "none"`},
+		{map[string]any{"name": "bad name!"}, `endpoint name "bad name!" is not valid`},
+		{map[string]any{"model": "nosuch:3"}, `model nosuch:3: not found`},
+		{map[string]any{"model": nil}, `model is required`},
+		{map[string]any{"classic_response": "xml"}, `classic_response "xml"`},
+	} {
+		_, err := st.Run(ctx, request(s, 1, c.extra))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: got %v, want %q", c.extra, err, c.want)
+		}
+	}
+	// A digest that does not match the model is refused.
+	req := request(s, 1, nil)
+	req.Config["model"].(map[string]any)["digest"] = "sha256:0000"
+	if _, err := st.Run(ctx, req); err == nil || !strings.Contains(err.Error(), "has digest") {
+		t.Errorf("digest mismatch: %v", err)
+	}
+}
+
+func TestAuthNone(t *testing.T) {
+	s, _, st, _ := setup(t)
+	outs, err := st.Run(context.Background(), request(s, 1, map[string]any{"auth": "none", "name": "open"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, body := score(t, outs["endpoint"].(map[string]any)["scoring_uri"].(string), ""); code != 200 {
+		t.Errorf("auth none: %d %s", code, body)
+	}
+}
