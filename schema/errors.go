@@ -153,6 +153,9 @@ func (l *loader) rewrite(msg string, g *cueEntry, sc cueScope) string {
 			return fmt.Sprintf("wrong number of elements: got %d, want %d", n, want)
 		}
 	}
+	if len(g.sels) == 2 && g.sels[0].String() == "steps" && conflictRe.MatchString(msg) {
+		return fmt.Sprintf("a step must be a mapping with a kind, got %s", l.userText(g.sels))
+	}
 	if m := conflictRe.FindStringSubmatch(msg); m != nil {
 		user := l.userText(g.sels)
 		switch user {

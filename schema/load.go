@@ -71,8 +71,6 @@ type loader struct {
 	file string    // as the user gave it: positions print it
 	user cue.Value // the user's file alone: the source of positions
 	errs ErrorList
-	// paramPos is where each param is declared.
-	paramPos map[string]Pos
 }
 
 func (l *loader) errorf(pos Pos, path, format string, args ...any) {
@@ -84,9 +82,10 @@ func (l *loader) errorf(pos Pos, path, format string, args ...any) {
 
 func (l *loader) load(src []byte, opts Options) (*Workflow, error) {
 	ctx := l.s.ctx
-	// Every build gets freshly parsed syntax: building a CUE file
-	// annotates its syntax tree, and a tree edited after being built
-	// (an override added, a param substituted) no longer resolves.
+	// Each stage edits a freshly parsed tree, never one already built:
+	// the compiler follows identifiers to the nodes the parser resolved
+	// them to, so edits are followed by reresolve, and a built tree is
+	// left as it was.
 	fresh := func(overrides func() []ast.Decl) (*ast.File, error) {
 		f, err := l.parse(src)
 		if err != nil || f == nil {
@@ -94,12 +93,14 @@ func (l *loader) load(src []byte, opts Options) (*Workflow, error) {
 		}
 		defaultParams(f)
 		if overrides != nil {
-			// Into the declaring struct itself: a second top-level params
-			// field would break the resolution of references to it.
-			if pf := paramFields(f); len(pf) > 0 {
-				pf[0].Value = &ast.BinaryExpr{Op: token.AND, X: pf[0].Value, Y: &ast.StructLit{Elts: overrides()}}
-				reresolve(f)
+			// Into the declaring field itself: a second top-level params
+			// field would not be what references to params resolve to.
+			pf := paramFields(f)
+			if len(pf) == 0 {
+				return nil, &Error{Pos: Pos{File: l.file, Line: 1, Column: 1}, Msg: "-p: params must be declared as a top-level params field to be overridden"}
 			}
+			pf[0].Value = &ast.BinaryExpr{Op: token.AND, X: pf[0].Value, Y: &ast.StructLit{Elts: overrides()}}
+			reresolve(f)
 		}
 		return f, nil
 	}
@@ -215,7 +216,11 @@ func (l *loader) topLevelObject(f *ast.File) error {
 	}
 	for _, d := range f.Decls {
 		if e, ok := d.(*ast.EmbedDecl); ok {
-			return &Error{Pos: l.pos(e.Expr.Pos()), Msg: "a workflow must be a mapping (name, params, steps, ...)"}
+			pos := l.pos(e.Expr.Pos())
+			if pos.Line == 0 {
+				pos.Line, pos.Column = 1, 1 // a stream of several documents
+			}
+			return &Error{Pos: pos, Msg: "a workflow must be one mapping (name, params, steps, ...)"}
 		}
 	}
 	return nil
@@ -643,9 +648,12 @@ func (l *loader) step(name string, sv cue.Value) *stepInfo {
 	if !nameRe.MatchString(name) {
 		l.errorf(st.Pos, path, "invalid step name %q: use letters, digits, _ and - (starting with a letter or _)", name)
 	}
+	if sv.IncompleteKind()&cue.StructKind == 0 {
+		return info // the workflow pass reported it: a step must be a mapping
+	}
 	kv := sv.LookupPath(cue.ParsePath("kind"))
 	if !kv.Exists() {
-		// The workflow pass reported the missing kind.
+		l.errorf(st.Pos, path+".kind", "missing required field (kinds: %s)", strings.Join(s.names, ", "))
 		return info
 	}
 	kind, err := kv.String()

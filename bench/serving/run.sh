@@ -3,7 +3,8 @@
 # /work/shared/peers/serving (go_const, go_parse, flask_gunicorn_hgb) and
 # `mlflow serve` with the real AutoML model and key auth, each loaded with
 #   wrk -t2 -c16 -d10s   (throughput)  and   wrk -t1 -c1 -d5s   (unloaded latency)
-# with the one-record bank-marketing payload. Prints one table.
+# with the one-record bank-marketing payload, ROUNDS (default 3) interleaved
+# rounds. Prints one table of medians.
 #
 #   bench/serving/run.sh            # trains the model first (budget $BUDGET, default 60s)
 #   MODEL=path/to/model.json bench/serving/run.sh
@@ -69,22 +70,29 @@ done
 code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' --data-binary @"$payload" http://127.0.0.1:18094/score)
 [ "$code" = 401 ] || { echo "mlflow serve without a key answered $code, want 401" >&2; exit 1; }
 
-load() { # NAME PORT KEY
+load() { # NAME PORT KEY ROUND
 	for mode in "-t2 -c16 -d${DURATION:-10s}" "-t1 -c1 -d${DURATION1:-5s}"; do
 		# shellcheck disable=SC2086
-		PAYLOAD=$payload KEY=$3 wrk $mode --latency -s "$here/post.lua" "http://127.0.0.1:$2/score" >"$tmp/wrk.$1.$(echo $mode | cut -c1-3)" 2>&1
+		PAYLOAD=$payload KEY=$3 wrk $mode --latency -s "$here/post.lua" "http://127.0.0.1:$2/score" >"$tmp/wrk.$1.$(echo $mode | cut -c1-3).$4" 2>&1
 	done
 }
-for peer in "go_const 18081" "go_parse 18082" "flask_gunicorn_hgb 18093" "mlflow_serve 18094"; do
-	set -- $peer
-	k=""; [ "$1" = mlflow_serve ] && k=$key
-	echo "loading $1..." >&2
-	load "$1" "$2" "$k"
+# Rounds interleave the servers so that noise from other work on the
+# machine spreads over all of them; the table shows medians.
+rounds=${ROUNDS:-3}
+r=1
+while [ $r -le "$rounds" ]; do
+	for peer in "go_const 18081" "go_parse 18082" "flask_gunicorn_hgb 18093" "mlflow_serve 18094"; do
+		set -- $peer
+		k=""; [ "$1" = mlflow_serve ] && k=$key
+		echo "round $r/$rounds: loading $1..." >&2
+		load "$1" "$2" "$k" "$r"
+	done
+	r=$((r + 1))
 done
 
-/usr/bin/python3 - "$tmp" <<'PY'
-import re, sys, os
-tmp = sys.argv[1]
+/usr/bin/python3 - "$tmp" "$rounds" <<'PY'
+import re, sys, os, statistics
+tmp, rounds = sys.argv[1], int(sys.argv[2])
 def ms(s):
     m = re.match(r"([\d.]+)(us|ms|s)", s)
     v = float(m.group(1))
@@ -98,7 +106,11 @@ def parse(path):
     sock = re.search(r"Socket errors: (.*)", t)
     return rps, p50, p99, int(errs.group(1)) if errs else 0, sock.group(1) if sock else ""
 names = ["go_const", "go_parse", "flask_gunicorn_hgb", "mlflow_serve"]
-r = {n: (parse(os.path.join(tmp, f"wrk.{n}.-t2")), parse(os.path.join(tmp, f"wrk.{n}.-t1"))) for n in names}
+def median(mode, n):
+    rs = [parse(os.path.join(tmp, f"wrk.{n}.{mode}.{i}")) for i in range(1, rounds + 1)]
+    return tuple(statistics.median(x[k] for x in rs) for k in range(3)) + (sum(x[3] for x in rs),)
+r = {n: (median("-t2", n), median("-t1", n)) for n in names}
+print(f"medians of {rounds} interleaved rounds")
 print(f"{'server':20} {'rps c16':>10} {'p50 ms':>8} {'p99 ms':>8} {'rps c1':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
 for n in names:
     a, b = r[n]

@@ -108,6 +108,8 @@ func (c *Config) Options(stepName string) (automl.Config, error) {
 }
 
 func (step) Run(ctx context.Context, req *engine.Request) (engine.Outputs, error) {
+	// The budget covers the whole step: loading the data and registering count too.
+	start := time.Now()
 	var c Config
 	if err := req.Decode(&c); err != nil {
 		return nil, err
@@ -120,6 +122,7 @@ func (step) Run(ctx context.Context, req *engine.Request) (engine.Outputs, error
 	if err != nil {
 		return nil, fmt.Errorf("step %s: dataset %s:%d: %w", req.Step, c.Dataset.Name, c.Dataset.Version, err)
 	}
+	o.Start = start
 	o.Parallel = max(1, req.Parallel)
 	o.Lineage = req.Config
 	o.Logf = req.Logf
@@ -141,7 +144,7 @@ func (step) Run(ctx context.Context, req *engine.Request) (engine.Outputs, error
 	if err != nil {
 		return nil, fmt.Errorf("step %s: %w", req.Step, err)
 	}
-	req.Logf("registered model %s:%d (%s, %s %.4f)", rec.Name, rec.Version, a.Algorithm, a.PrimaryMetric, res.Metrics[a.PrimaryMetric])
+	req.Logf("registered model %s:%d (%s, %s %.4f) after %.1fs", rec.Name, rec.Version, a.Algorithm, a.PrimaryMetric, res.Metrics[a.PrimaryMetric], time.Since(start).Seconds())
 
 	board, err := json.MarshalIndent(map[string]any{
 		"model": fmt.Sprintf("%s:%d", rec.Name, rec.Version), "primary_metric": a.PrimaryMetric,

@@ -98,6 +98,7 @@ type search struct {
 	best     *trial // best full trial by the primary metric
 	noImprov int
 	lin      *linear.Data
+	linOnce  sync.Once // the fold goroutines share one linear matrix
 	dsMu     sync.Mutex
 	ds       map[int]*gbdt.Dataset
 	log      func(format string, args ...any)
@@ -119,9 +120,11 @@ func (s *search) dataset(bins int) (*gbdt.Dataset, error) {
 
 // linearData builds the raw matrix the linear family reads (codes as float64).
 func (s *search) linearData() *linear.Data {
-	if s.lin != nil {
-		return s.lin
-	}
+	s.linOnce.Do(s.buildLinearData)
+	return s.lin
+}
+
+func (s *search) buildLinearData() {
 	d := &linear.Data{}
 	for _, name := range s.p.features {
 		c := s.p.frame.Col(name)
@@ -142,7 +145,6 @@ func (s *search) linearData() *linear.Data {
 		d.Cols = append(d.Cols, col)
 	}
 	s.lin = d
-	return d
 }
 
 // linearSlots estimates the linear design width, to skip the family when the dense matrix

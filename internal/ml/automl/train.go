@@ -24,8 +24,12 @@ type Config struct {
 	Task          string // "classification" | "regression"; "" infers from the target's type
 	Target        string // "" = the frame's declared target
 	PrimaryMetric string // Azure's name; "" = Azure's default for the task
-	// Budget bounds the whole search; 0 means no deadline (MaxTrials must then bound it).
-	Budget     time.Duration
+	// Budget bounds the whole job, from Start to the returned artifact; 0 means no deadline
+	// (MaxTrials must then bound it).
+	Budget time.Duration
+	// Start is when the budget started counting (the step's start, before the data was
+	// loaded); zero means when Train is called.
+	Start      time.Time
 	MaxTrials  int
 	Validation Validation // zero = chosen from the data size
 	Allowed    []string   // families (see Algorithms); empty = all
@@ -55,7 +59,10 @@ type Result struct {
 // Train runs the search on f and returns the winning model. Errors caused by the data or the
 // config name the field at fault (target, task, primary_metric, allowed_models, ...).
 func Train(ctx context.Context, f *tabular.Frame, cfg Config) (*Result, error) {
-	start := time.Now()
+	start := cfg.Start
+	if start.IsZero() {
+		start = time.Now()
+	}
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
@@ -108,8 +115,7 @@ func Train(ctx context.Context, f *tabular.Frame, cfg Config) (*Result, error) {
 
 	sctx, cancel := ctx, context.CancelFunc(func() {})
 	if cfg.Budget > 0 {
-		// Keep a tenth of the budget for ensembling and writing the artifact.
-		s.deadline = start.Add(cfg.Budget * 9 / 10)
+		s.deadline = start.Add(cfg.Budget - reserve(cfg.Budget))
 		sctx, cancel = context.WithDeadline(ctx, s.deadline)
 	}
 	defer cancel()
@@ -120,7 +126,25 @@ func Train(ctx context.Context, f *tabular.Frame, cfg Config) (*Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return s.assemble(ctx)
+	s.log("search ended after %.1fs: %d trials", time.Since(start).Seconds(), len(s.trials))
+	if testHookSearched != nil {
+		testHookSearched(s)
+	}
+	res, err := s.assemble(ctx)
+	if err == nil {
+		s.log("final model built after %.1fs", time.Since(start).Seconds())
+	}
+	return res, err
+}
+
+// testHookSearched lets a study compare ensembling choices on one search's trials.
+var testHookSearched func(*search)
+
+// reserve is the part of the budget kept for what follows the search: the ensemble, the
+// artifact, its registration, and the lag of a fit noticing the deadline on a loaded machine.
+// These costs hardly grow with the budget, so the reserve is mostly fixed.
+func reserve(budget time.Duration) time.Duration {
+	return min(budget/4, 2*time.Second+budget/20)
 }
 
 func families(allowed, blocked []string) (map[string]bool, error) {

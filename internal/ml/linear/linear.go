@@ -168,24 +168,45 @@ func Fit(ctx context.Context, d *Data, y []float64, train, valid []int32, o Opti
 	all := slices.Concat(train, valid)
 	enc := newEncoder(d, all)
 	best := cs[len(cs)/2]
+	var bestParams []float64
 	if len(valid) > 0 && len(cs) > 1 {
 		xt := enc.matrix(d, train)
 		xv := enc.matrix(d, valid)
 		bestLoss := math.Inf(1)
 		var warm []float64
 		for _, c := range cs {
-			if err := ctx.Err(); err != nil {
+			if ctx.Err() != nil {
 				break
 			}
-			m, params := enc.fit(xt, y, train, c, o, warm)
+			m, params := enc.fit(ctx, xt, y, train, c, o, warm)
 			warm = params
-			if l := m.loss(xv, y, valid); l < bestLoss {
-				bestLoss, best = l, c
+			l := m.loss(xv, y, valid)
+			if l < bestLoss {
+				bestLoss, best, bestParams = l, c, params
+				continue
 			}
+			// The validation loss is unimodal in C in practice: once it rises, larger Cs
+			// (slower to fit, too) only overfit more.
+			break
 		}
 	}
-	m, _ := enc.fit(enc.matrix(d, all), y, all, best, o, nil)
+	// The refit on all rows starts from the chosen C's solution: a few iterations finish it.
+	m, _ := enc.fit(ctx, enc.matrix(d, all), y, all, best, o, bestParams)
 	return m, nil
+}
+
+// ctxConverge stops L-BFGS when ctx is done (the search deadline), keeping the best point so
+// far, and otherwise defers to FunctionConverge.
+type ctxConverge struct {
+	ctx context.Context
+	optimize.FunctionConverge
+}
+
+func (c *ctxConverge) Converged(l *optimize.Location) optimize.Status {
+	if c.ctx.Err() != nil {
+		return optimize.RuntimeLimit
+	}
+	return c.FunctionConverge.Converged(l)
 }
 
 // encoder is the label-free part of a model: the slot layout, fit on the training rows.
@@ -349,7 +370,7 @@ func (e *encoder) model(o Options, c float64) *Model {
 
 // fit fits one C on the encoded rows z (row i of z is rows[i]); warm is a previous parameter
 // vector to start from. It returns the model and its parameter vector.
-func (e *encoder) fit(z *sparse, y []float64, rows []int32, c float64, o Options, warm []float64) (*Model, []float64) {
+func (e *encoder) fit(ctx context.Context, z *sparse, y []float64, rows []int32, c float64, o Options, warm []float64) (*Model, []float64) {
 	m := e.model(o, c)
 	k, p := len(m.W), e.slots
 	if o.Task == Regression {
@@ -458,11 +479,12 @@ func (e *encoder) fit(z *sparse, y []float64, rows []int32, c float64, o Options
 		Grad: func(grad, x []float64) { _, g := eval(x); copy(grad, g) },
 	}
 	settings := &optimize.Settings{
-		GradientThreshold: 1e-6,
+		GradientThreshold: 1e-5,
 		MajorIterations:   iters,
-		Converger:         &optimize.FunctionConverge{Absolute: 1e-9, Relative: 1e-9, Iterations: 10},
+		Converger:         &ctxConverge{ctx: ctx, FunctionConverge: optimize.FunctionConverge{Absolute: 1e-7, Relative: 1e-6, Iterations: 5}},
 	}
 	res, err := optimize.Minimize(prob, params, settings, &optimize.LBFGS{})
+
 	// A failed line search or the iteration limit still leaves the best point found, which is a
 	// usable model; only a missing result falls back to the start.
 	if err == nil || res != nil {

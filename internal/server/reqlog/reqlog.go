@@ -19,6 +19,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 )
 
 // Entry is one request.
@@ -127,12 +128,33 @@ func (w *Writer) Close() error {
 	return nil
 }
 
+// flushGap spaces the flushes of a busy log: a request is on disk within
+// about this time (so `endpoint logs` right after a call sees it), while a
+// busy endpoint writes in chunks instead of one syscall per request.
+const flushGap = time.Millisecond
+
 func (w *Writer) loop(f *os.File, size int64) {
 	defer close(w.done)
 	bw := bufio.NewWriterSize(f, 64<<10)
+	timer := time.NewTimer(flushGap)
+	timer.Stop()
+	var timerC <-chan time.Time // nil unless a flush is pending
+	var last time.Time
+	flush := func() {
+		bw.Flush()
+		last = time.Now()
+		timerC = nil
+	}
 	var line []byte
 	for {
-		e, ok := <-w.ch
+		var e Entry
+		var ok bool
+		select {
+		case e, ok = <-w.ch:
+		case <-timerC:
+			flush()
+			continue
+		}
 		if !ok {
 			bw.Flush()
 			f.Close()
@@ -156,10 +178,14 @@ func (w *Writer) loop(f *os.File, size int64) {
 		}
 		bw.Write(line)
 		size += int64(len(line))
-		// Flush when idle so `endpoint logs --follow` sees lines promptly
-		// while a burst still goes out in large writes.
-		if len(w.ch) == 0 {
-			bw.Flush()
+		if len(w.ch) > 0 || timerC != nil {
+			continue // more is coming, or a flush is already due
+		}
+		if wait := flushGap - time.Since(last); wait <= 0 {
+			flush()
+		} else {
+			timer.Reset(wait)
+			timerC = timer.C
 		}
 	}
 }
@@ -175,11 +201,78 @@ func (w *Writer) rotate() {
 	}
 }
 
-// Append encodes e as one JSON line.
+// Append encodes e as one JSON line, the same bytes encoding/json would
+// write (its field order and escaping) without reflection or allocation:
+// the writer goroutine shares the cores with scoring.
 func Append(dst []byte, e *Entry) []byte {
-	b, _ := json.Marshal(e)
-	dst = append(dst, b...)
-	return append(dst, '\n')
+	dst = append(dst, `{"time":"`...)
+	dst = e.Time.AppendFormat(dst, time.RFC3339Nano)
+	dst = append(dst, `","request_id":`...)
+	dst = appendString(dst, e.RequestID)
+	dst = append(dst, `,"method":`...)
+	dst = appendString(dst, e.Method)
+	dst = append(dst, `,"path":`...)
+	dst = appendString(dst, e.Path)
+	dst = append(dst, `,"protocol":`...)
+	dst = appendString(dst, e.Protocol)
+	dst = append(dst, `,"status":`...)
+	dst = strconv.AppendInt(dst, int64(e.Status), 10)
+	dst = append(dst, `,"duration_ms":`...)
+	dst = strconv.AppendFloat(dst, e.DurationMS, 'f', -1, 64)
+	dst = append(dst, `,"rows":`...)
+	dst = strconv.AppendInt(dst, int64(e.Rows), 10)
+	dst = append(dst, `,"bytes_in":`...)
+	dst = strconv.AppendInt(dst, e.BytesIn, 10)
+	dst = append(dst, `,"bytes_out":`...)
+	dst = strconv.AppendInt(dst, e.BytesOut, 10)
+	dst = append(dst, `,"client":`...)
+	dst = appendString(dst, e.Client)
+	dst = append(dst, `,"auth":`...)
+	dst = appendString(dst, e.Auth)
+	if e.Error != "" {
+		dst = append(dst, `,"error":`...)
+		dst = appendString(dst, e.Error)
+	}
+	return append(dst, "}\n"...)
+}
+
+// appendString appends s as a JSON string, escaping as encoding/json does.
+func appendString(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				dst = append(dst, '\\', c)
+			case c == '\n':
+				dst = append(dst, '\\', 'n')
+			case c == '\r':
+				dst = append(dst, '\\', 'r')
+			case c == '\t':
+				dst = append(dst, '\\', 't')
+			case c < 0x20 || c == '<' || c == '>' || c == '&':
+				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			default:
+				dst = append(dst, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			dst = append(dst, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			dst = append(dst, `\u202`...)
+			dst = append(dst, hex[r&0xf])
+		default:
+			dst = append(dst, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(dst, '"')
 }
 
 // Text formats e as azmlinfsrv's access line: time, method, path, status,

@@ -2,6 +2,7 @@ package reqlog
 
 import (
 	"context"
+	"encoding/json"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -62,5 +63,19 @@ func TestSummarize(t *testing.T) {
 	s := Summarize(es)
 	if s.Count != 100 || s.Status["200"] != 90 || s.Errors != 10 || s.Rows != 200 || s.P50MS != 50 || s.P99MS != 99 {
 		t.Errorf("%+v", s)
+	}
+}
+
+// TestAppendMatchesEncodingJSON: the hand-written line is what
+// encoding/json writes for the same entry.
+func TestAppendMatchesEncodingJSON(t *testing.T) {
+	for _, e := range []Entry{
+		{Time: time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC), RequestID: "id", Method: "POST", Path: "/score", Protocol: "azure", Status: 200, DurationMS: 0.0123, Rows: 2, BytesIn: 10, BytesOut: 24, Client: "127.0.0.1:5", Auth: "ok"},
+		{Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("x", 3600)), Status: 400, DurationMS: 12, Error: "record 0, column \"a<b>&\": want\n\ttab \u2028 \x01 \xff é"},
+	} {
+		want, _ := json.Marshal(&e)
+		if got := Append(nil, &e); string(got) != string(want)+"\n" {
+			t.Errorf("got  %s\nwant %s", got, want)
+		}
 	}
 }

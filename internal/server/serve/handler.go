@@ -22,6 +22,12 @@ import (
 // but 4 MiB is thousands of rows; larger batches belong in a batch job.
 const DefaultMaxBody = 4 << 20
 
+// Defaults for Options.
+const (
+	DefaultMaxInflight = 4096
+	DefaultTimeout     = 60 * time.Second
+)
+
 // Options configure a Handler. The zero value serves at the root with no
 // auth, the double-encoded classic answer and its own metrics registry.
 type Options struct {
@@ -34,7 +40,13 @@ type Options struct {
 	// ClassicResponse is ClassicString (default) or ClassicObject.
 	ClassicResponse string
 	MaxBody         int64
-	Metrics         *Metrics
+	// MaxInflight bounds concurrent scoring requests; more answer 429.
+	// Default DefaultMaxInflight.
+	MaxInflight int64
+	// Timeout bounds a request from its start to scoring (a slow upload);
+	// past it /score answers 408 and the others 504. Default DefaultTimeout.
+	Timeout time.Duration
+	Metrics *Metrics
 	// Log receives one entry per request; nil logs nothing.
 	Log *reqlog.Writer
 	// Version is the mlflow version reported by /version and /v2.
@@ -44,12 +56,13 @@ type Options struct {
 // Handler serves one endpoint. The model and the keys are swapped
 // atomically, so a redeploy or a key rotation fails no request.
 type Handler struct {
-	opts    Options
-	mux     *http.ServeMux
-	model   atomic.Pointer[loaded]
-	keys    atomic.Pointer[keyPair] // nil: auth off
-	stopped atomic.Bool
-	met     *epMetrics
+	opts     Options
+	mux      *http.ServeMux
+	model    atomic.Pointer[loaded]
+	keys     atomic.Pointer[keyPair] // nil: auth off
+	stopped  atomic.Bool
+	inflight atomic.Int64
+	met      *epMetrics
 }
 
 type keyPair struct{ primary, secondary []byte }
@@ -61,6 +74,12 @@ func New(opts Options) *Handler {
 	}
 	if opts.ClassicResponse == "" {
 		opts.ClassicResponse = ClassicString
+	}
+	if opts.MaxInflight <= 0 {
+		opts.MaxInflight = DefaultMaxInflight
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
 	}
 	if opts.Metrics == nil {
 		opts.Metrics = NewMetrics()
@@ -195,11 +214,20 @@ func (h *Handler) notReadyMsg() string {
 	return "no model is loaded yet"
 }
 
+var (
+	hdrAnyOrigin   = []string{"*"}
+	hdrCORSMethods = []string{"GET, POST, OPTIONS"}
+	hdrCORSHeaders = []string{"Authorization, Content-Type, x-request-id, x-ms-client-request-id"}
+)
+
+// cors lets browser clients (a Swagger UI on another origin, as Azure's
+// swagger.sh runs) call the endpoint. The values are shared slices: no
+// allocation per request.
 func cors(w http.ResponseWriter) {
 	hd := w.Header()
-	hd.Set("Access-Control-Allow-Origin", "*")
-	hd.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-	hd.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, x-request-id, x-ms-client-request-id")
+	hd["Access-Control-Allow-Origin"] = hdrAnyOrigin
+	hd["Access-Control-Allow-Methods"] = hdrCORSMethods
+	hd["Access-Control-Allow-Headers"] = hdrCORSHeaders
 }
 
 func (h *Handler) methodNotAllowed(p protocol, allow string) http.HandlerFunc {
@@ -389,6 +417,8 @@ func (h *Handler) score(w http.ResponseWriter, r *http.Request, p protocol, rout
 	start := time.Now()
 	h.met.inflight.Inc()
 	defer h.met.inflight.Dec()
+	n := h.inflight.Add(1)
+	defer h.inflight.Add(-1)
 	rec := outcome{auth: "none"}
 	rid, ok := requestID(w, r)
 	if !ok {
@@ -412,6 +442,13 @@ func (h *Handler) score(w http.ResponseWriter, r *http.Request, p protocol, rout
 			rec.err = "invalid key"
 		}
 		rec.out = h.writeError(w, p, 401, rec.err)
+		h.finish(r, p, route, rid, &rec, start)
+		return
+	}
+	if n > h.opts.MaxInflight {
+		rec.status, rec.err = 429, fmt.Sprintf("too many requests in flight (limit %d): retry later", h.opts.MaxInflight)
+		w.Header().Set("Retry-After", "1")
+		rec.out = h.writeError(w, p, 429, rec.err)
 		h.finish(r, p, route, rid, &rec, start)
 		return
 	}
@@ -483,6 +520,16 @@ func (h *Handler) score(w http.ResponseWriter, r *http.Request, p protocol, rout
 		}
 	}
 	fnStart := time.Now()
+	if el := fnStart.Sub(start); el > h.opts.Timeout || r.Context().Err() != nil {
+		rec.status = 504
+		if p == protoAzure {
+			rec.status = 408
+		}
+		rec.err = fmt.Sprintf("request timed out after %d ms (limit %d ms) before scoring", el.Milliseconds(), h.opts.Timeout.Milliseconds())
+		rec.out = h.writeError(w, p, rec.status, rec.err)
+		h.finish(r, p, route, rid, &rec, start)
+		return
+	}
 	var req request
 	var err error
 	if csv {

@@ -441,3 +441,47 @@ func TestSwapUnderLoad(t *testing.T) {
 		t.Error("no answer came from a swapped-in model")
 	}
 }
+
+func TestLimits(t *testing.T) {
+	h := serve.New(serve.Options{Endpoint: "bankmarketing", MaxInflight: 1})
+	m := servetest.New("bankmarketing", 1)
+	m.Hold = make(chan struct{})
+	if err := h.Swap(m, servetest.Columns); err != nil {
+		t.Fatal(err)
+	}
+	c := call{method: "POST", path: "/score", ctype: "application/json", body: `{"data": [` + row + `]}`}
+	first := make(chan int)
+	go func() { first <- do(h, c).Code }()
+	// Wait until the first request holds the only slot: the in-flight
+	// gauge says so.
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(do(h, call{method: "GET", path: "/metrics"}).Body.String(), `mlflow_serve_inflight_requests{endpoint="bankmarketing"} 1`); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the first request never got in flight")
+		}
+	}
+	w := do(h, c)
+	if w.Code != 429 || !strings.Contains(w.Body.String(), "too many requests in flight (limit 1)") || w.Header().Get("Retry-After") == "" {
+		t.Errorf("429: %d %s %v", w.Code, w.Body, w.Header())
+	}
+	mc := c
+	mc.path = "/invocations"
+	mc.body = `{"instances": [` + row + `]}`
+	if w := do(h, mc); w.Code != 429 || !strings.Contains(w.Body.String(), "REQUEST_LIMIT_EXCEEDED") {
+		t.Errorf("mlflow 429: %d %s", w.Code, w.Body)
+	}
+	close(m.Hold)
+	if code := <-first; code != 200 {
+		t.Errorf("held request: %d", code)
+	}
+
+	h = serve.New(serve.Options{Endpoint: "bankmarketing", Timeout: time.Nanosecond})
+	h.Swap(servetest.New("bankmarketing", 1), servetest.Columns)
+	if w := do(h, c); w.Code != 408 || !strings.Contains(w.Body.String(), "timed out") {
+		t.Errorf("azure timeout: %d %s", w.Code, w.Body)
+	}
+	c.path = "/invocations"
+	c.body = `{"instances": [` + row + `]}`
+	if w := do(h, c); w.Code != 504 || !strings.Contains(w.Body.String(), "DEADLINE_EXCEEDED") {
+		t.Errorf("mlflow timeout: %d %s", w.Code, w.Body)
+	}
+}

@@ -57,6 +57,9 @@ type Model struct {
 	// Bias shifts the logit: two fakes with different Bias give different
 	// answers, which lets a redeploy test tell the models apart.
 	Bias float64
+	// Hold, when set, makes Predict wait for a receive (or close): a test
+	// can keep a request in flight.
+	Hold chan struct{}
 }
 
 // New returns a classifier named name.
@@ -106,6 +109,9 @@ func (m *Model) Code(col int, s string) float64 {
 }
 
 func (m *Model) Predict(x, out []float64) {
+	if m.Hold != nil {
+		<-m.Hold
+	}
 	// duration (10), nr.employed (19), poutcome=success (14 == 2).
 	z := m.Bias + 0.004*nz(x[10]) - 0.002*(nz(x[19])-5100)
 	if x[14] == 2 {
