@@ -46,7 +46,7 @@ func cmdDatasets() *command {
 					fmt.Fprintln(tw, "NAME\tVERSION\tROWS\tCOLUMNS\tTARGET\tSIZE\tDIGEST\tCREATED\tSOURCE")
 					for _, d := range all {
 						fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", d.Name, d.Version, d.Rows, d.Columns,
-							dsDash(d.Target), dsBytes(d.Size), dsShortDigest(d.Digest),
+							dash(d.Target), humanBytes(d.Size), shortDigest(d.Digest),
 							d.Created.Local().Format("2006-01-02 15:04:05"), d.Source)
 					}
 					return tw.Flush()
@@ -108,11 +108,11 @@ func dsNotFound(ctx context.Context, s *store.Store, name string, version int) s
 func printDataset(c *cli, d *datasets.Dataset) error {
 	w := c.stdout
 	fmt.Fprintf(w, "dataset   %s\n", d.Ref())
-	fmt.Fprintf(w, "digest    %s (%s columnar)\n", d.Digest, dsBytes(d.Size))
+	fmt.Fprintf(w, "digest    %s (%s columnar)\n", d.Digest, humanBytes(d.Size))
 	fmt.Fprintf(w, "source    %s (%s)\n", d.Source, d.SourceDigest)
 	fmt.Fprintf(w, "rows      %d\n", d.Rows)
 	fmt.Fprintf(w, "columns   %d\n", d.Columns)
-	fmt.Fprintf(w, "target    %s\n", dsDash(d.Target))
+	fmt.Fprintf(w, "target    %s\n", dash(d.Target))
 	fmt.Fprintf(w, "created   %s\n", d.Created.Local().Format("2006-01-02 15:04:05"))
 	if d.RunID != "" {
 		fmt.Fprintf(w, "run       %s\n", d.RunID)
@@ -138,7 +138,7 @@ func printDataset(c *cli, d *datasets.Dataset) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", col.Name, typ, col.Count, col.Missing, col.Distinct,
 			dsNum(col.Min), dsNum(col.Max), dsNum(col.Mean), dsNum(col.Std), dsNum(col.P25), dsNum(col.P50), dsNum(col.P75),
-			dsDash(strings.Join(top, ", ")))
+			dash(strings.Join(top, ", ")))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -160,30 +160,4 @@ func dsNum(v *float64) string {
 		return "-"
 	}
 	return strconv.FormatFloat(*v, 'g', 6, 64)
-}
-
-func dsDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-func dsShortDigest(d string) string {
-	if len(d) > len("sha256:")+12 {
-		return d[:len("sha256:")+12]
-	}
-	return d
-}
-
-func dsBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }

@@ -53,7 +53,7 @@ func cmdModels() *command {
 							score = fmt.Sprintf("%.4f", v)
 						}
 						fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Version, r.Task, r.Algorithm,
-							mdlDash(r.Meta.PrimaryMetric), score, mdlShortDigest(r.Digest), r.Created.Local().Format("2006-01-02 15:04:05"))
+							dash(r.Meta.PrimaryMetric), score, shortDigest(r.Digest), r.Created.Local().Format("2006-01-02 15:04:05"))
 					}
 					return tw.Flush()
 				},
@@ -181,18 +181,4 @@ func printModel(c *cli, r models.Record) {
 		}
 		tw.Flush()
 	}
-}
-
-func mdlDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-func mdlShortDigest(d string) string {
-	if h, ok := strings.CutPrefix(d, "sha256:"); ok && len(h) > 12 {
-		return "sha256:" + h[:12]
-	}
-	return d
 }

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/mlflow-go/mlflow/internal/jsonx"
 	"io"
 	"io/fs"
 	"os"
@@ -19,7 +20,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 )
 
 // Entry is one request.
@@ -208,13 +208,13 @@ func Append(dst []byte, e *Entry) []byte {
 	dst = append(dst, `{"time":"`...)
 	dst = e.Time.AppendFormat(dst, time.RFC3339Nano)
 	dst = append(dst, `","request_id":`...)
-	dst = appendString(dst, e.RequestID)
+	dst = jsonx.AppendString(dst, e.RequestID)
 	dst = append(dst, `,"method":`...)
-	dst = appendString(dst, e.Method)
+	dst = jsonx.AppendString(dst, e.Method)
 	dst = append(dst, `,"path":`...)
-	dst = appendString(dst, e.Path)
+	dst = jsonx.AppendString(dst, e.Path)
 	dst = append(dst, `,"protocol":`...)
-	dst = appendString(dst, e.Protocol)
+	dst = jsonx.AppendString(dst, e.Protocol)
 	dst = append(dst, `,"status":`...)
 	dst = strconv.AppendInt(dst, int64(e.Status), 10)
 	dst = append(dst, `,"duration_ms":`...)
@@ -226,53 +226,14 @@ func Append(dst []byte, e *Entry) []byte {
 	dst = append(dst, `,"bytes_out":`...)
 	dst = strconv.AppendInt(dst, e.BytesOut, 10)
 	dst = append(dst, `,"client":`...)
-	dst = appendString(dst, e.Client)
+	dst = jsonx.AppendString(dst, e.Client)
 	dst = append(dst, `,"auth":`...)
-	dst = appendString(dst, e.Auth)
+	dst = jsonx.AppendString(dst, e.Auth)
 	if e.Error != "" {
 		dst = append(dst, `,"error":`...)
-		dst = appendString(dst, e.Error)
+		dst = jsonx.AppendString(dst, e.Error)
 	}
 	return append(dst, "}\n"...)
-}
-
-// appendString appends s as a JSON string, escaping as encoding/json does.
-func appendString(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				dst = append(dst, '\\', c)
-			case c == '\n':
-				dst = append(dst, '\\', 'n')
-			case c == '\r':
-				dst = append(dst, '\\', 'r')
-			case c == '\t':
-				dst = append(dst, '\\', 't')
-			case c < 0x20 || c == '<' || c == '>' || c == '&':
-				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			default:
-				dst = append(dst, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			dst = append(dst, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			dst = append(dst, `\u202`...)
-			dst = append(dst, hex[r&0xf])
-		default:
-			dst = append(dst, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(dst, '"')
 }
 
 // Text formats e as azmlinfsrv's access line: time, method, path, status,

@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"github.com/mlflow-go/mlflow/internal/jsonx"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -303,44 +304,8 @@ func (s *scanner) end() error {
 // appendJSONString appends s as a JSON string literal.
 func appendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
-	dst = appendJSONStringBody(dst, s)
+	dst = jsonx.AppendStringBody(dst, s)
 	return append(dst, '"')
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONStringBody appends s escaped for the inside of a JSON string.
-// Non-ASCII is kept as UTF-8; < > & are escaped as encoding/json does.
-func appendJSONStringBody(dst []byte, s string) []byte {
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				dst = append(dst, '\\', c)
-			case c == '\n':
-				dst = append(dst, '\\', 'n')
-			case c == '\r':
-				dst = append(dst, '\\', 'r')
-			case c == '\t':
-				dst = append(dst, '\\', 't')
-			case c < 0x20 || c == '<' || c == '>' || c == '&':
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			default:
-				dst = append(dst, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, `\ufffd`...)
-		} else {
-			dst = append(dst, s[i:i+size]...)
-		}
-		i += size
-	}
-	return dst
 }
 
 // appendPyFloat appends f as Python's json.dumps writes it (repr), so

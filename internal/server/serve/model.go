@@ -9,6 +9,7 @@ package serve
 
 import (
 	"fmt"
+	"github.com/mlflow-go/mlflow/internal/jsonx"
 	"math"
 	"strings"
 )
@@ -122,7 +123,7 @@ func compile(m Model, inputs []Input) (*loaded, error) {
 	for _, c := range l.classes {
 		q := appendJSONString(nil, c)
 		l.label1 = append(l.label1, q)
-		l.label2 = append(l.label2, appendJSONStringBody(nil, string(q)))
+		l.label2 = append(l.label2, jsonx.AppendStringBody(nil, string(q)))
 	}
 	l.specs = &specCache{}
 	return l, nil
