@@ -58,7 +58,13 @@ func NewPlan(wf *schema.Workflow, reg Registry) (*Plan, error) {
 		}
 		k, ok := reg[st.Kind]
 		if !ok {
-			return nil, &schema.Error{Pos: st.Pos, Path: "steps." + name + ".kind", Msg: fmt.Sprintf("step kind %q is not built into this mlflow", st.Kind)}
+			built := make([]string, 0, len(reg))
+			for k := range reg {
+				built = append(built, k)
+			}
+			sort.Strings(built)
+			return nil, &schema.Error{Pos: st.Pos, Path: "steps." + name + ".kind",
+				Msg: fmt.Sprintf("step kind %q is not built into this mlflow yet (built in: %s)", st.Kind, strings.Join(built, ", "))}
 		}
 		p.Nodes[name] = &Node{Step: st, Kind: k}
 	}
