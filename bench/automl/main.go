@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -31,18 +32,32 @@ func main() {
 		fail(err)
 	}
 	tc := f.Col(target)
-	if tc == nil || tc.Type == tabular.Numeric {
-		fail(fmt.Errorf("target %q must be a categorical column", target))
+	if tc == nil {
+		fail(fmt.Errorf("%s: no column %q", path, target))
 	}
-	// The positive class is the last label in sorted order, as the peer's sorted(unique())[-1].
-	levels := slices.Clone(tc.Levels)
-	slices.Sort(levels)
-	pos := int32(slices.Index(tc.Levels, levels[len(levels)-1]))
+	// The positive class is the largest label, as the peer's sorted(unique())[-1].
 	y := make([]float64, f.Rows)
 	label := make([]int, f.Rows)
-	for i, c := range tc.Codes {
-		if c == pos {
-			y[i], label[i] = 1, 1
+	if tc.Type == tabular.Numeric {
+		top := math.Inf(-1)
+		for _, v := range tc.Num {
+			if !math.IsNaN(v) {
+				top = max(top, v)
+			}
+		}
+		for i, v := range tc.Num {
+			if v == top {
+				y[i], label[i] = 1, 1
+			}
+		}
+	} else {
+		levels := slices.Clone(tc.Levels)
+		slices.Sort(levels)
+		pos := int32(slices.Index(tc.Levels, levels[len(levels)-1]))
+		for i, c := range tc.Codes {
+			if c == pos {
+				y[i], label[i] = 1, 1
+			}
 		}
 	}
 	var features []string

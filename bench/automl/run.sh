@@ -17,8 +17,9 @@ theirs=$(OMP_NUM_THREADS=2 /usr/bin/python3 "$peer" "$csv" "$target")
 /usr/bin/python3 - "$ours" "$theirs" <<'PY'
 import json, sys
 a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-print(f"{'':34} {'fit wall s':>10} {'fit cpu s':>10} {'cv5 acc':>8} {'cv5 AUC':>8}")
+w = max(len(r["model"]) for r in (a, b))
+print(f"{'one default fit, 2 threads':{w}}  {'fit wall s':>10}  {'fit cpu s':>9}  {'cv5 acc':>7}  {'cv5 AUC':>7}")
 for r in (a, b):
-    print(f"{r['model']:34} {r['fit_s_wall']:>10.3f} {r['fit_s_cpu']:>10.3f} {r['cv5_accuracy']:>8.4f} {r['cv5_auc']:>8.4f}")
-print(f"rows {a['rows']}; ours kept {a.get('iterations')} iterations")
+    print(f"{r['model']:{w}}  {r['fit_s_wall']:>10.3f}  {r['fit_s_cpu']:>9.3f}  {r['cv5_accuracy']:>7.4f}  {r['cv5_auc']:>7.4f}")
+print(f"{a['rows']} rows; ours kept {a.get('iterations')} boosting rounds (early stopping on a stratified 10 %)")
 PY

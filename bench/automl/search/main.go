@@ -1,12 +1,15 @@
-// Command automl-bench measures the automl step's quality on a CSV file, by hand (not in CI):
+// Command automl-bench measures the automl search's quality on a CSV file, by hand (not in CI):
 // k-fold CV of the whole search (each outer fold trains with the full budget on the rest and is
-// scored on rows it never saw) and stratified 80/20 hold-outs over several seeds.
+// scored on rows it never saw), stratified 80/20 hold-outs over several seeds, or, with -test,
+// one training on -data scored on the -test file (one JSON line; other.sh uses it).
 //
 //	go run ./bench/automl/search -data ../shared/data/bankmarketing_train.csv -target y -budget 60s -cv 5 -holdout 3
+//	go run ./bench/automl/search -data train.csv -test test.csv -task regression -budget 15s
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"log"
@@ -14,6 +17,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/mlflow-go/mlflow/internal/ml/automl"
@@ -24,7 +28,9 @@ import (
 func main() {
 	data := flag.String("data", "/work/shared/data/bankmarketing_train.csv", "CSV file")
 	target := flag.String("target", "y", "target column")
-	metric := flag.String("metric", "AUC_weighted", "primary metric")
+	metric := flag.String("metric", "", "primary metric (default: AUC_weighted for classification, Azure's default for regression)")
+	task := flag.String("task", "classification", "classification or regression")
+	testFile := flag.String("test", "", "score one training on -data against this CSV file and print one JSON line")
 	budget := flag.Duration("budget", 60*time.Second, "budget per training")
 	maxTrials := flag.Int("max-trials", 0, "max trials (0 = budget only)")
 	cv := flag.Int("cv", 0, "outer CV folds (0 = skip)")
@@ -36,15 +42,81 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	if *metric == "" && *task == "classification" {
+		*metric = "AUC_weighted"
+	}
+	cfg := automl.Config{
+		Name: "bench", Task: *task, Target: *target, PrimaryMetric: *metric,
+		Budget: *budget, MaxTrials: *maxTrials, Ensemble: true, Parallel: *parallel,
+		Logf: func(format string, args ...any) { fmt.Fprintf(os.Stderr, "  "+format+"\n", args...) },
+	}
+	// evaluate scores a trained model on frame tf (whose target column is read by name).
+	evaluate := func(res *automl.Result, tf *tabular.Frame) map[string]float64 {
+		x, err := res.Model.Matrix(tf)
+		if err != nil {
+			log.Fatal(err)
+		}
+		nin := len(res.Model.Inputs())
+		tcol := tf.Col(*target)
+		if *task == "regression" {
+			pred := make([]float64, tf.Rows)
+			y := make([]float64, tf.Rows)
+			for i := range tf.Rows {
+				res.Model.Predict(x[i*nin:(i+1)*nin], pred[i:i+1])
+				y[i] = tcol.Num[i]
+			}
+			a := res.Model.A
+			return metrics.Regression(y, pred, a.YMin, a.YMax)
+		}
+		classes := res.Model.Classes()
+		k := len(classes)
+		prob := make([]float64, tf.Rows*k)
+		y := make([]int, tf.Rows)
+		for i := range tf.Rows {
+			res.Model.Predict(x[i*nin:(i+1)*nin], prob[i*k:(i+1)*k])
+			// Test files read on their own number their labels afresh: map by spelling.
+			var l string
+			if tcol.Num != nil {
+				l = strconv.FormatFloat(tcol.Num[i], 'g', -1, 64)
+			} else {
+				l = tcol.Levels[tcol.Codes[i]]
+			}
+			y[i] = slices.Index(classes, l)
+			if y[i] < 0 {
+				log.Fatalf("test row %d: class %q was never seen in training", i+1, l)
+			}
+		}
+		return metrics.Classification(y, prob, k, nil)
+	}
+	if *testFile != "" {
+		tf, err := tabular.ReadFile(context.Background(), *testFile, tabular.ReadOptions{Target: *target})
+		if err != nil {
+			log.Fatal(err)
+		}
+		start := time.Now()
+		res, err := automl.Train(context.Background(), f, cfg)
+		if err != nil {
+			log.Fatal(err)
+		}
+		secs := time.Since(start).Seconds()
+		m := evaluate(res, tf)
+		out := map[string]any{"algorithm": res.Model.A.Algorithm, "trials": len(res.Leaderboard), "seconds": secs}
+		for _, name := range []string{"accuracy", "AUC_weighted", "log_loss", "r2_score", "root_mean_squared_error"} {
+			if v, ok := m[name]; ok {
+				out[name] = v
+			}
+		}
+		b, _ := json.Marshal(out)
+		fmt.Println(string(b))
+		return
+	}
+	if *task != "classification" {
+		log.Fatal("-cv and -holdout are for classification; use -test for regression")
+	}
 	tc := f.Col(*target)
 	label := make([]int, f.Rows)
 	for i := range label {
 		label[i] = int(tc.Codes[i])
-	}
-	cfg := automl.Config{
-		Name: "bench", Task: "classification", Target: *target, PrimaryMetric: *metric,
-		Budget: *budget, MaxTrials: *maxTrials, Ensemble: true, Parallel: *parallel,
-		Logf: func(format string, args ...any) { fmt.Fprintf(os.Stderr, "  "+format+"\n", args...) },
 	}
 	score := func(name string, train, test []int) map[string]float64 {
 		start := time.Now()
@@ -52,24 +124,7 @@ func main() {
 		if err != nil {
 			log.Fatal(err)
 		}
-		tf := subset(f, test)
-		x, err := res.Model.Matrix(tf)
-		if err != nil {
-			log.Fatal(err)
-		}
-		classes := res.Model.Classes()
-		k := len(classes)
-		prob := make([]float64, len(test)*k)
-		nin := len(res.Model.Inputs())
-		for i := range test {
-			res.Model.Predict(x[i*nin:(i+1)*nin], prob[i*k:(i+1)*k])
-		}
-		y := make([]int, len(test))
-		tcol := tf.Col(*target)
-		for i := range test {
-			y[i] = slices.Index(classes, tcol.Levels[tcol.Codes[i]])
-		}
-		m := metrics.Classification(y, prob, k, nil)
+		m := evaluate(res, subset(f, test))
 		fmt.Printf("%s: accuracy %.4f AUC_weighted %.4f (OOF %.4f / %.4f, %s, %d trials, %.0fs)\n", name, m["accuracy"], m["AUC_weighted"],
 			res.Metrics["accuracy"], res.Metrics["AUC_weighted"], res.Model.A.Algorithm, len(res.Leaderboard), time.Since(start).Seconds())
 		return m

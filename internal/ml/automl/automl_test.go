@@ -335,3 +335,29 @@ func TestCaruanaPrefersBetterBlend(t *testing.T) {
 		t.Errorf("blend score %v not better than the members (%v, %v)", s, score(a), score(b))
 	}
 }
+
+// The budget bounds the whole call, counted from Config.Start: a search with time for many
+// trials stops, ensembles and encodes within it (a loaded machine gets some slack).
+func TestBudgetIsKept(t *testing.T) {
+	f := frame(6000, 2, 9)
+	slack := 1500 * time.Millisecond
+	if raceEnabled {
+		slack = 4 * time.Second
+	}
+	for _, c := range []struct {
+		budget, spent time.Duration
+	}{{3 * time.Second, 0}, {4 * time.Second, 2 * time.Second}} {
+		cfg := Config{Name: "m", Task: model.Classification, Budget: c.budget, Ensemble: true, Parallel: 2,
+			Start: time.Now().Add(-c.spent)}
+		res, err := Train(context.Background(), f, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if took := time.Since(cfg.Start); took > c.budget+slack {
+			t.Errorf("budget %v (%v spent before Train): took %v", c.budget, c.spent, took.Round(time.Millisecond))
+		}
+		if len(res.Leaderboard) < 2 {
+			t.Errorf("budget %v: %d trials, want a search", c.budget, len(res.Leaderboard))
+		}
+	}
+}

@@ -384,10 +384,15 @@ func (s *search) better(a, b *trial) bool {
 
 // finish records a trial's outcome for the stopping rule and reports it.
 func (s *search) finish(t *trial) {
-	if s.full(t) && s.better(t, s.best) {
+	// The no-improvement rule counts trials that reached every fold: a halving config screened
+	// on one fold cannot improve on a full trial, and counting it ended 60 s bank searches after
+	// two brackets, half-way through the budget. Halving counts its promotions instead.
+	switch {
+	case !s.full(t):
+	case s.better(t, s.best):
 		s.best = t
 		s.noImprov = 0
-	} else {
+	default:
 		s.noImprov++
 	}
 	v, ok := t.metrics[s.p.metric]

@@ -1,0 +1,5 @@
+//go:build !race
+
+package automl
+
+const raceEnabled = false
