@@ -6,7 +6,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
+	"text/tabwriter"
 
 	"github.com/mlflow-go/mlflow/internal/endpoints"
 	"github.com/mlflow-go/mlflow/internal/server"
@@ -107,11 +109,12 @@ func cmdEndpoint() *command {
 					if err != nil {
 						return err
 					}
-					enc := json.NewEncoder(c.stdout)
-					if !c.json {
-						enc.SetIndent("", "  ")
+					v := viewEndpoint(ctx, s, e)
+					if c.json {
+						return json.NewEncoder(c.stdout).Encode(v)
 					}
-					return enc.Encode(viewEndpoint(ctx, s, e))
+					printEndpoint(c.stdout, v)
+					return nil
 				},
 			},
 			{
@@ -238,4 +241,32 @@ with --json. --follow keeps printing new requests until interrupted.`,
 			},
 		},
 	}
+}
+
+func printEndpoint(w io.Writer, v endpointView) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	model := v.Model.Name
+	if v.Model.Version > 0 {
+		model = fmt.Sprintf("%s:%d", v.Model.Name, v.Model.Version)
+	}
+	rows := [][2]string{
+		{"name", v.Name},
+		{"state", v.State},
+		{"model", model + " (" + shortDigest(v.Model.Digest) + ")"},
+		{"auth", v.Auth},
+		{"classic response", v.ClassicResponse},
+		{"description", dash(v.Description)},
+		{"scoring uri", dash(v.ScoringURI)},
+		{"swagger uri", dash(v.SwaggerURI)},
+		{"server", dash(v.Server)},
+		{"created", v.Created.Local().Format("2006-01-02 15:04:05")},
+		{"updated", v.Updated.Local().Format("2006-01-02 15:04:05")},
+	}
+	for _, k := range sortedKeys(v.Tags) {
+		rows = append(rows, [2]string{"tag " + k, v.Tags[k]})
+	}
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\n", r[0], r[1])
+	}
+	tw.Flush()
 }
