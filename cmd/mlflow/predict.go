@@ -102,9 +102,30 @@ name; extra columns are ignored, a missing one is an error.`,
 				head = append(head, "probability_"+cl)
 			}
 			w.Write(head)
-			x := make([]float64, len(ins))
-			pred := make([]float64, max(1, len(classes)))
+			// Rows are scored a chunk at a time (PredictBatch keeps each tree in cache across
+			// the chunk); output order and values equal row-by-row Predict.
+			const chunk = 1024
+			nin, no := len(ins), max(1, len(classes))
+			x := make([]float64, 0, chunk*nin)
+			pred := make([]float64, chunk*no)
 			rec := make([]string, len(head))
+			n := 0 // rows in x (counted apart: a model may have no inputs)
+			flush := func() {
+				m.PredictBatch(x, n, pred)
+				for i := range n {
+					p := pred[i*no : (i+1)*no]
+					if classes == nil {
+						rec[0] = strconv.FormatFloat(p[0], 'g', -1, 64)
+					} else {
+						rec[0] = m.Label(p)
+						for k, v := range p {
+							rec[k+1] = strconv.FormatFloat(v, 'g', 6, 64)
+						}
+					}
+					w.Write(rec)
+				}
+				x, n = x[:0], 0
+			}
 			for line := 2; ; line++ {
 				row, err := r.Read()
 				if err == io.EOF {
@@ -118,19 +139,13 @@ name; extra columns are ignored, a missing one is an error.`,
 					if err != nil {
 						return invalidf("%s:%d: %v", name, line, err)
 					}
-					x[j] = v
+					x = append(x, v)
 				}
-				m.Predict(x, pred)
-				if classes == nil {
-					rec[0] = strconv.FormatFloat(pred[0], 'g', -1, 64)
-				} else {
-					rec[0] = m.Label(pred)
-					for k, p := range pred {
-						rec[k+1] = strconv.FormatFloat(p, 'g', 6, 64)
-					}
+				if n++; n == chunk {
+					flush()
 				}
-				w.Write(rec)
 			}
+			flush()
 			w.Flush()
 			if err := w.Error(); err != nil {
 				return err

@@ -114,20 +114,19 @@ func Evaluate(m *model.Model, f *tabular.Frame, target string, logf func(string,
 	if err != nil {
 		return nil, fmt.Errorf("dataset: %w", err)
 	}
-	nin := len(m.Inputs())
 	out := map[string]any{}
 	if m.Task() == model.Regression {
 		if tc.Type != tabular.Numeric {
 			return nil, fmt.Errorf("target: column %q is %s; the model is a regression model", target, tc.Type)
 		}
+		all := make([]float64, f.Rows)
+		m.PredictBatch(x, f.Rows, all)
 		var y, pred []float64
-		buf := make([]float64, 1)
 		for i, v := range tc.Num {
 			if math.IsNaN(v) {
 				continue
 			}
-			m.Predict(x[i*nin:(i+1)*nin], buf)
-			y, pred = append(y, v), append(pred, buf[0])
+			y, pred = append(y, v), append(pred, all[i])
 		}
 		if len(y) == 0 {
 			return nil, fmt.Errorf("target: column %q has no values", target)
@@ -144,9 +143,12 @@ func Evaluate(m *model.Model, f *tabular.Frame, target string, logf func(string,
 	for i, c := range classes {
 		idx[c] = i
 	}
+	// Scoring every row in one batch (rows without a usable label included) keeps the trees in
+	// cache; the per-row filter below only picks rows out.
+	all := make([]float64, f.Rows*k)
+	m.PredictBatch(x, f.Rows, all)
 	var y []int
 	var prob []float64
-	buf := make([]float64, k)
 	unknown := map[string]int{}
 	for i := 0; i < f.Rows; i++ {
 		if tc.Missing(i) {
@@ -163,9 +165,8 @@ func Evaluate(m *model.Model, f *tabular.Frame, target string, logf func(string,
 			unknown[l]++
 			continue
 		}
-		m.Predict(x[i*nin:(i+1)*nin], buf)
 		y = append(y, c)
-		prob = append(prob, buf...)
+		prob = append(prob, all[i*k:(i+1)*k]...)
 	}
 	for l, n := range unknown {
 		logf("warning: %d rows of class %q, which the model never saw, are left out", n, l)

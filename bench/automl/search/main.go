@@ -22,6 +22,7 @@ import (
 
 	"github.com/mlflow-go/mlflow/internal/ml/automl"
 	"github.com/mlflow-go/mlflow/internal/ml/metrics"
+	"github.com/mlflow-go/mlflow/internal/ml/model"
 	"github.com/mlflow-go/mlflow/internal/tabular"
 )
 
@@ -36,6 +37,7 @@ func main() {
 	cv := flag.Int("cv", 0, "outer CV folds (0 = skip)")
 	holdout := flag.Int("holdout", 0, "80/20 hold-out seeds (0 = skip)")
 	parallel := flag.Int("parallel", runtime.GOMAXPROCS(0), "worker pool size")
+	refit := flag.Bool("refit", false, "refit the selected members on all rows; -cv/-holdout then also score the same ensemble bagged")
 	flag.Parse()
 
 	f, err := tabular.ReadFile(context.Background(), *data, tabular.ReadOptions{Target: *target})
@@ -47,33 +49,32 @@ func main() {
 	}
 	cfg := automl.Config{
 		Name: "bench", Task: *task, Target: *target, PrimaryMetric: *metric,
-		Budget: *budget, MaxTrials: *maxTrials, Ensemble: true, Parallel: *parallel,
+		Budget: *budget, MaxTrials: *maxTrials, Ensemble: true, Parallel: *parallel, Refit: *refit, KeepBagged: *refit,
 		Logf: func(format string, args ...any) { fmt.Fprintf(os.Stderr, "  "+format+"\n", args...) },
 	}
 	// evaluate scores a trained model on frame tf (whose target column is read by name).
-	evaluate := func(res *automl.Result, tf *tabular.Frame) map[string]float64 {
-		x, err := res.Model.Matrix(tf)
+	evaluate := func(mdl *model.Model, tf *tabular.Frame) map[string]float64 {
+		x, err := mdl.Matrix(tf)
 		if err != nil {
 			log.Fatal(err)
 		}
-		nin := len(res.Model.Inputs())
 		tcol := tf.Col(*target)
 		if *task == "regression" {
 			pred := make([]float64, tf.Rows)
 			y := make([]float64, tf.Rows)
+			mdl.PredictBatch(x, tf.Rows, pred)
 			for i := range tf.Rows {
-				res.Model.Predict(x[i*nin:(i+1)*nin], pred[i:i+1])
 				y[i] = tcol.Num[i]
 			}
-			a := res.Model.A
+			a := mdl.A
 			return metrics.Regression(y, pred, a.YMin, a.YMax)
 		}
-		classes := res.Model.Classes()
+		classes := mdl.Classes()
 		k := len(classes)
 		prob := make([]float64, tf.Rows*k)
 		y := make([]int, tf.Rows)
+		mdl.PredictBatch(x, tf.Rows, prob)
 		for i := range tf.Rows {
-			res.Model.Predict(x[i*nin:(i+1)*nin], prob[i*k:(i+1)*k])
 			// Test files read on their own number their labels afresh: map by spelling.
 			var l string
 			if tcol.Num != nil {
@@ -99,7 +100,7 @@ func main() {
 			log.Fatal(err)
 		}
 		secs := time.Since(start).Seconds()
-		m := evaluate(res, tf)
+		m := evaluate(res.Model, tf)
 		out := map[string]any{"algorithm": res.Model.A.Algorithm, "trials": len(res.Leaderboard), "seconds": secs}
 		for _, name := range []string{"accuracy", "AUC_weighted", "log_loss", "r2_score", "root_mean_squared_error"} {
 			if v, ok := m[name]; ok {
@@ -118,15 +119,23 @@ func main() {
 	for i := range label {
 		label[i] = int(tc.Codes[i])
 	}
+	var bagged []map[string]float64 // with -refit: the same ensembles with their fold models
 	score := func(name string, train, test []int) map[string]float64 {
 		start := time.Now()
 		res, err := automl.Train(context.Background(), subset(f, train), cfg)
 		if err != nil {
 			log.Fatal(err)
 		}
-		m := evaluate(res, subset(f, test))
+		secs := time.Since(start).Seconds()
+		tf := subset(f, test)
+		m := evaluate(res.Model, tf)
 		fmt.Printf("%s: accuracy %.4f AUC_weighted %.4f (OOF %.4f / %.4f, %s, %d trials, %.0fs)\n", name, m["accuracy"], m["AUC_weighted"],
-			res.Metrics["accuracy"], res.Metrics["AUC_weighted"], res.Model.A.Algorithm, len(res.Leaderboard), time.Since(start).Seconds())
+			res.Metrics["accuracy"], res.Metrics["AUC_weighted"], res.Model.A.Algorithm, len(res.Leaderboard), secs)
+		if res.Bagged != nil {
+			bm := evaluate(res.Bagged, tf)
+			bagged = append(bagged, bm)
+			fmt.Printf("%s: same ensemble bagged (fold models): accuracy %.4f AUC_weighted %.4f\n", name, bm["accuracy"], bm["AUC_weighted"])
+		}
 		return m
 	}
 	report := func(what string, ms []map[string]float64) {
@@ -152,6 +161,10 @@ func main() {
 			ms = append(ms, score(fmt.Sprintf("cv fold %d", k+1), train, test))
 		}
 		report(fmt.Sprintf("%d-fold CV", *cv), ms)
+		if bagged != nil {
+			report(fmt.Sprintf("%d-fold CV, same ensembles bagged", *cv), bagged)
+			bagged = nil
+		}
 	}
 	if *holdout > 0 {
 		var ms []map[string]float64
@@ -168,6 +181,9 @@ func main() {
 			ms = append(ms, score(fmt.Sprintf("holdout seed %d", seed), train, test))
 		}
 		report(fmt.Sprintf("80/20 hold-out x %d seeds", *holdout), ms)
+		if bagged != nil {
+			report(fmt.Sprintf("80/20 hold-out x %d seeds, same ensembles bagged", *holdout), bagged)
+		}
 	}
 }
 

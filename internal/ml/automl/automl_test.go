@@ -346,15 +346,16 @@ func TestBudgetIsKept(t *testing.T) {
 	}
 	for _, c := range []struct {
 		budget, spent time.Duration
-	}{{3 * time.Second, 0}, {4 * time.Second, 2 * time.Second}} {
+		refit         bool
+	}{{3 * time.Second, 0, false}, {4 * time.Second, 2 * time.Second, false}, {3 * time.Second, 0, true}} {
 		cfg := Config{Name: "m", Task: model.Classification, Budget: c.budget, Ensemble: true, Parallel: 2,
-			Start: time.Now().Add(-c.spent)}
+			Start: time.Now().Add(-c.spent), Refit: c.refit}
 		res, err := Train(context.Background(), f, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if took := time.Since(cfg.Start); took > c.budget+slack {
-			t.Errorf("budget %v (%v spent before Train): took %v", c.budget, c.spent, took.Round(time.Millisecond))
+			t.Errorf("budget %v (%v spent before Train, refit %v): took %v", c.budget, c.spent, c.refit, took.Round(time.Millisecond))
 		}
 		if len(res.Leaderboard) < 2 {
 			t.Errorf("budget %v: %d trials, want a search", c.budget, len(res.Leaderboard))

@@ -35,6 +35,14 @@ type Config struct {
 	Allowed    []string   // families (see Algorithms); empty = all
 	Blocked    []string
 	Ensemble   bool
+	// Refit fits each selected member once more on all rows (AutoGluon's refit_full), in the
+	// budget, and ships that one model instead of the member's k fold models: k times fewer
+	// trees to walk per prediction. Members whose refit does not finish in time keep their
+	// fold models.
+	Refit bool
+	// KeepBagged (benchmarks) also returns, in Result.Bagged, the same ensemble with every
+	// member's fold models, so refit and bagging can be scored on the same selection.
+	KeepBagged bool
 	Seed       uint64
 	Fast       bool // fast mode: GBDT defaults once on a 10 % stopping split
 	Parallel   int  // bounded worker pool size
@@ -53,6 +61,7 @@ type Result struct {
 	Bytes       []byte // the encoded artifact
 	Leaderboard []models.Entry
 	Metrics     map[string]float64 // OOF metrics of the returned model
+	Bagged      *model.Model       // with Config.KeepBagged: the ensemble with fold models only
 	Warnings    []string
 }
 
@@ -115,7 +124,11 @@ func Train(ctx context.Context, f *tabular.Frame, cfg Config) (*Result, error) {
 
 	sctx, cancel := ctx, context.CancelFunc(func() {})
 	if cfg.Budget > 0 {
-		s.deadline = start.Add(cfg.Budget - reserve(cfg.Budget))
+		r := reserve(cfg.Budget)
+		if cfg.Refit {
+			r += refitReserve(cfg.Budget)
+		}
+		s.deadline = start.Add(cfg.Budget - r)
 		sctx, cancel = context.WithDeadline(ctx, s.deadline)
 	}
 	defer cancel()
@@ -233,6 +246,7 @@ func (s *search) assemble(ctx context.Context) (*Result, error) {
 		}
 	}
 	var mems []member
+	refitOK := len(cands) > 0
 	switch {
 	case len(cands) == 0:
 		t, err := s.fallback(ctx)
@@ -314,11 +328,19 @@ func (s *search) assemble(ctx context.Context) (*Result, error) {
 	} else {
 		a.Algorithm = "VotingEnsemble"
 	}
+	refits := make([]foldModel, len(mems))
+	if s.cfg.Refit && refitOK {
+		refits = s.refit(ctx, mems)
+	}
 	imp := make([]float64, len(p.features))
-	for _, m := range mems {
+	for i, m := range mems {
 		mem := model.Member{Algorithm: m.t.spec.algo, Trial: m.t.id, Weight: m.w, Params: m.t.spec.show, OOF: m.t.metrics}
 		fitted := m.t.folds()
-		for _, fm := range m.t.models {
+		fms := m.t.models
+		if refits[i] != nil {
+			fms, fitted, mem.Refit = []foldModel{refits[i]}, 1, true
+		}
+		for _, fm := range fms {
 			switch fm := fm.(type) {
 			case *gbdt.Model:
 				mem.Trees = append(mem.Trees, fm)
@@ -378,7 +400,27 @@ func (s *search) assemble(ctx context.Context) (*Result, error) {
 	if mdl, err = model.Decode(b); err != nil {
 		return nil, fmt.Errorf("model does not decode: %w", err)
 	}
-	return &Result{Model: mdl, Bytes: b, Leaderboard: board, Metrics: met, Warnings: p.warnings}, nil
+	res := &Result{Model: mdl, Bytes: b, Leaderboard: board, Metrics: met, Warnings: p.warnings}
+	if s.cfg.KeepBagged {
+		ba := a
+		ba.Members = slices.Clone(a.Members)
+		for i, m := range mems {
+			mem := &ba.Members[i]
+			mem.Refit, mem.Trees, mem.Linear = false, nil, nil
+			for _, fm := range m.t.models {
+				switch fm := fm.(type) {
+				case *gbdt.Model:
+					mem.Trees = append(mem.Trees, fm)
+				case *linear.Model:
+					mem.Linear = append(mem.Linear, fm)
+				}
+			}
+		}
+		if res.Bagged, err = model.New(ba); err != nil {
+			return nil, fmt.Errorf("assemble bagged model: %w", err)
+		}
+	}
+	return res, nil
 }
 
 // leaderboard orders trials by the primary metric, full trials first.

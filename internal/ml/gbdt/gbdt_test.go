@@ -341,15 +341,25 @@ func TestBinnedEqualsRaw(t *testing.T) {
 			k := m.NumOutputs()
 			binned := make([]float64, len(rows)*k)
 			m.PredictRows(dd, rows, binned)
-			x := make([]float64, len(dd.names))
+			nf := len(dd.names)
+			xs := make([]float64, len(rows)*nf)
 			raw := make([]float64, k)
 			for i, r := range rows {
+				x := xs[i*nf : (i+1)*nf]
 				dd.Row(int(r), x)
 				m.Predict(x, raw)
 				for c := range k {
 					if math.Float64bits(raw[c]) != math.Float64bits(binned[i*k+c]) {
 						t.Fatalf("row %d class %d: raw %v, binned %v", r, c, raw[c], binned[i*k+c])
 					}
+				}
+			}
+			// PredictBatch (tree-outer) must add the same leaves in the same order as Predict.
+			batch := make([]float64, len(rows)*k)
+			m.PredictBatch(xs, len(rows), batch)
+			for i := range batch {
+				if math.Float64bits(batch[i]) != math.Float64bits(binned[i]) {
+					t.Fatalf("row %d class %d: batch %v, one row %v", rows[i/k], i%k, batch[i], binned[i])
 				}
 			}
 		})

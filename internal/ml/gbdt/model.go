@@ -426,3 +426,58 @@ func (m *Model) UnmarshalJSON(b []byte) error {
 	*m = Model(p)
 	return m.pack()
 }
+
+// PredictBatch predicts n rows of x (row-major, len(Features) values per row, as Predict reads
+// them) into out (n*NumOutputs(), row-major). It walks tree-outer, rows-inner so a tree's nodes
+// stay in cache across rows, and adds each row's leaves in tree order exactly as Predict does,
+// so every output is bit-identical to Predict's. It allocates nothing.
+func (m *Model) PredictBatch(x []float64, n int, out []float64) {
+	no := m.NumOutputs()
+	k := m.TreesPerIter
+	nf := len(m.Features)
+	x = x[:n*nf]
+	out = out[:n*no]
+	for r := 0; r < n; r++ {
+		copy(out[r*no:r*no+k], m.BaseScore)
+	}
+	nodes := m.packed
+	bits := m.CatBits
+	codes := m.NumCodes
+	for t, root := range m.roots {
+		c := t % k
+		for r := 0; r < n; r++ {
+			row := x[r*nf : (r+1)*nf]
+			i := root
+			for {
+				nd := &nodes[i]
+				if nd.left == 0 {
+					out[r*no+c] += nd.v
+					break
+				}
+				f := nd.feat & featMask
+				v := row[f]
+				var left bool
+				switch {
+				case nd.feat&flagCat != 0:
+					if v >= 0 && v < float64(codes[f]) {
+						cc := int(v)
+						left = bits[int(nd.v)+cc>>5]>>(cc&31)&1 != 0
+					} else {
+						left = nd.feat&flagDefaultLeft != 0
+					}
+				case v <= nd.v:
+					left = true
+				case v != v:
+					left = nd.feat&flagDefaultLeft != 0
+				}
+				i = nd.left
+				if !left {
+					i++
+				}
+			}
+		}
+	}
+	for r := 0; r < n; r++ {
+		m.finish(out[r*no : (r+1)*no])
+	}
+}

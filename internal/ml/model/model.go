@@ -58,8 +58,11 @@ type Member struct {
 	Weight    float64            `json:"weight"`
 	Params    map[string]any     `json:"params,omitempty"`
 	OOF       map[string]float64 `json:"oof,omitempty"`
-	Linear    []*linear.Model    `json:"linear,omitempty"`
-	Trees     []*gbdt.Model      `json:"trees,omitempty"`
+	// Refit marks a member whose one model was refit on all training rows after selection
+	// (its OOF scores are still its fold models'); otherwise it holds its k fold models.
+	Refit  bool            `json:"refit,omitempty"`
+	Linear []*linear.Model `json:"linear,omitempty"`
+	Trees  []*gbdt.Model   `json:"trees,omitempty"`
 
 	preds []predictor
 }
@@ -378,4 +381,49 @@ func (m *Model) Label(p []float64) string {
 		}
 	}
 	return m.A.Classes[best]
+}
+
+// batchRows bounds the rows one PredictBatch pass holds, so a chunk's inputs and the fold
+// model's outputs stay in cache while every tree walks them.
+const batchRows = 512
+
+// batcher is a fold model with a many-rows path (the GBDT's tree-outer walk).
+type batcher interface {
+	PredictBatch(x []float64, n int, out []float64)
+}
+
+// PredictBatch is Predict over n rows: x holds n rows of len(Inputs()) values, row-major, and
+// out receives n rows of len(Classes()) probabilities (or 1 regression value). Each fold model
+// scores a chunk of rows at a time (tree-outer, rows-inner) and the members are summed in
+// Predict's order, so every output is bit-identical to Predict's for that row. Use it wherever
+// a whole frame is scored; it allocates one chunk-sized buffer per call.
+func (m *Model) PredictBatch(x []float64, n int, out []float64) {
+	nin := len(m.A.Inputs)
+	no := m.outputs
+	x = x[:n*nin]
+	out = out[:n*no]
+	tmp := make([]float64, min(n, batchRows)*no)
+	for lo := 0; lo < n; lo += batchRows {
+		c := min(n-lo, batchRows)
+		xc := x[lo*nin : (lo+c)*nin]
+		oc := out[lo*no : (lo+c)*no]
+		tc := tmp[:c*no]
+		clear(oc)
+		for i := range m.A.Members {
+			mem := &m.A.Members[i]
+			w := mem.Weight / float64(len(mem.preds))
+			for _, p := range mem.preds {
+				if b, ok := p.(batcher); ok {
+					b.PredictBatch(xc, c, tc)
+				} else {
+					for r := 0; r < c; r++ {
+						p.Predict(xc[r*nin:(r+1)*nin], tc[r*no:(r+1)*no])
+					}
+				}
+				for j, v := range tc {
+					oc[j] += w * v
+				}
+			}
+		}
+	}
 }
