@@ -58,3 +58,25 @@ func (f *Frame) Col(name string) *Column {
 	}
 	return nil
 }
+
+// Subset returns a new frame with only the given rows, in that order.
+// Levels are shared with f: they are never modified after reading.
+func (f *Frame) Subset(rows []int) *Frame {
+	out := &Frame{Rows: len(rows), Target: f.Target}
+	for _, c := range f.Columns {
+		nc := &Column{Name: c.Name, Type: c.Type, Integer: c.Integer, Levels: c.Levels}
+		if c.Type == Numeric {
+			nc.Num = make([]float64, len(rows))
+			for i, r := range rows {
+				nc.Num[i] = c.Num[r]
+			}
+		} else {
+			nc.Codes = make([]int32, len(rows))
+			for i, r := range rows {
+				nc.Codes[i] = c.Codes[r]
+			}
+		}
+		out.Columns = append(out.Columns, nc)
+	}
+	return out
+}

@@ -122,12 +122,12 @@ func main() {
 	var bagged []map[string]float64 // with -refit: the same ensembles with their fold models
 	score := func(name string, train, test []int) map[string]float64 {
 		start := time.Now()
-		res, err := automl.Train(context.Background(), subset(f, train), cfg)
+		res, err := automl.Train(context.Background(), f.Subset(train), cfg)
 		if err != nil {
 			log.Fatal(err)
 		}
 		secs := time.Since(start).Seconds()
-		tf := subset(f, test)
+		tf := f.Subset(test)
 		m := evaluate(res.Model, tf)
 		fmt.Printf("%s: accuracy %.4f AUC_weighted %.4f (OOF %.4f / %.4f, %s, %d trials, %.0fs)\n", name, m["accuracy"], m["AUC_weighted"],
 			res.Metrics["accuracy"], res.Metrics["AUC_weighted"], res.Model.A.Algorithm, len(res.Leaderboard), secs)
@@ -208,26 +208,6 @@ func stratified(label []int, k int, seed uint64) []int {
 			out[r] = (off + i) % k
 		}
 		off = (off + len(rows)) % k
-	}
-	return out
-}
-
-func subset(f *tabular.Frame, rows []int) *tabular.Frame {
-	out := &tabular.Frame{Rows: len(rows), Target: f.Target}
-	for _, c := range f.Columns {
-		nc := &tabular.Column{Name: c.Name, Type: c.Type, Integer: c.Integer, Levels: c.Levels}
-		if c.Type == tabular.Numeric {
-			nc.Num = make([]float64, len(rows))
-			for i, r := range rows {
-				nc.Num[i] = c.Num[r]
-			}
-		} else {
-			nc.Codes = make([]int32, len(rows))
-			for i, r := range rows {
-				nc.Codes[i] = c.Codes[r]
-			}
-		}
-		out.Columns = append(out.Columns, nc)
 	}
 	return out
 }

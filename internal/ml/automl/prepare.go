@@ -103,7 +103,7 @@ func prepare(f *tabular.Frame, cfg *Config) (*problem, error) {
 		return nil, fmt.Errorf("target %q: %d rows with a value; need at least 2 to learn anything", p.target, len(keep))
 	}
 	if len(keep) < f.Rows {
-		f = subset(f, keep)
+		f = f.Subset(keep)
 	}
 	p.frame = f
 	tc = f.Col(p.target)
@@ -282,25 +282,4 @@ func deciles(y []float64) []int {
 		s[i] = rank * 10 / len(y)
 	}
 	return s
-}
-
-// subset returns the frame restricted to rows (in order).
-func subset(f *tabular.Frame, rows []int) *tabular.Frame {
-	out := &tabular.Frame{Rows: len(rows), Target: f.Target}
-	for _, c := range f.Columns {
-		nc := &tabular.Column{Name: c.Name, Type: c.Type, Integer: c.Integer, Levels: c.Levels}
-		if c.Type == tabular.Numeric {
-			nc.Num = make([]float64, len(rows))
-			for i, r := range rows {
-				nc.Num[i] = c.Num[r]
-			}
-		} else {
-			nc.Codes = make([]int32, len(rows))
-			for i, r := range rows {
-				nc.Codes[i] = c.Codes[r]
-			}
-		}
-		out.Columns = append(out.Columns, nc)
-	}
-	return out
 }

@@ -54,7 +54,7 @@ func TestStudyEnsemble(t *testing.T) {
 		}
 		slices.Sort(train)
 		slices.Sort(test)
-		trf, tef := subset(f, train), subset(f, test)
+		trf, tef := f.Subset(train), f.Subset(test)
 		testHookSearched = func(s *search) {
 			k := s.p.k()
 			n := len(test)
