@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
+	"github.com/mlflow-go/mlflow/internal/server"
 	"net"
-	"net/http"
 	"os"
-	"time"
 
 	"github.com/mlflow-go/mlflow/internal/endpoints"
 	"github.com/mlflow-go/mlflow/internal/server/reqlog"
@@ -89,22 +87,10 @@ Stop it with Ctrl-C or SIGTERM.`,
 			if err != nil {
 				return fmt.Errorf("serve: %w", err)
 			}
-			hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second,
-				WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
-			fmt.Fprintf(c.stderr, "serving %s:%d on http://%s (auth %s; keys: mlflow endpoint keys %s)\n", m.Name(), m.Version(), ln.Addr(), auth, name)
-			errc := make(chan error, 1)
-			go func() { errc <- hs.Serve(ln) }()
-			select {
-			case err := <-errc:
-				if errors.Is(err, http.ErrServerClosed) {
-					return nil
-				}
-				return err
-			case <-ctx.Done():
-			}
-			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			return hs.Shutdown(sctx)
+			hs := server.NewHTTPServer(h)
+			return server.Serve(ctx, hs, ln, func() {
+				fmt.Fprintf(c.stderr, "serving %s:%d on http://%s (auth %s; keys: mlflow endpoint keys %s)\n", m.Name(), m.Version(), ln.Addr(), auth, name)
+			})
 		},
 	}
 }

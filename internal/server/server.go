@@ -159,31 +159,14 @@ func (srv *Server) Run(ctx context.Context) error {
 			os.Remove(infoPath(srv.s))
 		}
 	}()
-	hs := &http.Server{
-		Handler:           srv.mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	srv.opts.Log.Printf("mlflow server listening on %s (workspace %s)", info.URL, srv.s.Root)
-	if srv.opts.Ready != nil {
-		srv.opts.Ready(info)
-	}
-	select {
-	case err := <-errc:
-		if errors.Is(err, http.ErrServerClosed) {
-			return nil
+	hs := NewHTTPServer(srv.mux)
+	err = Serve(ctx, hs, ln, func() {
+		srv.opts.Log.Printf("mlflow server listening on %s (workspace %s)", info.URL, srv.s.Root)
+		if srv.opts.Ready != nil {
+			srv.opts.Ready(info)
 		}
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
+	})
+	if err != nil {
 		return err
 	}
 	srv.opts.Log.Printf("mlflow server stopped")
