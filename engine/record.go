@@ -141,6 +141,9 @@ func saveRun(ctx context.Context, s *store.Store, r *RunRecord, names []string) 
 // ErrRunNotFound is returned by GetRun for an unknown id.
 var ErrRunNotFound = errors.New("run not found")
 
+// ErrRunAmbiguous is returned by GetRun for a prefix of several run ids.
+var ErrRunAmbiguous = errors.New("is ambiguous: more than one run id starts with it")
+
 // GetRun loads a run record. id may be a unique prefix.
 func GetRun(ctx context.Context, s *store.Store, id string) (*RunRecord, error) {
 	if err := migrate(ctx, s); err != nil {
@@ -171,7 +174,7 @@ func GetRun(ctx context.Context, s *store.Store, id string) (*RunRecord, error) 
 		if err := s.DB.QueryRowContext(ctx, `SELECT record FROM runs WHERE id = ?`, id).Scan(&exact); err == nil {
 			recs = []string{exact}
 		} else {
-			return nil, fmt.Errorf("run %q is ambiguous: more than one run id starts with it", id)
+			return nil, fmt.Errorf("run %q %w", id, ErrRunAmbiguous)
 		}
 	}
 	var r RunRecord

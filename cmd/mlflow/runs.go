@@ -86,6 +86,9 @@ func cmdRuns() *command {
 					if errors.Is(err, engine.ErrRunNotFound) {
 						return invalidf("no run %q in workspace %s", args[0], s.Root)
 					}
+					if errors.Is(err, engine.ErrRunAmbiguous) {
+						return invalidf("%v: give more of it (see mlflow runs list)", err)
+					}
 					if err != nil {
 						return err
 					}

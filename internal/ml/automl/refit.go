@@ -105,16 +105,7 @@ func (s *search) refitOne(ctx context.Context, t *trial, all []int32, workers in
 	if err != nil {
 		return nil, err
 	}
-	p := t.spec.params
-	p.Seed, p.Workers = seed, workers
-	switch {
-	case s.p.task == model.Regression:
-		p.Loss, p.NumClass = "squared_error", 0
-	case k == 2:
-		p.Loss, p.NumClass = "binary", 2
-	default:
-		p.Loss, p.NumClass = "multiclass", k
-	}
+	p := s.gbdtParams(t.spec.params, seed, workers)
 	if !p.Forest {
 		sum, n := 0, 0
 		for fi, done := range t.foldDone {

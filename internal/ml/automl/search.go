@@ -118,6 +118,21 @@ func (s *search) dataset(bins int) (*gbdt.Dataset, error) {
 	return d, nil
 }
 
+// gbdtParams completes a trial's GBDT parameters for one fit: the loss
+// follows the task and the class count, seed and workers the fit.
+func (s *search) gbdtParams(p gbdt.Params, seed uint64, workers int) gbdt.Params {
+	p.Seed, p.Workers = seed, workers
+	switch k := s.p.k(); {
+	case s.p.task == model.Regression:
+		p.Loss, p.NumClass = "squared_error", 0
+	case k == 2:
+		p.Loss, p.NumClass = "binary", 2
+	default:
+		p.Loss, p.NumClass = "multiclass", k
+	}
+	return p
+}
+
 // linearData builds the raw matrix the linear family reads (codes as float64).
 func (s *search) linearData() *linear.Data {
 	s.linOnce.Do(s.buildLinearData)
@@ -195,17 +210,7 @@ func (s *search) fitFold(ctx context.Context, sp spec, fi int, seed uint64, work
 	if err != nil {
 		return nil, nil, false, err
 	}
-	p := sp.params
-	p.Seed = seed
-	p.Workers = workers
-	switch {
-	case s.p.task == model.Regression:
-		p.Loss, p.NumClass = "squared_error", 0
-	case k == 2:
-		p.Loss, p.NumClass = "binary", 2
-	default:
-		p.Loss, p.NumClass = "multiclass", k
-	}
+	p := s.gbdtParams(sp.params, seed, workers)
 	train, stop := f.train, f.stop
 	if p.Forest {
 		// Forests do not stop early: the stop rows are training rows for them.
