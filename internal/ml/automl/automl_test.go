@@ -338,16 +338,23 @@ func TestCaruanaPrefersBetterBlend(t *testing.T) {
 
 // The budget bounds the whole call, counted from Config.Start: a search with time for many
 // trials stops, ensembles and encodes within it (a loaded machine gets some slack).
+//
+// Whether a search fits in the budget depends on the machine, so the budgets are sized for the
+// slowest case (the race detector on a loaded CI runner, where a 6,000-row trial took over a
+// second): a smaller frame and longer budgets there, so the check "more than one trial" tests
+// the search rather than the machine.
 func TestBudgetIsKept(t *testing.T) {
 	f := frame(6000, 2, 9)
-	slack := 1500 * time.Millisecond
+	slack, scale := 1500*time.Millisecond, time.Duration(1)
 	if raceEnabled {
-		slack = 4 * time.Second
+		f = frame(2000, 2, 9)
+		slack, scale = 4*time.Second, 2
 	}
 	for _, c := range []struct {
 		budget, spent time.Duration
 		refit         bool
 	}{{3 * time.Second, 0, false}, {4 * time.Second, 2 * time.Second, false}, {3 * time.Second, 0, true}} {
+		c.budget, c.spent = c.budget*scale, c.spent*scale
 		cfg := Config{Name: "m", Task: model.Classification, Budget: c.budget, Ensemble: true, Parallel: 2,
 			Start: time.Now().Add(-c.spent), Refit: c.refit}
 		res, err := Train(context.Background(), f, cfg)
