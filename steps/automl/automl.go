@@ -40,9 +40,11 @@ type Config struct {
 	Ensemble      *bool    `json:"ensemble"`
 	// Refit (default true) refits each chosen member on all rows instead of shipping its k
 	// fold models (AUTOML.md section 5).
-	Refit *bool  `json:"refit"`
-	Seed  *int64 `json:"seed"`
-	Name  string `json:"name"`
+	Refit *bool `json:"refit"`
+	// MaxInferenceCost bounds the model's estimated per-row cost; 0 lifts the bound.
+	MaxInferenceCost *float64 `json:"max_inference_cost"`
+	Seed             *int64   `json:"seed"`
+	Name             string   `json:"name"`
 }
 
 // DatasetRef is the dataset step's output.
@@ -60,15 +62,17 @@ func New() engine.Step { return step{} }
 
 func (step) Kind() string { return "automl" }
 
-// Version 2: refit is on by default (equal configs now give a different model).
-func (step) Version() string { return "2" }
+// Version 2: refit is on by default; 3: max_inference_cost bounds the ensemble by default
+// (equal configs now give a different model).
+func (step) Version() string { return "3" }
 
 // Options turns the config into training options; errors name the field.
 func (c *Config) Options(stepName string) (automl.Config, error) {
 	o := automl.Config{
 		Name: c.Name, Task: c.Task, Target: c.Target, PrimaryMetric: c.PrimaryMetric,
 		MaxTrials: c.MaxTrials, Allowed: c.AllowedModels, Blocked: c.BlockedModels, Ensemble: true, Refit: DefaultRefit,
-		Dataset: model.DatasetRef{Name: c.Dataset.Name, Version: c.Dataset.Version, Digest: c.Dataset.Digest},
+		MaxInferenceCost: automl.DefaultMaxInferenceCost,
+		Dataset:          model.DatasetRef{Name: c.Dataset.Name, Version: c.Dataset.Version, Digest: c.Dataset.Digest},
 	}
 	if o.Name == "" {
 		o.Name = stepName
@@ -110,6 +114,12 @@ func (c *Config) Options(stepName string) (automl.Config, error) {
 	}
 	if c.Refit != nil {
 		o.Refit = *c.Refit
+	}
+	if v := c.MaxInferenceCost; v != nil {
+		if *v < 0 {
+			return o, fmt.Errorf("max_inference_cost: %v: want 0 (no bound) or more", *v)
+		}
+		o.MaxInferenceCost = *v
 	}
 	if c.Seed != nil {
 		if *c.Seed < 0 {

@@ -37,6 +37,7 @@ func main() {
 	cv := flag.Int("cv", 0, "outer CV folds (0 = skip)")
 	holdout := flag.Int("holdout", 0, "80/20 hold-out seeds (0 = skip)")
 	parallel := flag.Int("parallel", runtime.GOMAXPROCS(0), "worker pool size")
+	maxCost := flag.Float64("max-cost", automl.DefaultMaxInferenceCost, "max_inference_cost of the final model (0: no bound)")
 	refit := flag.Bool("refit", false, "refit the selected members on all rows; -cv/-holdout then also score the same ensemble bagged")
 	flag.Parse()
 
@@ -50,7 +51,8 @@ func main() {
 	cfg := automl.Config{
 		Name: "bench", Task: *task, Target: *target, PrimaryMetric: *metric,
 		Budget: *budget, MaxTrials: *maxTrials, Ensemble: true, Parallel: *parallel, Refit: *refit, KeepBagged: *refit,
-		Logf: func(format string, args ...any) { fmt.Fprintf(os.Stderr, "  "+format+"\n", args...) },
+		MaxInferenceCost: *maxCost,
+		Logf:             func(format string, args ...any) { fmt.Fprintf(os.Stderr, "  "+format+"\n", args...) },
 	}
 	// evaluate scores a trained model on frame tf (whose target column is read by name).
 	evaluate := func(mdl *model.Model, tf *tabular.Frame) map[string]float64 {

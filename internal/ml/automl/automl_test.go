@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"math/rand/v2"
 	"runtime"
 	"strings"
@@ -367,5 +368,78 @@ func TestBudgetIsKept(t *testing.T) {
 		if len(res.Leaderboard) < 2 {
 			t.Errorf("budget %v: %d trials, want a search", c.budget, len(res.Leaderboard))
 		}
+	}
+}
+
+func TestCaruanaCapped(t *testing.T) {
+	y := []float64{0, 1, 0, 1}
+	a := []float64{0.9, 0.1, 0.1, 0.9, 0.5, 0.5, 0.5, 0.5}
+	b := []float64{0.5, 0.5, 0.5, 0.5, 0.9, 0.1, 0.1, 0.9}
+	c := []float64{0.6, 0.4, 0.4, 0.6, 0.6, 0.4, 0.4, 0.6} // weaker alone, cheap
+	score := func(p []float64) float64 { return logLoss(y, p, 2) }
+	cands := [][]float64{a, b, c}
+	for _, tc := range []struct {
+		limit float64
+		want  []bool // which candidates may have weight
+	}{
+		{100, []bool{true, true, true}}, // everything fits: a and b blend as uncapped
+		{15, []bool{true, false, true}}, // a (10) + c (5) fit, b (10) would overrun
+		{6, []bool{false, false, true}}, // only c fits alone
+		{1, []bool{false, false, true}}, // nothing fits: the cheapest
+	} {
+		w, _ := caruanaCapped(cands, []float64{10, 10, 5}, tc.limit, score, 25)
+		spent := 0.0
+		for i, wi := range w {
+			if wi > 0 && !tc.want[i] {
+				t.Errorf("limit %v: weights %v give candidate %d weight", tc.limit, w, i)
+			}
+			if wi > 0 {
+				spent += []float64{10, 10, 5}[i]
+			}
+		}
+		if spent > max(tc.limit, 5) {
+			t.Errorf("limit %v: members cost %v", tc.limit, spent)
+		}
+		if math.Abs(w[0]+w[1]+w[2]-1) > 1e-12 {
+			t.Errorf("limit %v: weights %v do not sum to 1", tc.limit, w)
+		}
+	}
+	uncapped, _ := caruana(cands, score, 25)
+	capped, _ := caruanaCapped(cands, []float64{10, 10, 5}, 100, score, 25)
+	if !slices.Equal(uncapped, capped) {
+		t.Errorf("a limit nothing reaches changed the ensemble: %v, uncapped %v", capped, uncapped)
+	}
+}
+
+// The inference budget bounds the shipped model: a tight one gives fewer trees than none, and
+// the estimate the search used is what the artifact holds.
+func TestMaxInferenceCost(t *testing.T) {
+	f := frame(3000, 2, 5)
+	trees := func(lim float64) (int, *Result) {
+		cfg := quick(model.Classification)
+		cfg.MaxTrials, cfg.Refit, cfg.MaxInferenceCost = 8, true, lim
+		res, err := Train(context.Background(), f, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := model.Decode(res.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, mem := range m.A.Members {
+			for _, tr := range mem.Trees {
+				n += len(tr.Trees)
+			}
+		}
+		return n, res
+	}
+	free, _ := trees(0)
+	tight, res := trees(1)
+	if tight >= free {
+		t.Errorf("limit 1: %d trees, no limit: %d", tight, free)
+	}
+	if len(res.Model.A.Members) != 1 {
+		t.Errorf("limit 1: %d members, want the cheapest trial alone", len(res.Model.A.Members))
 	}
 }

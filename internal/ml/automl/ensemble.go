@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"math"
 	"slices"
+	"strconv"
 )
 
 // ensembleSteps is AutoGluon's ensemble_size: "above 25 no measurable improvement".
@@ -65,6 +66,126 @@ func caruana(cands [][]float64, score scorer, steps int) ([]float64, float64) {
 		w[c] = float64(k) / float64(bestSteps)
 	}
 	return w, best
+}
+
+// caruanaCapped is caruana with an inference budget: a candidate not yet in the ensemble may
+// join only while the members' summed cost stays within limit. When no candidate fits alone,
+// the cheapest is the ensemble, so there is always a model.
+func caruanaCapped(cands [][]float64, cost []float64, limit float64, score scorer, steps int) ([]float64, float64) {
+	var idx []int
+	for i, c := range cost {
+		if c <= limit {
+			idx = append(idx, i)
+		}
+	}
+	if len(idx) == 0 {
+		w := make([]float64, len(cands))
+		cheapest := 0
+		for i, c := range cost {
+			if c < cost[cheapest] {
+				cheapest = i
+			}
+		}
+		w[cheapest] = 1
+		return w, score(cands[cheapest])
+	}
+	n := len(cands[0])
+	sum := make([]float64, n)
+	avg := make([]float64, n)
+	counts := make([]int, len(cands))
+	spent := 0.0
+	best := math.Inf(1)
+	var bestCounts []int
+	bestSteps := 0
+	for s := 1; s <= steps; s++ {
+		pick, pickScore := -1, math.Inf(1)
+		for _, c := range idx {
+			if counts[c] == 0 && spent+cost[c] > limit {
+				continue
+			}
+			pred := cands[c]
+			inv := 1 / float64(s)
+			for i := range avg {
+				avg[i] = (sum[i] + pred[i]) * inv
+			}
+			sc := score(avg)
+			if sc < pickScore || sc == pickScore && pick >= 0 && counts[c] > 0 && counts[pick] == 0 {
+				pick, pickScore = c, sc
+			}
+		}
+		if pick < 0 {
+			break
+		}
+		if counts[pick] == 0 {
+			spent += cost[pick]
+		}
+		counts[pick]++
+		for i, v := range cands[pick] {
+			sum[i] += v
+		}
+		if pickScore < best {
+			best, bestSteps, bestCounts = pickScore, s, slices.Clone(counts)
+		}
+	}
+	w := make([]float64, len(cands))
+	for c, k := range bestCounts {
+		w[c] = float64(k) / float64(bestSteps)
+	}
+	return w, best
+}
+
+// inferenceCost is the estimated per-row cost of trial t in the final model: refit to one
+// model, or its fold models when refit is off.
+func (s *search) inferenceCost(t *trial) float64 {
+	c := inferenceCost(t, s.p.k(), s.linearSlots())
+	if !s.cfg.Refit {
+		c *= float64(max(1, t.folds()))
+	}
+	return c
+}
+
+func costLimit(l float64) string {
+	if l <= 0 {
+		return "none"
+	}
+	return strconv.FormatFloat(l, 'f', -1, 64)
+}
+
+// inferenceCost estimates the tree nodes one row visits in the model a trial would refit to:
+// its trees (the folds' mean kept iterations, times the classes for softmax boosting) times
+// the depth of a balanced tree with its leaf limit. It ranks candidates by latency; it is not a
+// prediction in nanoseconds. A linear model costs one multiply-add per input slot, about a
+// node's work per eight.
+func inferenceCost(t *trial, k, linearSlots int) float64 {
+	if t.spec.algo == AlgoLinear {
+		return float64(linearSlots) / 8
+	}
+	p := t.spec.params
+	var trees float64
+	var n int
+	for fi, done := range t.foldDone {
+		if done && fi < len(t.iters) {
+			trees += float64(t.iters[fi])
+			n++
+		}
+	}
+	if n == 0 {
+		trees = float64(p.MaxIter)
+	} else {
+		trees /= float64(n)
+	}
+	if !p.Forest && k > 2 {
+		trees *= float64(k)
+	}
+	leaves := p.MaxLeaves
+	if leaves <= 0 {
+		leaves = 1 << 12
+	}
+	depth := math.Log2(float64(leaves))
+	if p.MaxDepth > 0 {
+		depth = min(depth, float64(p.MaxDepth))
+	}
+	return trees * max(depth, 1)
 }
 
 func logLoss(y, pred []float64, k int) float64 {

@@ -159,6 +159,31 @@ func TestStudyEnsemble(t *testing.T) {
 			eval("caruana log loss, GBDT only", car(gb, ll, ensembleSteps))
 			eval("caruana AUC, GBDT only", car(gb, au, ensembleSteps))
 			eval("caruana log loss, 50 steps", car(all, ll, 50))
+			costs := make([]float64, len(cands))
+			preds := make([][]float64, len(cands))
+			for i, c := range cands {
+				costs[i] = inferenceCost(c, k, s.linearSlots())
+				preds[i] = c.oof
+			}
+			for _, limit := range []float64{300, 600, 1000, 1500, 2500, 4000} {
+				w, _ := caruanaCapped(preds, costs, limit, ll, ensembleSteps)
+				spent := 0.0
+				for i, wi := range w {
+					if wi > 0 {
+						spent += costs[i]
+					}
+				}
+				t.Logf("seed %d capped %.0f: cost %.0f", seed, limit, spent)
+				eval(fmt.Sprintf("capped %5.0f", limit), w)
+			}
+			w = car(all, ll, ensembleSteps)
+			spent := 0.0
+			for i, wi := range w {
+				if wi > 0 {
+					spent += costs[i]
+				}
+			}
+			t.Logf("seed %d uncapped cost %.0f", seed, spent)
 		}
 		cfg := Config{Name: "study", Task: model.Classification, Target: target, PrimaryMetric: "AUC_weighted",
 			Budget: budget, Ensemble: true, Parallel: 2, Seed: 0,

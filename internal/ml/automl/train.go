@@ -40,6 +40,10 @@ type Config struct {
 	// trees to walk per prediction. Members whose refit does not finish in time keep their
 	// fold models.
 	Refit bool
+	// MaxInferenceCost bounds the final model's estimated per-row cost (inferenceCost: tree
+	// nodes one row visits, summed over the members); 0 means no bound. The ensemble and the
+	// single best model are chosen among what fits; if nothing fits, the cheapest trial.
+	MaxInferenceCost float64
 	// KeepBagged (benchmarks) also returns, in Result.Bagged, the same ensemble with every
 	// member's fold models, so refit and bagging can be scored on the same selection.
 	KeepBagged bool
@@ -51,6 +55,13 @@ type Config struct {
 	Progress   func(elapsed, budget time.Duration, status string)
 	Logf       func(format string, args ...any)
 }
+
+// DefaultMaxInferenceCost is the step's default MaxInferenceCost: about 200 trees of 31
+// leaves, a few µs per row. On bank marketing (60 s, 3-seed 80/20 hold-out, the same trials
+// ensembled both ways) capped ensembles of cost 1,000 scored 0.9182 accuracy / 0.9513
+// AUC_weighted against 0.9181 / 0.9514 uncapped, whose cost was 3,100 to 5,100; the cap is
+// what lets an endpoint answer at close to the speed of parsing the request.
+const DefaultMaxInferenceCost = 1000
 
 // FastBudget is the budget below which fast mode is used (design section 4).
 const FastBudget = 2 * time.Second
@@ -256,21 +267,41 @@ func (s *search) assemble(ctx context.Context) (*Result, error) {
 		mems = []member{{t, 1}}
 	case s.cfg.Ensemble && len(cands) > 1:
 		preds := make([][]float64, len(cands))
+		costs := make([]float64, len(cands))
 		for i, t := range cands {
-			preds[i] = t.oof
+			preds[i], costs[i] = t.oof, s.inferenceCost(t)
 		}
-		w, _ := caruana(preds, s.score, ensembleSteps)
+		var w []float64
+		if lim := s.cfg.MaxInferenceCost; lim > 0 {
+			w, _ = caruanaCapped(preds, costs, lim, s.score, ensembleSteps)
+		} else {
+			w, _ = caruana(preds, s.score, ensembleSteps)
+		}
+		cost := 0.0
 		for i, t := range cands {
 			if w[i] > 0 {
 				mems = append(mems, member{t, w[i]})
+				cost += costs[i]
 			}
 		}
+		s.log("ensemble: %d members, inference cost %.0f (limit %s)", len(mems), cost, costLimit(s.cfg.MaxInferenceCost))
 	default:
-		best := cands[0]
-		for _, t := range cands[1:] {
-			if s.better(t, best) {
+		var best *trial
+		cheapest := cands[0]
+		for _, t := range cands {
+			c := s.inferenceCost(t)
+			if c < s.inferenceCost(cheapest) {
+				cheapest = t
+			}
+			if lim := s.cfg.MaxInferenceCost; lim > 0 && c > lim {
+				continue
+			}
+			if best == nil || s.better(t, best) {
 				best = t
 			}
+		}
+		if best == nil {
+			best = cheapest
 		}
 		mems = []member{{best, 1}}
 	}
