@@ -1,8 +1,11 @@
 package reqlog
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -76,6 +79,79 @@ func TestAppendMatchesEncodingJSON(t *testing.T) {
 		want, _ := json.Marshal(&e)
 		if got := Append(nil, &e); string(got) != string(want)+"\n" {
 			t.Errorf("got  %s\nwant %s", got, want)
+		}
+	}
+}
+
+// Concurrent loggers, a small rotation size and a Close racing the last of them: every entry
+// logged before Close is in some file, in per-goroutine order, no file passes the limit, and a
+// Log during or after Close neither panics nor blocks.
+func TestConcurrentLogRotateClose(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "requests.jsonl")
+	const limit = 4096
+	w, err := Open(path, limit, 1000, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const writers, each = 4, 200
+	var wg sync.WaitGroup
+	for g := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				w.Log(Entry{Time: time.Now(), RequestID: fmt.Sprintf("%d-%d", g, i), Method: "POST", Path: "/score", Status: 200, Auth: "ok"})
+			}
+		}()
+	}
+	wg.Wait()
+	late := make(chan struct{})
+	go func() {
+		defer close(late)
+		for range 100 {
+			w.Log(Entry{RequestID: "late"})
+		}
+	}()
+	w.Close()
+	<-late
+	var all []Entry
+	for _, f := range Files(path, 1000) { // oldest first
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
+			var e Entry
+			if err := json.Unmarshal(line, &e); err != nil {
+				t.Fatalf("%s: %v: %q", f, err, line)
+			}
+			all = append(all, e)
+		}
+	}
+	next := make([]int, writers)
+	for _, e := range all {
+		if e.RequestID == "late" {
+			continue
+		}
+		var g, i int
+		fmt.Sscanf(e.RequestID, "%d-%d", &g, &i)
+		if i != next[g] {
+			t.Fatalf("writer %d: entry %d after %d", g, i, next[g]-1)
+		}
+		next[g]++
+	}
+	for g, n := range next {
+		if n != each {
+			t.Errorf("writer %d: %d of %d entries on disk", g, n, each)
+		}
+	}
+	files, _ := filepath.Glob(path + "*")
+	if len(files) < 5 {
+		t.Errorf("%d files: the log did not rotate", len(files))
+	}
+	for _, f := range files {
+		if st, _ := os.Stat(f); st.Size() > limit {
+			t.Errorf("%s: %d bytes, limit %d", f, st.Size(), limit)
 		}
 	}
 }
