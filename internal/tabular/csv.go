@@ -17,6 +17,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // DefaultNAValues are the cells read as missing when ReadOptions.NAValues is
@@ -444,10 +445,7 @@ func ReadCSV(ctx context.Context, r io.Reader, opts ReadOptions) (*Frame, error)
 	if delim != ',' && delim != ';' && delim != '\t' && delim != '|' {
 		return nil, fmt.Errorf("delimiter %q: want one of ',', ';', '|' or tab", delim)
 	}
-	cs := csv.NewReader(br)
-	cs.Comma = delim
-	cs.ReuseRecord = true
-	cs.FieldsPerRecord = -1 // checked here, to word the message
+	cs := &splitter{br: br, comma: byte(delim)}
 
 	csvErr := func(err error) error {
 		var fe *Error
@@ -461,12 +459,16 @@ func ReadCSV(ctx context.Context, r io.Reader, opts ReadOptions) (*Frame, error)
 		return fmt.Errorf("%s: %w", name, err)
 	}
 
-	header, err := cs.Read()
+	hdata, hoffs, _, err := cs.next(nil, nil)
 	if err == io.EOF {
 		return nil, fail(0, "empty file: no header row")
 	}
 	if err != nil {
 		return nil, csvErr(err)
+	}
+	header := make([]string, len(hoffs)/2)
+	for i := range header {
+		header[i] = string(hdata[hoffs[2*i]:hoffs[2*i+1]])
 	}
 	names := make([]string, len(header))
 	index := map[string]int{}
@@ -742,16 +744,28 @@ func formatNum(v float64) string {
 const (
 	sampleRows = 8192 // rows read before the buffers are sized for the file
 	batchRows  = 1024
-	gcEvery    = 64 << 20 // input bytes between forced collections
 )
 
 // batch is a run of records handed from the CSV reader to the column
 // workers. The strings point into encoding/csv's per-record allocation.
 type batch struct {
-	fields  []string // rows × columns, row-major
+	// data holds the batch's field bytes; offs each field's start and end in it, rows ×
+	// columns, row-major. The strings the builders see point into data, which is reused
+	// once every worker is done with the batch: a builder copies what it keeps.
+	data    []byte
+	offs    []int32
 	lines   []int
 	reserve int          // when > 0, grow the columns to this many rows first
 	pending atomic.Int32 // workers yet to process it
+}
+
+// field is field k (row-major) as a string over data, without a copy.
+func (bt *batch) field(k int) string {
+	a, b := bt.offs[2*k], bt.offs[2*k+1]
+	if a == b {
+		return ""
+	}
+	return unsafe.String(&bt.data[a], b-a)
 }
 
 type cellError struct {
@@ -763,14 +777,14 @@ type cellError struct {
 // converting cells each take about half the time, so one goroutine reads
 // while workers, each owning a share of the columns, convert: the file is
 // read once, in order, with a few batches in flight.
-func fill(ctx context.Context, cs *csv.Reader, cr *countingReader, br *bufio.Reader,
+func fill(ctx context.Context, cs *splitter, cr *countingReader, br *bufio.Reader,
 	builders []*builder, opts ReadOptions, isNA func(string) bool,
 	fail func(int, string, ...any) error, csvErr func(error) error) (int, error) {
 	ncols := len(builders)
 	nw := max(1, min(runtime.GOMAXPROCS(0), ncols, 4))
 	free := make(chan *batch, 4)
 	for range cap(free) {
-		free <- &batch{fields: make([]string, 0, batchRows*ncols), lines: make([]int, 0, batchRows)}
+		free <- &batch{offs: make([]int32, 0, 2*batchRows*ncols), lines: make([]int, 0, batchRows)}
 	}
 	work := make([]chan *batch, nw)
 	errs := make([]*cellError, nw)
@@ -796,7 +810,7 @@ func fill(ctx context.Context, cs *csv.Reader, cr *countingReader, br *bufio.Rea
 					}
 				}
 				if bt.pending.Add(-1) == 0 {
-					bt.fields, bt.lines, bt.reserve = bt.fields[:0], bt.lines[:0], 0
+					bt.data, bt.offs, bt.lines, bt.reserve = bt.data[:0], bt.offs[:0], bt.lines[:0], 0
 					free <- bt
 				}
 			}
@@ -811,10 +825,11 @@ func fill(ctx context.Context, cs *csv.Reader, cr *countingReader, br *bufio.Rea
 
 	rows := 0
 	var readErr error
-	var lastGC int64
 	bt := <-free
 	for !failed.Load() {
-		rec, err := cs.Read()
+		nd, no := len(bt.data), len(bt.offs)
+		data, offs, line, err := cs.next(bt.data, bt.offs)
+		bt.data, bt.offs = data, offs
 		if err == io.EOF {
 			break
 		}
@@ -822,16 +837,15 @@ func fill(ctx context.Context, cs *csv.Reader, cr *countingReader, br *bufio.Rea
 			readErr = csvErr(err)
 			break
 		}
-		line, _ := cs.FieldPos(0)
-		if len(rec) != ncols {
+		if nf := (len(offs) - no) / 2; nf != ncols {
 			which := "too many"
-			if len(rec) < ncols {
+			if nf < ncols {
 				which = "too few"
 			}
-			readErr = fail(line, "%s fields: the row has %d, the header has %d", which, len(rec), ncols)
+			readErr = fail(line, "%s fields: the row has %d, the header has %d", which, nf, ncols)
+			bt.data, bt.offs = bt.data[:nd], bt.offs[:no]
 			break
 		}
-		bt.fields = append(bt.fields, rec...)
 		bt.lines = append(bt.lines, line)
 		rows++
 		if rows == sampleRows && opts.Size > 0 {
@@ -844,15 +858,6 @@ func fill(ctx context.Context, cs *csv.Reader, cr *countingReader, br *bufio.Rea
 		}
 		if len(bt.lines) == batchRows {
 			send(bt)
-			if consumed := cr.n; consumed-lastGC > gcEvery {
-				// encoding/csv allocates a string per record, all garbage
-				// once converted. The columns, sized for the whole file,
-				// count as live, so the pacer would let that garbage grow
-				// to their size before collecting. The columns hold no
-				// pointers, so a collection is cheap: run one now and then.
-				lastGC = consumed
-				runtime.GC()
-			}
 			if rows&0xffff == 0 {
 				if err := ctx.Err(); err != nil {
 					readErr = err
@@ -905,7 +910,7 @@ func convert(bt *batch, builders []*builder, w, nw int, isNA func(string) bool, 
 			if first != nil && line >= first.line {
 				break // only an earlier error matters
 			}
-			s := bt.fields[r*ncols+i]
+			s := bt.field(r*ncols + i)
 			if msg := b.add(s, isNA(s), capHint); msg != "" {
 				first = &cellError{line, msg}
 				break
