@@ -521,3 +521,10 @@ func (p *progress) Update(done, total float64, status string) {
 	p.mu.Unlock()
 	p.emit(Event{Time: t, Type: "step_progress", RunID: p.runID, Step: p.step, Kind: p.kind, Done: done, Total: total, Status: status})
 }
+
+// StepKey is the cache key the engine would give kind run with req (req.Config already
+// resolved): for conformance tests of step kinds, which must give equal keys for equal inputs.
+func StepKey(ctx context.Context, kind Step, req *Request) (string, error) {
+	n := &Node{Step: &schema.Step{Name: req.Step, Kind: req.Kind}, Kind: kind}
+	return cacheKey(ctx, n, req, req.Config, nil)
+}

@@ -31,6 +31,23 @@ func deployed(t *testing.T) (*store.Store, map[string]any) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
+	return s, deployedOn(t, s)
+}
+
+// deployedOn is deployed on an open workspace.
+func deployedOn(t *testing.T, s *store.Store) map[string]any {
+	st := serverOn(t, s)
+	outs, err := st.Run(context.Background(), &engine.Request{RunID: "r1", Step: "deploy", Store: s, Log: io.Discard,
+		Config: map[string]any{"model": "bank:1", "name": "bank"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return outs["endpoint"].(map[string]any)
+}
+
+// serverOn starts a workspace server on s, in process, serving the fake model, and returns
+// a deploy step that deploys to it.
+func serverOn(t *testing.T, s *store.Store) *deploy.Step {
 	fake := servetest.New("bank", 1)
 	ready := make(chan server.Info, 1)
 	srv, err := server.New(s, server.Options{Addr: "127.0.0.1:0",
@@ -47,16 +64,10 @@ func deployed(t *testing.T) (*store.Store, map[string]any) {
 	go func() { done <- srv.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 	<-ready
-	st := &deploy.Step{
+	return &deploy.Step{
 		Load:   func(context.Context, *store.Store, string) (serve.Model, error) { return fake, nil },
 		Ensure: server.Find,
 	}
-	outs, err := st.Run(ctx, &engine.Request{RunID: "r1", Step: "deploy", Store: s, Log: io.Discard,
-		Config: map[string]any{"model": "bank:1", "name": "bank"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s, outs["endpoint"].(map[string]any)
 }
 
 func run(t *testing.T, s *store.Store, dir string, step engine.Step, cfg map[string]any) (engine.Outputs, error) {

@@ -121,6 +121,11 @@ func (s *Step) Run(ctx context.Context, req *engine.Request) (engine.Outputs, er
 	cmd.Env = append(cmd.Env, "MLFLOW_RUN_ID="+req.RunID, "MLFLOW_STEP="+req.Step, "MLFLOW_STEP_TMP="+tmp)
 	// Own process group, so a cancel stops the command's children too.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// A run cancelled before the command starts must not start it: the command could write
+	// its outputs before the cancellation below is noticed.
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", c.Command[0], err)
 	}
