@@ -58,6 +58,9 @@ func Find(ctx context.Context, s *store.Store) (*Info, error) {
 // overrides it.
 const DefaultAddr = "127.0.0.1:5000"
 
+// serverLogMax is the size past which a starting server's log is rotated.
+const serverLogMax = 8 << 20
+
 // Ensure returns the running server, starting one in the background when
 // there is none: this executable, detached in its own session so it
 // outlives the command that started it, logging to server/server.log.
@@ -76,6 +79,11 @@ func Ensure(ctx context.Context, s *store.Store) (*Info, error) {
 	logPath := filepath.Join(s.Root, "server", "server.log")
 	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
 		return nil, err
+	}
+	// The server logs starts, deploys and errors (requests go to each endpoint's own
+	// rotated log), so rotating once per start bounds it: one old file is kept.
+	if st, err := os.Stat(logPath); err == nil && st.Size() > serverLogMax {
+		os.Rename(logPath, logPath+".1")
 	}
 	lf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
