@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -80,6 +81,8 @@ type result struct {
 	outs     Outputs
 	err      error
 	canceled bool
+	// put, when set, is the cache entry to write with the next batch of step records.
+	put *cacheEntry
 }
 
 // Run executes the plan. It returns the run record (always, even on
@@ -126,12 +129,13 @@ func Run(ctx context.Context, p *Plan, s *store.Store, opts Options) (*RunRecord
 	for name, n := range p.Nodes {
 		rec.Steps[name] = &StepRecord{Kind: n.Step.Kind, State: StatePending}
 	}
-	if err := saveRun(ctx, s, rec, []string{}); err != nil {
+	if err := saveRun(ctx, s, rec, []string{}, nil); err != nil {
 		return nil, fmt.Errorf("record run: %w", err)
 	}
 	// Finished steps are written in batches, at most every flushEvery, so
 	// that `mlflow runs show` sees progress without a commit per step.
 	var dirty []string
+	var puts []cacheEntry // written in the same transaction as the step records
 	lastFlush := now()
 	emit(Event{Time: rec.Started, Type: "run_started", RunID: rec.RunID})
 
@@ -189,6 +193,9 @@ func Run(ctx context.Context, p *Plan, s *store.Store, opts Options) (*RunRecord
 		remaining--
 		rec.Steps[r.name] = r.rec
 		dirty = append(dirty, r.name)
+		if r.put != nil {
+			puts = append(puts, *r.put)
+		}
 		switch {
 		case r.err == nil:
 			outputs[r.name] = r.outs
@@ -224,10 +231,10 @@ func Run(ctx context.Context, p *Plan, s *store.Store, opts Options) (*RunRecord
 			}
 		}
 		if remaining > 0 && now().Sub(lastFlush) >= flushEvery {
-			if err := saveRun(ctx, s, rec, dirty); err != nil {
+			if err := saveRun(ctx, s, rec, dirty, puts); err != nil {
 				errs = multierror.Append(errs, fmt.Errorf("record run: %w", err))
 			}
-			dirty, lastFlush = dirty[:0], now()
+			dirty, puts, lastFlush = dirty[:0], puts[:0], now()
 		}
 	}
 	g.Wait()
@@ -250,7 +257,7 @@ func Run(ctx context.Context, p *Plan, s *store.Store, opts Options) (*RunRecord
 	default:
 		rec.Status = StateSucceeded
 	}
-	if err := saveRun(ctx, s, rec, nil); err != nil && runErr == nil {
+	if err := saveRun(ctx, s, rec, nil, puts); err != nil && runErr == nil {
 		runErr = fmt.Errorf("record run: %w", err)
 	}
 	emit(Event{Time: now(), Type: "run_finished", RunID: rec.RunID, State: rec.Status, DurationMS: rec.DurationMS, Error: rec.Error})
@@ -409,8 +416,13 @@ func runStep(ctx context.Context, s *store.Store, n *Node, deps map[string]Outpu
 		return res
 	}
 	if useCache && !isReconciler && key != "" {
-		if err := cachePut(ctx, s, key, st.Kind, res.outs, now()); err != nil {
+		// Written by the coordinator with the step's record: one commit per batch of steps
+		// rather than one per step (a cold 1,000-step run spent most of its time committing).
+		// Encoded now, while the outputs are this step's alone.
+		if js, err := json.Marshal(res.outs); err != nil {
 			req.Logf("warning: cache entry not written: %v", err)
+		} else {
+			res.put = &cacheEntry{key: key, kind: st.Kind, outputs: string(js), at: now()}
 		}
 	}
 	return res

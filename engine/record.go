@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -90,7 +91,7 @@ func migrate(ctx context.Context, s *store.Store) error {
 
 // saveRun writes the run row and the rows of the named steps (all steps
 // when names is nil) in one transaction.
-func saveRun(ctx context.Context, s *store.Store, r *RunRecord, names []string) error {
+func saveRun(ctx context.Context, s *store.Store, r *RunRecord, names []string, puts []cacheEntry) error {
 	// Records are written after cancellation too, so they must not use the
 	// run's (possibly cancelled) context.
 	ctx = context.WithoutCancel(ctx)
@@ -133,6 +134,11 @@ func saveRun(ctx context.Context, s *store.Store, r *RunRecord, names []string) 
 			if _, err := stmt.ExecContext(ctx, r.RunID, name, st.Kind, st.State, st.Cached, started, st.DurationMS, string(outs), st.Error, st.Log); err != nil {
 				return err
 			}
+		}
+	}
+	for _, e := range puts {
+		if err := cachePut(ctx, tx, e); err != nil {
+			return fmt.Errorf("cache entry of step kind %s: %w", e.kind, err)
 		}
 	}
 	return tx.Commit()
@@ -233,13 +239,15 @@ func cacheTouch(ctx context.Context, s *store.Store, key string, now time.Time) 
 	s.DB.ExecContext(context.WithoutCancel(ctx), `UPDATE cache SET used = ? WHERE key = ?`, now.UTC().Format(time.RFC3339), key)
 }
 
-func cachePut(ctx context.Context, s *store.Store, key, kind string, outs Outputs, now time.Time) error {
-	js, err := json.Marshal(outs)
-	if err != nil {
-		return err
-	}
-	ts := now.UTC().Format(time.RFC3339)
-	_, err = s.DB.ExecContext(context.WithoutCancel(ctx), `INSERT INTO cache(key, kind, outputs, created, used) VALUES(?, ?, ?, ?, ?)
-		ON CONFLICT(key) DO UPDATE SET outputs = excluded.outputs, used = excluded.used`, key, kind, string(js), ts, ts)
+// cacheEntry is a finished step's outputs under its key.
+type cacheEntry struct {
+	key, kind, outputs string // outputs as JSON
+	at                 time.Time
+}
+
+func cachePut(ctx context.Context, tx *sql.Tx, e cacheEntry) error {
+	ts := e.at.UTC().Format(time.RFC3339)
+	_, err := tx.ExecContext(context.WithoutCancel(ctx), `INSERT INTO cache(key, kind, outputs, created, used) VALUES(?, ?, ?, ?, ?)
+		ON CONFLICT(key) DO UPDATE SET outputs = excluded.outputs, used = excluded.used`, e.key, e.kind, e.outputs, ts, ts)
 	return err
 }
