@@ -31,41 +31,7 @@ func selectionScorer(p *problem) (scorer, string) {
 // then to the earlier one; the best prefix of the trajectory is kept. It returns one weight per
 // candidate (picks / steps of that prefix) and the prefix's score.
 func caruana(cands [][]float64, score scorer, steps int) ([]float64, float64) {
-	n := len(cands[0])
-	sum := make([]float64, n)
-	avg := make([]float64, n)
-	counts := make([]int, len(cands))
-	best := math.Inf(1)
-	var bestCounts []int
-	bestSteps := 0
-	for s := 1; s <= steps; s++ {
-		pick, pickScore := -1, math.Inf(1)
-		for c, pred := range cands {
-			inv := 1 / float64(s)
-			for i := range avg {
-				avg[i] = (sum[i] + pred[i]) * inv
-			}
-			sc := score(avg)
-			if sc < pickScore || sc == pickScore && pick >= 0 && counts[c] > 0 && counts[pick] == 0 {
-				pick, pickScore = c, sc
-			}
-		}
-		if pick < 0 {
-			break
-		}
-		counts[pick]++
-		for i, v := range cands[pick] {
-			sum[i] += v
-		}
-		if pickScore < best {
-			best, bestSteps, bestCounts = pickScore, s, slices.Clone(counts)
-		}
-	}
-	w := make([]float64, len(cands))
-	for c, k := range bestCounts {
-		w[c] = float64(k) / float64(bestSteps)
-	}
-	return w, best
+	return caruanaCapped(cands, make([]float64, len(cands)), math.Inf(1), score, steps)
 }
 
 // caruanaCapped is caruana with an inference budget: a candidate not yet in the ensemble may
