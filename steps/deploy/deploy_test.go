@@ -164,7 +164,7 @@ func TestDeployReconcileRedeploy(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for n := 0; n < 3000 && time.Now().Before(deadline); n++ {
+			for n := 0; n < 20000 && time.Now().Before(deadline); n++ {
 				select {
 				case <-stop:
 					return
@@ -181,7 +181,16 @@ func TestDeployReconcileRedeploy(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(100 * time.Millisecond)
+	// Conditions, not sleeps: requests are flowing before the swap, and the new model has
+	// answered after it, however slow the machine (the race detector on a loaded runner).
+	waitFor := func(what string, cond func() bool) {
+		for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %s within 10 s (%d requests, %d failed)", what, total.Load(), failures.Load())
+			}
+		}
+	}
+	waitFor("requests before the redeploy", func() bool { return total.Load() >= 200 })
 	req = request(s, 2, nil)
 	if _, ok, _ := st.Reconcile(ctx, req); ok {
 		t.Fatal("reconcile of a new model said ok")
@@ -189,7 +198,7 @@ func TestDeployReconcileRedeploy(t *testing.T) {
 	if _, err := st.Run(ctx, req); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond)
+	waitFor("answers of the new model", func() bool { return yes.Load() >= 200 })
 	close(stop)
 	wg.Wait()
 	t.Logf("%d requests during the redeploy", total.Load())
