@@ -443,3 +443,21 @@ func TestMaxInferenceCost(t *testing.T) {
 		t.Errorf("limit 1: %d members, want the cheapest trial alone", len(res.Model.A.Members))
 	}
 }
+
+// The bound is per class: a multiclass GBDT grows a tree per class and round, and a bound
+// that ignored that would leave out all but the cheapest small trial on a 10-class set.
+func TestMaxInferenceCostPerClass(t *testing.T) {
+	for _, c := range []struct{ classes, limit int }{{2, 1000}, {8, 8000}} {
+		cfg := quick(model.Classification)
+		cfg.MaxTrials, cfg.Refit, cfg.MaxInferenceCost = 3, true, DefaultMaxInferenceCost
+		var lines []string
+		cfg.Logf = func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }
+		if _, err := Train(context.Background(), frame(2000, c.classes, 5), cfg); err != nil {
+			t.Fatal(err)
+		}
+		want := fmt.Sprintf("(limit %d)", c.limit)
+		if !slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, "ensemble:") && strings.Contains(l, want) }) {
+			t.Errorf("%d classes: no ensemble line with %s in %q", c.classes, want, lines)
+		}
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"math"
 	"slices"
 	"strconv"
+
+	"github.com/mlflow-go/mlflow/internal/ml/model"
 )
 
 // ensembleSteps is AutoGluon's ensemble_size: "above 25 no measurable improvement".
@@ -110,7 +112,17 @@ func (s *search) inferenceCost(t *trial) float64 {
 	return c
 }
 
-func costLimit(l float64) string {
+// costLimit is MaxInferenceCost for this task: multiplied by the class count for multiclass
+// classification, so that the bound admits as many boosting rounds whatever the classes
+// (without it a 10-class default GBDT would cost 5 times the bound and be left out).
+func (s *search) costLimit() float64 {
+	if k := s.p.k(); s.p.task != model.Regression && k > 2 {
+		return s.cfg.MaxInferenceCost * float64(k)
+	}
+	return s.cfg.MaxInferenceCost
+}
+
+func formatLimit(l float64) string {
 	if l <= 0 {
 		return "none"
 	}

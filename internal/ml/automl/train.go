@@ -41,7 +41,8 @@ type Config struct {
 	// fold models.
 	Refit bool
 	// MaxInferenceCost bounds the final model's estimated per-row cost (inferenceCost: tree
-	// nodes one row visits, summed over the members); 0 means no bound. The ensemble and the
+	// nodes one row visits, summed over the members), per class for a multiclass task, whose
+	// boosting grows a tree per class and round; 0 means no bound. The ensemble and the
 	// single best model are chosen among what fits; if nothing fits, the cheapest trial.
 	MaxInferenceCost float64
 	// KeepBagged (benchmarks) also returns, in Result.Bagged, the same ensemble with every
@@ -272,7 +273,7 @@ func (s *search) assemble(ctx context.Context) (*Result, error) {
 			preds[i], costs[i] = t.oof, s.inferenceCost(t)
 		}
 		var w []float64
-		if lim := s.cfg.MaxInferenceCost; lim > 0 {
+		if lim := s.costLimit(); lim > 0 {
 			w, _ = caruanaCapped(preds, costs, lim, s.score, ensembleSteps)
 		} else {
 			w, _ = caruana(preds, s.score, ensembleSteps)
@@ -284,7 +285,7 @@ func (s *search) assemble(ctx context.Context) (*Result, error) {
 				cost += costs[i]
 			}
 		}
-		s.log("ensemble: %d members, inference cost %.0f (limit %s)", len(mems), cost, costLimit(s.cfg.MaxInferenceCost))
+		s.log("ensemble: %d members, inference cost %.0f (limit %s)", len(mems), cost, formatLimit(s.costLimit()))
 	default:
 		var best *trial
 		cheapest := cands[0]
@@ -293,7 +294,7 @@ func (s *search) assemble(ctx context.Context) (*Result, error) {
 			if c < s.inferenceCost(cheapest) {
 				cheapest = t
 			}
-			if lim := s.cfg.MaxInferenceCost; lim > 0 && c > lim {
+			if lim := s.costLimit(); lim > 0 && c > lim {
 				continue
 			}
 			if best == nil || s.better(t, best) {
