@@ -43,7 +43,8 @@ type Config struct {
 	// MaxInferenceCost bounds the final model's estimated per-row cost (inferenceCost: tree
 	// nodes one row visits, summed over the members), per class for a multiclass task, whose
 	// boosting grows a tree per class and round; 0 means no bound. The ensemble and the
-	// single best model are chosen among what fits; if nothing fits, the cheapest trial.
+	// single best model are chosen among what fits, unless that is more than costTolerance
+	// worse than the best without the bound: then the bound doubles until it is not.
 	MaxInferenceCost float64
 	// KeepBagged (benchmarks) also returns, in Result.Bagged, the same ensemble with every
 	// member's fold models, so refit and bagging can be scored on the same selection.
@@ -272,37 +273,55 @@ func (s *search) assemble(ctx context.Context) (*Result, error) {
 		for i, t := range cands {
 			preds[i], costs[i] = t.oof, s.inferenceCost(t)
 		}
-		var w []float64
-		if lim := s.costLimit(); lim > 0 {
-			w, _ = caruanaCapped(preds, costs, lim, s.score, ensembleSteps)
-		} else {
-			w, _ = caruana(preds, s.score, ensembleSteps)
+		spent := func(w []float64) float64 {
+			c := 0.0
+			for i, wi := range w {
+				if wi > 0 {
+					c += costs[i]
+				}
+			}
+			return c
 		}
-		cost := 0.0
+		w, full := caruana(preds, s.score, ensembleSteps)
+		lim, fullCost := s.costLimit(), spent(w)
+		if lim > 0 && fullCost > lim {
+			for ; ; lim *= 2 {
+				wc, sc := caruanaCapped(preds, costs, lim, s.score, ensembleSteps)
+				if withinTolerance(sc, full) || lim >= fullCost {
+					w = wc
+					break
+				}
+			}
+			if lim > s.costLimit() {
+				s.log("max_inference_cost %s gave an ensemble more than %.0f%% worse; raised to %s", formatLimit(s.costLimit()), 100*costTolerance, formatLimit(lim))
+			}
+		}
 		for i, t := range cands {
 			if w[i] > 0 {
 				mems = append(mems, member{t, w[i]})
-				cost += costs[i]
 			}
 		}
-		s.log("ensemble: %d members, inference cost %.0f (limit %s)", len(mems), cost, formatLimit(s.costLimit()))
+		s.log("ensemble: %d members, inference cost %.0f (unbounded %.0f, limit %s)", len(mems), spent(w), fullCost, formatLimit(s.costLimit()))
 	default:
-		var best *trial
-		cheapest := cands[0]
-		for _, t := range cands {
-			c := s.inferenceCost(t)
-			if c < s.inferenceCost(cheapest) {
-				cheapest = t
-			}
-			if lim := s.costLimit(); lim > 0 && c > lim {
-				continue
-			}
-			if best == nil || s.better(t, best) {
+		best := cands[0]
+		for _, t := range cands[1:] {
+			if s.better(t, best) {
 				best = t
 			}
 		}
-		if best == nil {
-			best = cheapest
+		if lim, c := s.costLimit(), s.inferenceCost(best); lim > 0 && c > lim {
+			for ; lim < c; lim *= 2 {
+				var fit *trial
+				for _, t := range cands {
+					if s.inferenceCost(t) <= lim && (fit == nil || s.better(t, fit)) {
+						fit = t
+					}
+				}
+				if fit != nil && withinTolerance(fit.sel, best.sel) {
+					best = fit
+					break
+				}
+			}
 		}
 		mems = []member{{best, 1}}
 	}
