@@ -86,23 +86,16 @@ func cmdDatasets() *command {
 	}
 }
 
-// dsNotFound words a missing dataset: an unknown name, or a version the name
-// does not have (listing the ones it has).
+// dsNotFound words a missing dataset, listing the versions the name has.
 func dsNotFound(ctx context.Context, s *store.Store, name string, version int) string {
-	all, err := datasets.List(ctx, s)
-	if err != nil {
-		return fmt.Sprintf("no dataset %q", name)
-	}
-	var have []string
+	all, _ := datasets.List(ctx, s)
+	var have []int
 	for _, d := range all {
 		if d.Name == name {
-			have = append(have, strconv.Itoa(d.Version))
+			have = append(have, d.Version)
 		}
 	}
-	if len(have) == 0 || version == 0 {
-		return fmt.Sprintf("no dataset %q", name)
-	}
-	return fmt.Sprintf("dataset %q has no version %d (versions: %s)", name, version, strings.Join(have, ", "))
+	return store.NotFound("dataset", name, version, have)
 }
 
 func printDataset(c *cli, d *datasets.Dataset) error {

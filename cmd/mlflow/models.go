@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/mlflow-go/mlflow/internal/models"
@@ -77,7 +76,7 @@ func cmdModels() *command {
 					defer s.Close()
 					r, err := models.Get(ctx, s, name, version)
 					if errors.Is(err, store.ErrNotFound) {
-						return invalidf("%s", modelNotFound(ctx, s, name, version))
+						return invalidf("%s (see mlflow models list)", modelNotFound(ctx, s, name, version))
 					}
 					if err != nil {
 						return err
@@ -93,16 +92,14 @@ func cmdModels() *command {
 	}
 }
 
+// modelNotFound words a missing model, listing the versions the name has.
 func modelNotFound(ctx context.Context, s *store.Store, name string, version int) string {
 	all, _ := models.List(ctx, s, name)
-	if len(all) == 0 || version == 0 {
-		return fmt.Sprintf("no model %q (see mlflow models list)", name)
-	}
-	var have []string
+	var have []int
 	for _, r := range all {
-		have = append(have, fmt.Sprint(r.Version))
+		have = append(have, r.Version)
 	}
-	return fmt.Sprintf("model %q has no version %d (versions: %s)", name, version, strings.Join(have, ", "))
+	return store.NotFound("model", name, version, have)
 }
 
 func printModel(c *cli, r models.Record) {

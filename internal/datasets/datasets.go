@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -85,15 +84,8 @@ type Registration struct {
 // ErrConflict is returned when a pinned version already holds other content.
 var ErrConflict = errors.New("version already exists with different content")
 
-var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$`)
-
 // CheckName reports whether name can name a dataset.
-func CheckName(name string) error {
-	if !validName.MatchString(name) {
-		return fmt.Errorf("dataset name %q: use letters, digits, '.', '_' and '-', starting with a letter or digit (at most 255)", name)
-	}
-	return nil
-}
+func CheckName(name string) error { return store.CheckName("dataset", name, 255) }
 
 // Register stores f as a columnar blob and records it as name:version. The
 // blob is written first and the row in one transaction, so a failure leaves
@@ -267,17 +259,7 @@ func List(ctx context.Context, s *store.Store) ([]*Dataset, error) {
 
 // ParseRef splits "name" or "name:version" (version 0 when absent).
 func ParseRef(ref string) (name string, version int, err error) {
-	name, v, ok := strings.Cut(ref, ":")
-	if ok {
-		version, err = strconv.Atoi(v)
-		if err != nil || version < 1 {
-			return "", 0, fmt.Errorf("dataset %q: the version after ':' must be a positive number", ref)
-		}
-	}
-	if err := CheckName(name); err != nil {
-		return "", 0, err
-	}
-	return name, version, nil
+	return store.ParseRef("dataset", ref, 255)
 }
 
 // LoadFrame reads a registered dataset's columns from the blob store: a

@@ -17,7 +17,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"time"
 
@@ -88,16 +87,9 @@ func (e *Endpoint) ConfigDigest() string {
 	return hex.EncodeToString(sum[:])
 }
 
-var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$`)
-
-// ValidName checks an endpoint name: it becomes a URL path segment and a
-// directory, so letters, digits, '-', '_' and '.'.
-func ValidName(name string) error {
-	if !nameRE.MatchString(name) {
-		return fmt.Errorf("endpoint name %q is not valid: use letters, digits, '-', '_' and '.', starting with a letter or digit, at most 63 characters", name)
-	}
-	return nil
-}
+// ValidName checks an endpoint name: it becomes a URL path segment and a directory (at most
+// 63 characters, a DNS label's length, as Azure's endpoint names).
+func ValidName(name string) error { return store.CheckName("endpoint", name, 63) }
 
 func migrate(ctx context.Context, s *store.Store) error {
 	return s.Migrate(ctx, "endpoints", migrations)

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -66,20 +65,9 @@ type Record struct {
 // ErrNotFound wraps store.ErrNotFound for a name or version that is not registered.
 var ErrNotFound = store.ErrNotFound
 
-// ValidName reports whether name can be registered: it must survive NAME:VERSION parsing and
-// file paths, so letters, digits, '-', '_' and '.', starting with a letter or digit.
-func ValidName(name string) error {
-	if name == "" || len(name) > 128 {
-		return fmt.Errorf("model name %q: want 1 to 128 characters", name)
-	}
-	for i, r := range name {
-		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || i > 0 && (r == '-' || r == '_' || r == '.')
-		if !ok {
-			return fmt.Errorf("model name %q: use letters, digits, '-', '_' and '.', starting with a letter or digit", name)
-		}
-	}
-	return nil
-}
+// ValidName reports whether name can be registered as a model (store.CheckName: it must
+// survive NAME:VERSION parsing and file paths), at most 128 characters.
+func ValidName(name string) error { return store.CheckName("model", name, 128) }
 
 // Register stores artifact under name. The same bytes registered again return the existing
 // record (idempotent on digest); new content becomes the next version.
@@ -187,17 +175,7 @@ func scan(s *store.Store, row interface{ Scan(...any) error }) (Record, error) {
 
 // ParseRef splits NAME[:VERSION]; version 0 means the latest.
 func ParseRef(ref string) (name string, version int, err error) {
-	name, v, ok := strings.Cut(ref, ":")
-	if ok {
-		version, err = strconv.Atoi(v)
-		if err != nil || version < 1 {
-			return "", 0, fmt.Errorf("model %q: version %q is not a positive number (want NAME or NAME:VERSION)", ref, v)
-		}
-	}
-	if err := ValidName(name); err != nil {
-		return "", 0, err
-	}
-	return name, version, nil
+	return store.ParseRef("model", ref, 128)
 }
 
 // Resolve loads the model ref names: a file path (anything with a path separator or ending in

@@ -251,7 +251,7 @@ func TestDeployErrors(t *testing.T) {
 		want  string
 	}{
 		{map[string]any{"auth": "basic"}, `auth "basic": want "key" or "none"`},
-		{map[string]any{"name": "bad name!"}, `endpoint name "bad name!" is not valid`},
+		{map[string]any{"name": "bad name!"}, `endpoint name "bad name!": use letters`},
 		{map[string]any{"model": "nosuch:3"}, `model nosuch:3: not found`},
 		{map[string]any{"model": nil}, `model is required`},
 		{map[string]any{"classic_response": "xml"}, `classic_response "xml"`},
