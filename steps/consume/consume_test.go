@@ -14,6 +14,7 @@ import (
 	"github.com/mlflow-go/mlflow/internal/datasets"
 	"github.com/mlflow-go/mlflow/internal/server"
 	"github.com/mlflow-go/mlflow/internal/server/serve"
+	"github.com/mlflow-go/mlflow/internal/server/servertest"
 	"github.com/mlflow-go/mlflow/internal/server/servetest"
 	"github.com/mlflow-go/mlflow/internal/store"
 	"github.com/mlflow-go/mlflow/internal/tabular"
@@ -49,21 +50,11 @@ func deployedOn(t *testing.T, s *store.Store) map[string]any {
 // a deploy step that deploys to it.
 func serverOn(t *testing.T, s *store.Store) *deploy.Step {
 	fake := servetest.New("bank", 1)
-	ready := make(chan server.Info, 1)
-	srv, err := server.New(s, server.Options{Addr: "127.0.0.1:0",
+	servertest.Start(t, s, server.Options{
 		Load: func(context.Context, *store.Store, string) (serve.Model, []serve.Input, error) {
 			return fake, servetest.Columns, nil
 		},
-		Ready: func(in server.Info) { ready <- in },
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	<-ready
 	return &deploy.Step{
 		Load:   func(context.Context, *store.Store, string) (serve.Model, error) { return fake, nil },
 		Ensure: server.Find,

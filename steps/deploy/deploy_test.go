@@ -15,6 +15,7 @@ import (
 	"github.com/mlflow-go/mlflow/internal/endpoints"
 	"github.com/mlflow-go/mlflow/internal/server"
 	"github.com/mlflow-go/mlflow/internal/server/serve"
+	"github.com/mlflow-go/mlflow/internal/server/servertest"
 	"github.com/mlflow-go/mlflow/internal/server/servetest"
 	"github.com/mlflow-go/mlflow/internal/store"
 	"github.com/mlflow-go/mlflow/steps/deploy"
@@ -53,32 +54,12 @@ func setup(t *testing.T) (*store.Store, *fakes, *deploy.Step, *server.Info) {
 		}
 		f.m[fmt.Sprintf("bank:%d", v)] = m
 	}
-	ready := make(chan server.Info, 1)
-	srv, err := server.New(s, server.Options{Addr: "127.0.0.1:0", Version: "test",
+	in := servertest.Start(t, s, server.Options{Version: "test",
 		Load: func(ctx context.Context, s *store.Store, ref string) (serve.Model, []serve.Input, error) {
 			m, err := f.load(ctx, s, ref)
 			return m, servetest.Columns, err
 		},
-		Ready: func(in server.Info) { ready <- in },
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
-	var in server.Info
-	select {
-	case in = <-ready:
-	case err := <-done:
-		t.Fatal(err)
-	}
 	st := &deploy.Step{Load: f.load, Ensure: func(ctx context.Context, s *store.Store) (*server.Info, error) { return server.Find(ctx, s) }}
 	return s, f, st, &in
 }
