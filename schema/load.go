@@ -667,6 +667,7 @@ func (l *loader) step(name string, sv cue.Value) *stepInfo {
 		return info
 	}
 	info.kind = k
+	st.Outputs = k.Outputs
 	u := k.config.Unify(sv)
 	before := len(l.errs)
 	if err := u.Validate(cue.Concrete(true), cue.All()); err != nil {

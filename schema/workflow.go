@@ -38,7 +38,10 @@ type Step struct {
 	// references among other text is a Template. The engine replaces both
 	// with the upstream outputs before the step runs.
 	Config map[string]any
-	Pos    Pos // position of the step's key in the file
+	// Outputs are the outputs the kind declares (name -> type), copied from
+	// the schema so that the engine checks a step's results without CUE.
+	Outputs map[string]string
+	Pos     Pos // position of the step's key in the file
 }
 
 // Retry is a step's retry policy. Attempts counts every try (1 = no retry).
