@@ -41,7 +41,6 @@ func TestScripts(t *testing.T) {
 		},
 		Setup: func(e *testscript.Env) error {
 			e.Setenv("REPO", repo)
-			e.Setenv("SHARED", filepath.Join(repo, "..", "shared"))
 			e.Setenv("HOME", e.WorkDir)
 			e.Setenv("MLFLOW_WORKSPACE", "")
 			return nil

@@ -192,7 +192,7 @@ func TestLoadFrameCorrupt(t *testing.T) {
 
 func BenchmarkLoadFrameBank(b *testing.B) {
 	s := openStore(b)
-	f, err := tabular.ReadFile(context.Background(), "/work/shared/data/bankmarketing_train.csv", tabular.ReadOptions{Target: "y"})
+	f, err := tabular.ReadFile(context.Background(), "../../examples/bankmarketing/data/bankmarketing_train.csv", tabular.ReadOptions{Target: "y"})
 	if err != nil {
 		b.Fatal(err)
 	}

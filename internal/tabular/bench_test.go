@@ -6,7 +6,8 @@ import (
 	"testing"
 )
 
-const bankFile = "/work/shared/data/bankmarketing_train.csv"
+// bankFile is the example's training file, in the repository.
+const bankFile = "../../examples/bankmarketing/data/bankmarketing_train.csv"
 
 // BenchmarkIngestBank is the figure: read, type and profile the
 // 26,360-row training file.

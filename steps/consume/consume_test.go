@@ -14,8 +14,8 @@ import (
 	"github.com/mlflow-go/mlflow/internal/datasets"
 	"github.com/mlflow-go/mlflow/internal/server"
 	"github.com/mlflow-go/mlflow/internal/server/serve"
-	"github.com/mlflow-go/mlflow/internal/server/servertest"
-	"github.com/mlflow-go/mlflow/internal/server/servetest"
+	"github.com/mlflow-go/mlflow/internal/server/wstest"
+	"github.com/mlflow-go/mlflow/internal/server/fakemodel"
 	"github.com/mlflow-go/mlflow/internal/store"
 	"github.com/mlflow-go/mlflow/internal/tabular"
 	"github.com/mlflow-go/mlflow/schema"
@@ -49,10 +49,10 @@ func deployedOn(t *testing.T, s *store.Store) map[string]any {
 // serverOn starts a workspace server on s, in process, serving the fake model, and returns
 // a deploy step that deploys to it.
 func serverOn(t *testing.T, s *store.Store) *deploy.Step {
-	fake := servetest.New("bank", 1)
-	servertest.Start(t, s, server.Options{
+	fake := fakemodel.New("bank", 1)
+	wstest.Start(t, s, server.Options{
 		Load: func(context.Context, *store.Store, string) (serve.Model, []serve.Input, error) {
-			return fake, servetest.Columns, nil
+			return fake, fakemodel.Columns, nil
 		},
 	})
 	return &deploy.Step{
@@ -73,7 +73,7 @@ func TestConsumeAndLogs(t *testing.T) {
 	s, ep := deployed(t)
 	dir := t.TempDir()
 	var row map[string]any
-	json.Unmarshal([]byte(servetest.RowJSON), &row)
+	json.Unmarshal([]byte(fakemodel.RowJSON), &row)
 	yes := map[string]any{}
 	for k, v := range row {
 		yes[k] = v
@@ -82,7 +82,7 @@ func TestConsumeAndLogs(t *testing.T) {
 	data, _ := json.Marshal(map[string]any{"data": []any{row, yes}})
 	os.WriteFile(filepath.Join(dir, "two.json"), data, 0o644)
 	var names, vals []string
-	for _, c := range servetest.Columns {
+	for _, c := range fakemodel.Columns {
 		names = append(names, c.Name)
 		b, _ := json.Marshal(row[c.Name])
 		vals = append(vals, strings.Trim(string(b), `"`))
@@ -112,9 +112,9 @@ func TestConsumeAndLogs(t *testing.T) {
 	}
 
 	// N rows sampled from a registered dataset, label column left out.
-	f, err := tabular.ReadFile(context.Background(), "/work/shared/data/bankmarketing_train.csv", tabular.ReadOptions{Target: "y"})
+	f, err := tabular.ReadFile(context.Background(), "../../examples/bankmarketing/data/bankmarketing_train.csv", tabular.ReadOptions{Target: "y"})
 	if err != nil {
-		t.Skipf("no bank data: %v", err)
+		t.Fatal(err)
 	}
 	d, _, err := datasets.Register(context.Background(), s, f, datasets.Registration{Name: "bank", Source: "bank.csv"})
 	if err != nil {

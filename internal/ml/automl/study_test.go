@@ -21,7 +21,7 @@ import (
 // AUTOML_STUDY_SEEDS seeds (3) with AUTOML_STUDY_BUDGET (60s) and scores ensembling variants
 // of the same trials on the held-out 20 %:
 //
-//	AUTOML_STUDY=/work/shared/data/bankmarketing_train.csv go test ./internal/ml/automl -run StudyEnsemble -v -timeout 30m
+//	AUTOML_STUDY=$PWD/examples/bankmarketing/data/bankmarketing_train.csv go test ./internal/ml/automl -run StudyEnsemble -v -timeout 30m
 func TestStudyEnsemble(t *testing.T) {
 	path := os.Getenv("AUTOML_STUDY")
 	if path == "" {

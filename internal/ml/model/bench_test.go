@@ -9,7 +9,7 @@ import (
 )
 
 // benchModel loads MLFLOW_BENCH_MODEL (a model.json) and the rows of MLFLOW_BENCH_DATA
-// (default: the shared bank training file) laid out for Predict; the benchmark is skipped
+// (default: the example's bank training file) laid out for Predict; the benchmark is skipped
 // unless a model is named, so CI never trains or loads one.
 func benchModel(b *testing.B) (*Model, []float64, int) {
 	b.Helper()
@@ -23,7 +23,7 @@ func benchModel(b *testing.B) (*Model, []float64, int) {
 	}
 	data := os.Getenv("MLFLOW_BENCH_DATA")
 	if data == "" {
-		data = "/work/shared/data/bankmarketing_train.csv"
+		data = "../../../examples/bankmarketing/data/bankmarketing_train.csv"
 	}
 	f, err := tabular.ReadFile(context.Background(), data, tabular.ReadOptions{})
 	if err != nil {
