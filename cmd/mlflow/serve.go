@@ -52,7 +52,7 @@ Stop it with Ctrl-C or SIGTERM.`,
 				return err
 			}
 			defer s.Close()
-			m, ins, _, err := endpoints.LoadModel(ctx, s, modelRef)
+			m, ins, _, err := server.LoadModel(ctx, s, modelRef)
 			if err != nil {
 				return invalidf("serve: %v", err)
 			}

@@ -1,7 +1,7 @@
 // Package endpoints is the registry of deployed endpoints: their records in
 // the workspace database, their keys (a 0600 file per endpoint, never the
-// database, which is world-readable by default), their request log paths,
-// and loading their models for the serving handler.
+// database, which is world-readable by default) and their request log paths.
+// It knows nothing of serving: the workspace server loads the models.
 package endpoints
 
 import (
@@ -20,9 +20,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/mlflow-go/mlflow/internal/ml/model"
-	"github.com/mlflow-go/mlflow/internal/models"
-	"github.com/mlflow-go/mlflow/internal/server/serve"
 	"github.com/mlflow-go/mlflow/internal/store"
 )
 
@@ -263,24 +260,4 @@ func Regenerate(s *store.Store, name, which string) (Keys, error) {
 		return k, fmt.Errorf("--regenerate %q: want primary or secondary", which)
 	}
 	return k, writeKeys(s, name, k)
-}
-
-// LoadModel resolves ref (NAME, NAME:VERSION or a model file) and adapts
-// it for the serving handler.
-func LoadModel(ctx context.Context, s *store.Store, ref string) (serve.Model, []serve.Input, models.Record, error) {
-	m, rec, err := models.Resolve(ctx, s, ref)
-	if err != nil {
-		return nil, nil, rec, err
-	}
-	return m, Inputs(m), rec, nil
-}
-
-// Inputs converts the model's input schema.
-func Inputs(m *model.Model) []serve.Input {
-	ins := m.Inputs()
-	out := make([]serve.Input, len(ins))
-	for i, in := range ins {
-		out[i] = serve.Input{Name: in.Name, Type: in.Type, Levels: in.Levels, Example: in.Example}
-	}
-	return out
 }

@@ -53,7 +53,7 @@ type Options struct {
 	// in the background and must not fail because port 5000 is busy).
 	FallbackAddr string
 	Version      string
-	Load         LoadFunc // nil: endpoints.LoadModel
+	Load         LoadFunc // nil: LoadModel
 	Log          *log.Logger
 	// Ready, when set, is called with the info once the server listens.
 	Ready func(Info)
@@ -113,7 +113,7 @@ func AdminToken(s *store.Store) (string, error) {
 func New(s *store.Store, opts Options) (*Server, error) {
 	if opts.Load == nil {
 		opts.Load = func(ctx context.Context, s *store.Store, ref string) (serve.Model, []serve.Input, error) {
-			m, in, _, err := endpoints.LoadModel(ctx, s, ref)
+			m, in, _, err := LoadModel(ctx, s, ref)
 			return m, in, err
 		}
 	}

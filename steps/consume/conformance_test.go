@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/mlflow-go/mlflow/internal/server"
+	"github.com/mlflow-go/mlflow/internal/server/fakemodel"
 	"github.com/mlflow-go/mlflow/internal/server/serve"
-	"github.com/mlflow-go/mlflow/internal/server/servetest"
 	"github.com/mlflow-go/mlflow/internal/store"
 	"github.com/mlflow-go/mlflow/steps/consume"
 	"github.com/mlflow-go/mlflow/steps/deploy"
@@ -22,7 +22,7 @@ import (
 const newPort = "a new workspace server listens on a new port, and the endpoint's URIs name it"
 
 func TestDeployConformance(t *testing.T) {
-	fake := servetest.New("bank", 1)
+	fake := fakemodel.New("bank", 1)
 	steptest.Run(t, steptest.Case{
 		Kind: &deploy.Step{
 			Load:   func(context.Context, *store.Store, string) (serve.Model, error) { return fake, nil },
@@ -38,7 +38,7 @@ func TestDeployConformance(t *testing.T) {
 
 func TestConsumeConformance(t *testing.T) {
 	var row map[string]any
-	json.Unmarshal([]byte(servetest.RowJSON), &row)
+	json.Unmarshal([]byte(fakemodel.RowJSON), &row)
 	steptest.Run(t, steptest.Case{
 		Kind: consume.New(),
 		Setup: func(t *testing.T, dir string, s *store.Store) map[string]any {

@@ -52,7 +52,7 @@ func (st *Step) load(ctx context.Context, s *store.Store, ref string) (serve.Mod
 	if st.Load != nil {
 		return st.Load(ctx, s, ref)
 	}
-	m, _, _, err := endpoints.LoadModel(ctx, s, ref)
+	m, _, _, err := server.LoadModel(ctx, s, ref)
 	return m, err
 }
 

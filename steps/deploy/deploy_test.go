@@ -14,9 +14,9 @@ import (
 	"github.com/mlflow-go/mlflow/engine"
 	"github.com/mlflow-go/mlflow/internal/endpoints"
 	"github.com/mlflow-go/mlflow/internal/server"
+	"github.com/mlflow-go/mlflow/internal/server/fakemodel"
 	"github.com/mlflow-go/mlflow/internal/server/serve"
-	"github.com/mlflow-go/mlflow/internal/server/servertest"
-	"github.com/mlflow-go/mlflow/internal/server/servetest"
+	"github.com/mlflow-go/mlflow/internal/server/wstest"
 	"github.com/mlflow-go/mlflow/internal/store"
 	"github.com/mlflow-go/mlflow/steps/deploy"
 )
@@ -24,7 +24,7 @@ import (
 // fakes are the "registry" of the test: ref -> model.
 type fakes struct {
 	mu    sync.Mutex
-	m     map[string]*servetest.Model
+	m     map[string]*fakemodel.Model
 	loads atomic.Int64
 }
 
@@ -46,18 +46,18 @@ func setup(t *testing.T) (*store.Store, *fakes, *deploy.Step, *server.Info) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	f := &fakes{m: map[string]*servetest.Model{}}
+	f := &fakes{m: map[string]*fakemodel.Model{}}
 	for v := 1; v <= 2; v++ {
-		m := servetest.New("bank", v)
+		m := fakemodel.New("bank", v)
 		if v == 2 {
 			m.Bias = 10 // version 2 answers "yes" to everything
 		}
 		f.m[fmt.Sprintf("bank:%d", v)] = m
 	}
-	in := servertest.Start(t, s, server.Options{Version: "test",
+	in := wstest.Start(t, s, server.Options{Version: "test",
 		Load: func(ctx context.Context, s *store.Store, ref string) (serve.Model, []serve.Input, error) {
 			m, err := f.load(ctx, s, ref)
-			return m, servetest.Columns, err
+			return m, fakemodel.Columns, err
 		},
 	})
 	st := &deploy.Step{Load: f.load, Ensure: func(ctx context.Context, s *store.Store) (*server.Info, error) { return server.Find(ctx, s) }}
@@ -66,7 +66,7 @@ func setup(t *testing.T) (*store.Store, *fakes, *deploy.Step, *server.Info) {
 
 func request(s *store.Store, version int, extra map[string]any) *engine.Request {
 	cfg := map[string]any{
-		"model": map[string]any{"name": "bank", "version": float64(version), "digest": servetest.New("bank", version).Digest(), "task": "classification"},
+		"model": map[string]any{"name": "bank", "version": float64(version), "digest": fakemodel.New("bank", version).Digest(), "task": "classification"},
 		"name":  "bank",
 	}
 	for k, v := range extra {
@@ -76,7 +76,7 @@ func request(s *store.Store, version int, extra map[string]any) *engine.Request 
 }
 
 func score(t testing.TB, uri, key string) (int, string) {
-	req, _ := http.NewRequest("POST", uri, strings.NewReader(`{"data": [`+servetest.RowJSON+`]}`))
+	req, _ := http.NewRequest("POST", uri, strings.NewReader(`{"data": [`+fakemodel.RowJSON+`]}`))
 	req.Header.Set("Content-Type", "application/json")
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)

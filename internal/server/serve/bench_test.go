@@ -8,7 +8,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/mlflow-go/mlflow/internal/endpoints"
+	"github.com/mlflow-go/mlflow/internal/server"
 	"github.com/mlflow-go/mlflow/internal/server/serve"
 )
 
@@ -60,7 +60,7 @@ func BenchmarkScoreModel(b *testing.B) {
 	if path == "" {
 		b.Skip("set MLFLOW_BENCH_MODEL to a model file")
 	}
-	m, ins, _, err := endpoints.LoadModel(context.Background(), nil, path)
+	m, ins, _, err := server.LoadModel(context.Background(), nil, path)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// tiny is a three-column model for decoder tests (servetest would import
+// tiny is a three-column model for decoder tests (fakemodel would import
 // this package, so the internal tests keep their own).
 type tiny struct{}
 

@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mlflow-go/mlflow/internal/server/fakemodel"
 	"github.com/mlflow-go/mlflow/internal/server/reqlog"
 	"github.com/mlflow-go/mlflow/internal/server/serve"
-	"github.com/mlflow-go/mlflow/internal/server/servetest"
 )
 
 const (
@@ -24,14 +24,14 @@ const (
 	key2 = "secondary-key-0123456789abcdefghijklmnopqrs"
 )
 
-var row = servetest.RowJSON
+var row = fakemodel.RowJSON
 
 // row2 is a customer the fake model answers "yes" for.
 var row2 = strings.Replace(strings.Replace(row, `"duration": 135`, `"duration": 900`, 1), `"poutcome": "nonexistent"`, `"poutcome": "success"`, 1)
 
 func newHandler(t testing.TB, opts serve.Options) *serve.Handler {
 	h := serve.New(opts)
-	if err := h.Swap(servetest.New("bankmarketing", 3), servetest.Columns); err != nil {
+	if err := h.Swap(fakemodel.New("bankmarketing", 3), fakemodel.Columns); err != nil {
 		t.Fatal(err)
 	}
 	h.SetKeys(key1, key2)
@@ -103,7 +103,7 @@ func TestGoodPaths(t *testing.T) {
 	var cols []string
 	var vals []any
 	inputs := map[string]any{}
-	for _, c := range servetest.Columns {
+	for _, c := range fakemodel.Columns {
 		cols = append(cols, c.Name)
 		vals = append(vals, rec[c.Name])
 		inputs[c.Name] = []any{rec[c.Name]}
@@ -129,7 +129,7 @@ func csvBody() string {
 	var names, vals []string
 	var rec map[string]any
 	json.Unmarshal([]byte(row), &rec)
-	for _, c := range servetest.Columns {
+	for _, c := range fakemodel.Columns {
 		names = append(names, c.Name)
 		b, _ := json.Marshal(rec[c.Name])
 		vals = append(vals, strings.Trim(string(b), `"`))
@@ -141,7 +141,7 @@ func oipBody() string {
 	var rec map[string]any
 	json.Unmarshal([]byte(row), &rec)
 	var ins []map[string]any
-	for _, c := range servetest.Columns {
+	for _, c := range fakemodel.Columns {
 		dt := map[string]string{"integer": "INT64", "number": "FP64", "string": "BYTES"}[c.Type]
 		ins = append(ins, map[string]any{"name": c.Name, "shape": []int{1}, "datatype": dt, "data": []any{rec[c.Name]}})
 	}
@@ -426,9 +426,9 @@ func TestSwapUnderLoad(t *testing.T) {
 	}
 	for i := 0; i < 20; i++ {
 		time.Sleep(10 * time.Millisecond)
-		m := servetest.New("bankmarketing", 4+i)
+		m := fakemodel.New("bankmarketing", 4+i)
 		m.Bias = float64(i%2) * 10 // every other model answers "yes"
-		if err := h.Swap(m, servetest.Columns); err != nil {
+		if err := h.Swap(m, fakemodel.Columns); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -444,9 +444,9 @@ func TestSwapUnderLoad(t *testing.T) {
 
 func TestLimits(t *testing.T) {
 	h := serve.New(serve.Options{Endpoint: "bankmarketing", MaxInflight: 1})
-	m := servetest.New("bankmarketing", 1)
+	m := fakemodel.New("bankmarketing", 1)
 	m.Hold = make(chan struct{})
-	if err := h.Swap(m, servetest.Columns); err != nil {
+	if err := h.Swap(m, fakemodel.Columns); err != nil {
 		t.Fatal(err)
 	}
 	c := call{method: "POST", path: "/score", ctype: "application/json", body: `{"data": [` + row + `]}`}
@@ -475,7 +475,7 @@ func TestLimits(t *testing.T) {
 	}
 
 	h = serve.New(serve.Options{Endpoint: "bankmarketing", Timeout: time.Nanosecond})
-	h.Swap(servetest.New("bankmarketing", 1), servetest.Columns)
+	h.Swap(fakemodel.New("bankmarketing", 1), fakemodel.Columns)
 	if w := do(h, c); w.Code != 408 || !strings.Contains(w.Body.String(), "timed out") {
 		t.Errorf("azure timeout: %d %s", w.Code, w.Body)
 	}

@@ -1,8 +1,8 @@
-// Package servetest has a stand-in model with the bank-marketing schema,
+// Package fakemodel has a stand-in model with the bank-marketing schema,
 // for testing the serving code without training anything. Its predictions
 // are a fixed logistic function of a few columns: deterministic, cheap and
 // allocation-free, like the real model's Predict.
-package servetest
+package fakemodel
 
 import (
 	"math"

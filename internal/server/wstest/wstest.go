@@ -1,6 +1,6 @@
-// Package servertest runs a workspace server in process for tests of the kinds and commands
+// Package wstest runs a workspace server in process for tests of the kinds and commands
 // that talk to one.
-package servertest
+package wstest
 
 import (
 	"context"
