@@ -50,6 +50,7 @@ func Open(root string) (*Store, error) {
 			return nil, fmt.Errorf("workspace %s: %w", abs, err)
 		}
 	}
+	sweepTemp(filepath.Join(abs, "tmp"), time.Now())
 	// busy_timeout makes concurrent processes wait for the lock instead of
 	// failing; _txlock=immediate takes the write lock at BEGIN so two
 	// writers never deadlock upgrading a read lock.
@@ -80,6 +81,37 @@ func Open(root string) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// Leftovers of killed processes in tmp/ are removed at Open once they are
+// old enough that no live writer can still own them: a blob or log being
+// written has its mtime moved by every write, so an hour without one means
+// its writer is gone. A step's scratch directory is only touched when the
+// step adds or removes a file in it, so it gets a day.
+const (
+	tempMaxAge    = time.Hour
+	scratchMaxAge = 24 * time.Hour
+)
+
+func sweepTemp(dir string, now time.Time) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil {
+			continue
+		}
+		age := now.Sub(info.ModTime())
+		name := e.Name()
+		switch {
+		case e.IsDir() && strings.HasPrefix(name, "step-") && age > scratchMaxAge:
+			os.RemoveAll(filepath.Join(dir, name))
+		case !e.IsDir() && (strings.HasPrefix(name, "blob-") || strings.HasPrefix(name, "log-")) && age > tempMaxAge:
+			os.Remove(filepath.Join(dir, name))
+		}
+	}
 }
 
 // Close closes the database.
@@ -136,18 +168,78 @@ func Digest(b []byte) string {
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
-// FileDigest hashes a file's content.
-func FileDigest(path string) (string, error) {
+// ErrNotRegular is returned for a path that is not a regular file (a named
+// pipe, a device, a directory): reading one can block forever or never end.
+var ErrNotRegular = errors.New("not a regular file")
+
+// OpenRegular opens path for reading, refusing anything but a regular file
+// (symlinks are followed). The mode is checked before opening, since
+// opening a named pipe blocks until a writer appears, and again on the open
+// file, in case the path was replaced in between.
+func OpenRegular(path string) (*os.File, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, notRegular(path, st.Mode())
+	}
 	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	if st, err = f.Stat(); err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		if err == nil {
+			err = notRegular(path, st.Mode())
+		}
+		return nil, err
+	}
+	return f, nil
+}
+
+func notRegular(path string, m fs.FileMode) error {
+	what := "special file"
+	switch {
+	case m.IsDir():
+		what = "directory"
+	case m&fs.ModeNamedPipe != 0:
+		what = "named pipe"
+	case m&fs.ModeDevice != 0:
+		what = "device"
+	case m&fs.ModeSocket != 0:
+		what = "socket"
+	}
+	return &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("%w (a %s)", ErrNotRegular, what)}
+}
+
+// FileDigest hashes a regular file's content. It stops when ctx ends and
+// returns context.Cause(ctx), so a step's timeout message reaches the user.
+func FileDigest(ctx context.Context, path string) (string, error) {
+	f, err := OpenRegular(path)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
+	if _, err := io.Copy(h, ctxReader{ctx, f}); err != nil {
 		return "", err
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// ctxReader fails reads once ctx is done. io.Copy reads 32 KiB at a time,
+// so a cancel is noticed within microseconds of disk time.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if c.ctx.Err() != nil {
+		return 0, context.Cause(c.ctx)
+	}
+	return c.r.Read(p)
 }
 
 func validDigest(d string) (string, bool) {
@@ -170,9 +262,17 @@ func (s *Store) BlobPath(d string) (string, error) {
 	return filepath.Join(s.Root, "objects", "sha256", hexs[:2], hexs), nil
 }
 
-// Put stores r's bytes as a blob and returns its digest and size. Racing
-// writers of the same content are fine: the bytes are named by their hash
-// and the last rename wins with identical content.
+// verifiedMark is the modification time Put gives every blob after hashing
+// what it wrote. Any later write to the file moves its mtime, so Verify
+// trusts a blob whose mtime is still the mark after one stat, and re-hashes
+// only blobs touched since (see Verify).
+var verifiedMark = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// Put stores r's bytes as a blob and returns its digest and size. The new
+// file always replaces an existing one of the same name: racing writers
+// write identical bytes, and a blob that was corrupted on disk is healed by
+// the next Put of its content (keeping an existing file of the right size
+// would keep a corrupt one forever).
 func (s *Store) Put(r io.Reader) (digest string, size int64, err error) {
 	f, err := os.CreateTemp(filepath.Join(s.Root, "tmp"), "blob-*")
 	if err != nil {
@@ -198,20 +298,58 @@ func (s *Store) Put(r io.Reader) (digest string, size int64, err error) {
 	}
 	digest = "sha256:" + hex.EncodeToString(h.Sum(nil))
 	dst, _ := s.BlobPath(digest)
-	if st, statErr := os.Stat(dst); statErr == nil && st.Size() == size {
-		os.Remove(tmp)
-		return digest, size, nil
-	}
 	if err = os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return "", 0, err
 	}
 	if err = os.Chmod(tmp, 0o444); err != nil {
 		return "", 0, err
 	}
+	if err = os.Chtimes(tmp, verifiedMark, verifiedMark); err != nil {
+		return "", 0, err
+	}
 	if err = os.Rename(tmp, dst); err != nil {
 		return "", 0, err
 	}
 	return digest, size, nil
+}
+
+// ErrCorrupt is returned by Verify for a blob whose content does not hash
+// to its name.
+var ErrCorrupt = errors.New("is corrupt")
+
+// Verify checks that the blob exists and is whole: ErrNotFound if it is
+// missing, ErrCorrupt if its content does not hash to its digest. A blob
+// whose mtime is still the mark Put gave it costs one stat; any other is
+// hashed (stopping when ctx ends) and, if whole, marked again, so each blob
+// is re-hashed at most once after it is touched. Silent corruption that
+// keeps the mtime (bit rot) is caught only where the bytes are read anyway
+// (Get checks every read).
+func (s *Store) Verify(ctx context.Context, digest string) error {
+	p, err := s.BlobPath(digest)
+	if err != nil {
+		return err
+	}
+	st, err := os.Stat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("blob %s: %w", digest, ErrNotFound)
+	}
+	if err != nil {
+		return err
+	}
+	if st.Mode().IsRegular() && st.ModTime().Equal(verifiedMark) {
+		return nil
+	}
+	got, err := FileDigest(ctx, p)
+	if err != nil {
+		return err
+	}
+	if got != digest {
+		return fmt.Errorf("blob %s %w (content hashes to %s)", digest, ErrCorrupt, got)
+	}
+	// Best effort: a blob another user wrote cannot take our mark, and is
+	// then just hashed again next time.
+	os.Chtimes(p, verifiedMark, verifiedMark)
+	return nil
 }
 
 // PutBytes stores b as a blob.
@@ -246,7 +384,7 @@ func (s *Store) Get(digest string) ([]byte, error) {
 		return nil, err
 	}
 	if Digest(b) != digest {
-		return nil, fmt.Errorf("blob %s is corrupt (content hashes to %s)", digest, Digest(b))
+		return nil, fmt.Errorf("blob %s %w (content hashes to %s)", digest, ErrCorrupt, Digest(b))
 	}
 	return b, nil
 }

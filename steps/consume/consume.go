@@ -68,7 +68,7 @@ func (st *Step) Key(ctx context.Context, req *engine.Request, w io.Writer) error
 	if !ok {
 		return nil
 	}
-	d, err := store.FileDigest(st.path(req, p))
+	d, err := store.FileDigest(ctx, st.path(req, p))
 	if err != nil {
 		return fmt.Errorf("step %s: input: %w", req.Step, err)
 	}

@@ -155,7 +155,7 @@ func (s *Step) Key(ctx context.Context, req *engine.Request, w io.Writer) error 
 		_, err = fmt.Fprintf(w, "source %s sha256:%s\n", c.Source, c.Sha256)
 		return err
 	}
-	d, err := store.FileDigest(c.path(req))
+	d, err := store.FileDigest(ctx, c.path(req))
 	if err != nil {
 		return fmt.Errorf("source %s: %w", c.Source, unwrapPath(err))
 	}
@@ -213,7 +213,7 @@ func (s *Step) Run(ctx context.Context, req *engine.Request) (engine.Outputs, er
 			return nil, err
 		}
 	}
-	srcDigest, err := store.FileDigest(path)
+	srcDigest, err := store.FileDigest(ctx, path)
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", c.Source, unwrapPath(err))
 	}

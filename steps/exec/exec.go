@@ -79,7 +79,7 @@ func (s *Step) Key(ctx context.Context, req *engine.Request, w io.Writer) error 
 	}
 	dir := c.dir(req)
 	for _, in := range c.Inputs {
-		d, err := store.FileDigest(resolve(dir, in))
+		d, err := store.FileDigest(ctx, resolve(dir, in))
 		if err != nil {
 			return fmt.Errorf("input %s: %w", in, err)
 		}
@@ -159,7 +159,10 @@ func (s *Step) Run(ctx context.Context, req *engine.Request) (engine.Outputs, er
 	files := map[string]any{}
 	for _, out := range c.Outputs {
 		p := resolve(dir, out)
-		f, err := os.Open(p)
+		f, err := store.OpenRegular(p)
+		if errors.Is(err, store.ErrNotRegular) {
+			return nil, fmt.Errorf("declared output %s: %w", out, errors.Unwrap(err))
+		}
 		if err != nil {
 			return nil, fmt.Errorf("declared output %s was not written: %w", out, err)
 		}
@@ -189,7 +192,7 @@ func (s *Step) Restore(ctx context.Context, req *engine.Request, outs engine.Out
 			return fmt.Errorf("cached outputs lack %s", out)
 		}
 		p := resolve(dir, out)
-		if cur, err := store.FileDigest(p); err == nil && cur == d {
+		if cur, err := store.FileDigest(ctx, p); err == nil && cur == d {
 			continue
 		}
 		b, err := req.Store.Get(d)
