@@ -1,20 +1,21 @@
 #!/bin/sh
-# Serving side by side, in one run on the same cores: the peers of
-# /work/shared/peers/serving (go_const, go_parse, flask_gunicorn_hgb) and
-# `mlflow serve` with the real AutoML model and key auth, each loaded with
+# Serving side by side, in one run on the same cores: the reference peers of bench/peers
+# (go_const, go_parse, flask_gunicorn_hgb) and `mlflow serve` with the real AutoML model
+# and key auth, each loaded with
 #   wrk -t2 -c16 -d10s   (throughput)  and   wrk -t1 -c1 -d5s   (unloaded latency)
 # with the one-record bank-marketing payload, ROUNDS (default 3) interleaved
 # rounds. Prints one table of medians.
 #
 #   bench/serving/run.sh            # trains the model first (budget $BUDGET, default 60s)
-#   MODEL=path/to/model.json bench/serving/run.sh
+#   MODEL=path/to/model.json bench/serving/run.sh   # paths relative to the repository root
 #   WS=/tmp/bench-ws bench/serving/run.sh   # keep the workspace: train once
+#   ROUNDS=1 DURATION=3s DURATION1=2s BUDGET=10s bench/serving/run.sh   # a quick look
 #
-# Needs: apt-get install -y python3-sklearn python3-pandas python3-flask gunicorn wrk
+# Needs the packages of bench/peers/packages.txt: bash bench/peers/install.sh
 set -eu
-here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
-peers=${PEERS:-/work/shared/peers/serving}
+cd "$(dirname "$0")/../.."
+repo=$(pwd)
+peers=$repo/bench/peers
 tmp=$(mktemp -d)
 pids=""
 cleanup() {
@@ -23,15 +24,17 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT INT TERM
-for t in wrk gunicorn /usr/bin/python3; do
-	command -v "$t" >/dev/null || { echo "missing $t: apt-get install -y python3-sklearn python3-pandas python3-flask gunicorn wrk" >&2; exit 2; }
+for t in wrk gunicorn curl /usr/bin/python3; do
+	command -v "$t" >/dev/null || { echo "missing $t: run bash bench/peers/install.sh" >&2; exit 2; }
 done
+/usr/bin/python3 -c 'import sklearn, pandas, flask' 2>/dev/null ||
+	{ echo "/usr/bin/python3 lacks sklearn, pandas or flask: run bash bench/peers/install.sh" >&2; exit 2; }
 
 echo "building..." >&2
-(cd "$peers/goserver" && go build -o "$tmp/goserver" .)
-(cd "$repo" && go build -o "$tmp/mlflow" ./cmd/mlflow)
+go build -o "$tmp/goserver" ./bench/peers/goserver
+go build -o "$tmp/mlflow" ./cmd/mlflow
 OMP_NUM_THREADS=2 /usr/bin/python3 "$peers/make_model.py" "$tmp" >&2
-payload=$tmp/data.json
+payload=$tmp/payload.json
 
 # WS keeps the trained model between runs (WS=/tmp/some/dir); default a temp dir.
 ws=${WS:-$tmp/ws}
@@ -41,7 +44,7 @@ elif [ -f "$ws/.serving-bench-trained" ]; then
 	ref=bankmarketing
 else
 	echo "training the model (budget ${BUDGET:-60s})..." >&2
-	"$tmp/mlflow" --workspace "$ws" run "$here/workflow.cue" -p budget="${BUDGET:-60s}" >&2
+	"$tmp/mlflow" --workspace "$ws" run bench/serving/workflow.cue -p budget="${BUDGET:-60s}" >&2
 	touch "$ws/.serving-bench-trained"
 	ref=bankmarketing
 fi
@@ -73,7 +76,7 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json
 load() { # NAME PORT KEY ROUND
 	for mode in "-t2 -c16 -d${DURATION:-10s}" "-t1 -c1 -d${DURATION1:-5s}"; do
 		# shellcheck disable=SC2086
-		PAYLOAD=$payload KEY=$3 wrk $mode --latency -s "$here/post.lua" "http://127.0.0.1:$2/score" >"$tmp/wrk.$1.$(echo $mode | cut -c1-3).$4" 2>&1
+		PAYLOAD=$payload KEY=$3 wrk $mode --latency -s "$peers/post.lua" "http://127.0.0.1:$2/score" >"$tmp/wrk.$1.$(echo $mode | cut -c1-3).$4" 2>&1
 	done
 }
 # Rounds interleave the servers so that noise from other work on the
