@@ -235,8 +235,9 @@ func (h *Handler) methodNotAllowed(p protocol, allow string) http.HandlerFunc {
 		start := time.Now()
 		rid, _ := requestID(w, r)
 		w.Header().Set("Allow", allow)
-		rec := outcome{status: 405, err: "method " + r.Method + " is not allowed on " + r.URL.Path + ": use " + allow, auth: "none"}
-		rec.out = h.writeError(w, p, 405, rec.err)
+		f := fail(405, "method "+r.Method+" is not allowed on "+r.URL.Path+": use "+allow)
+		rec := outcome{status: f.status, err: f.msg, auth: "none"}
+		rec.out = h.writeFailure(w, p, f)
 		h.finish(r, p, routeOf(p), rid, &rec, start)
 	}
 }
@@ -383,36 +384,58 @@ func readBody(r *http.Request, limit int64, buf []byte) ([]byte, error) {
 	}
 }
 
-// contentTypeOK applies each protocol's content-type rule; csv reports
-// MLflow's text/csv.
-func contentTypeOK(p protocol, ct string) (ok, csv bool) {
+// contentType applies each protocol's content-type rule; csv reports
+// MLflow's text/csv. MLflow's refusals are its scoring server's own
+// text/plain answers, checked in its order (charset, parameters, type),
+// since its clients and tests match on them.
+func contentType(p protocol, ct string) (csv bool, f *failure) {
 	if ct == "application/json" {
-		return true, false
+		return false, nil
 	}
-	if ct == "" {
-		return p == protoOIP, false
+	if ct == "" && p == protoOIP {
+		return false, nil
 	}
 	mt, params, err := mime.ParseMediaType(ct)
-	if err != nil {
-		return false, false
+	if p == protoMLflow {
+		return mlflowContentType(ct, mt, params, err)
 	}
-	switch {
-	case mt == "application/json":
-		if p == protoMLflow {
-			for k, v := range params {
-				if k != "charset" || !strings.EqualFold(v, "utf-8") {
-					return false, false
-				}
-			}
-		}
-		return true, false
-	case mt == "text/csv" && p == protoMLflow:
-		return true, true
+	if err == nil && mt == "application/json" {
+		return false, nil
 	}
-	return false, false
+	return false, fail(415, "Expects Content-Type to be application/json")
 }
 
-// score is the one scoring path of all three protocols.
+func mlflowContentType(ct, mt string, params map[string]string, err error) (bool, *failure) {
+	if err == nil {
+		for k, v := range params {
+			if k != "charset" || !strings.EqualFold(v, "utf-8") {
+				err = errors.New("parameter")
+			}
+		}
+	}
+	if err == nil {
+		switch mt {
+		case "application/json":
+			return false, nil
+		case "text/csv":
+			return true, nil
+		}
+	}
+	return false, fail(415, "This predictor only supports the following content types: Types: ['text/csv', 'application/json']. Got '"+clip(ct)+"'.")
+}
+
+// failure is a refused request: the status and the message the protocol's
+// error shape carries. plain marks MLflow's text/plain refusals (its 415s).
+type failure struct {
+	status int
+	msg    string
+	plain  bool
+}
+
+func fail(status int, msg string) *failure { return &failure{status: status, msg: msg} }
+
+// score is the one scoring path of all three protocols: every refusal
+// comes back from scoreOnce as a failure and is answered here, once.
 func (h *Handler) score(w http.ResponseWriter, r *http.Request, p protocol, route string) {
 	start := time.Now()
 	h.met.inflight.Inc()
@@ -420,12 +443,20 @@ func (h *Handler) score(w http.ResponseWriter, r *http.Request, p protocol, rout
 	n := h.inflight.Add(1)
 	defer h.inflight.Add(-1)
 	rec := outcome{auth: "none"}
+	rid, f := h.scoreOnce(w, r, p, n, &rec, start)
+	if f != nil {
+		rec.status, rec.err = f.status, f.msg
+		rec.out = h.writeFailure(w, p, f)
+	}
+	h.finish(r, p, route, rid, &rec, start)
+}
+
+// scoreOnce answers a good request and fills rec; a refused one returns
+// its failure unanswered.
+func (h *Handler) scoreOnce(w http.ResponseWriter, r *http.Request, p protocol, n int64, rec *outcome, start time.Time) (string, *failure) {
 	rid, ok := requestID(w, r)
 	if !ok {
-		rec.status, rec.err = 431, "request id longer than 100 characters"
-		rec.out = h.writeError(w, p, 431, rec.err)
-		h.finish(r, p, route, "", &rec, start)
-		return
+		return "", fail(431, "request id longer than 100 characters")
 	}
 	if p == protoAzure {
 		cors(w)
@@ -435,100 +466,37 @@ func (h *Handler) score(w http.ResponseWriter, r *http.Request, p protocol, rout
 	if !authOK {
 		h.met.authFail.Inc()
 		w.Header().Set("WWW-Authenticate", `Bearer realm="`+h.opts.Endpoint+`"`)
-		rec.status = 401
 		if rec.auth == "missing" {
-			rec.err = "no key: send Authorization: Bearer KEY"
-		} else {
-			rec.err = "invalid key"
+			return rid, fail(401, "no key: send Authorization: Bearer KEY")
 		}
-		rec.out = h.writeError(w, p, 401, rec.err)
-		h.finish(r, p, route, rid, &rec, start)
-		return
+		return rid, fail(401, "invalid key")
 	}
 	if n > h.opts.MaxInflight {
-		rec.status, rec.err = 429, fmt.Sprintf("too many requests in flight (limit %d): retry later", h.opts.MaxInflight)
 		w.Header().Set("Retry-After", "1")
-		rec.out = h.writeError(w, p, 429, rec.err)
-		h.finish(r, p, route, rid, &rec, start)
-		return
+		return rid, fail(429, fmt.Sprintf("too many requests in flight (limit %d): retry later", h.opts.MaxInflight))
 	}
 	l := h.model.Load()
 	if p == protoOIP {
-		if name := r.PathValue("m"); l == nil || name != l.name && name != h.opts.Endpoint {
-			rec.status, rec.err = 404, "Model with name "+name+" does not exist."
-			rec.out = h.writeError(w, p, 404, rec.err)
-			h.finish(r, p, route, rid, &rec, start)
-			return
-		}
-		if v := r.PathValue("v"); v != "" && v != strconv.Itoa(l.version) {
-			rec.status, rec.err = 404, "Model with name "+r.PathValue("m")+" and version "+v+" does not exist."
-			rec.out = h.writeError(w, p, 404, rec.err)
-			h.finish(r, p, route, rid, &rec, start)
-			return
+		if f := h.oipServes(l, r); f != nil {
+			return rid, f
 		}
 	}
 	if l == nil || h.stopped.Load() {
-		rec.status, rec.err = 503, h.notReadyMsg()
-		rec.out = h.writeError(w, p, 503, rec.err)
-		h.finish(r, p, route, rid, &rec, start)
-		return
+		return rid, fail(503, h.notReadyMsg())
 	}
 	sc := getScratch()
 	defer putScratch(sc)
-	var body []byte
-	csv := false
-	if r.Method == http.MethodGet {
-		// Azure's GET /score takes the inputs from the query: ?data=[...].
-		q := r.URL.Query()
-		v, ok := q["data"]
-		if !ok {
-			rec.status, rec.err = 400, "A value is not provided for the 'data' parameter: GET /score?data=[...]"
-			rec.out = h.writeError(w, p, 400, rec.err)
-			h.finish(r, p, route, rid, &rec, start)
-			return
-		}
-		body = append(append(append(sc.body[:0], `{"data":`...), v[0]...), '}')
-		sc.body = body
-	} else {
-		var ok bool
-		ok, csv = contentTypeOK(p, r.Header.Get("Content-Type"))
-		if !ok {
-			rec.status = 415
-			switch p {
-			case protoMLflow:
-				rec.err = "This predictor only supports the following content types: Types: ['text/csv', 'application/json']. Got '" + clip(r.Header.Get("Content-Type")) + "'."
-			default:
-				rec.err = "Expects Content-Type to be application/json"
-			}
-			rec.out = h.writeError(w, p, 415, rec.err)
-			h.finish(r, p, route, rid, &rec, start)
-			return
-		}
-		var err error
-		body, err = readBody(r, h.opts.MaxBody, sc.body)
-		sc.body = body
-		rec.bytesIn = int64(len(body))
-		if err != nil {
-			if errors.Is(err, errTooLarge) {
-				rec.status, rec.err = 413, fmt.Sprintf("request body is over the %d-byte limit", h.opts.MaxBody)
-			} else {
-				rec.status, rec.err = 400, "reading the body: "+err.Error()
-			}
-			rec.out = h.writeError(w, p, rec.status, rec.err)
-			h.finish(r, p, route, rid, &rec, start)
-			return
-		}
+	body, csv, f := h.body(r, p, sc, rec)
+	if f != nil {
+		return rid, f
 	}
 	fnStart := time.Now()
 	if el := fnStart.Sub(start); el > h.opts.Timeout || r.Context().Err() != nil {
-		rec.status = 504
+		status := 504
 		if p == protoAzure {
-			rec.status = 408
+			status = 408
 		}
-		rec.err = fmt.Sprintf("request timed out after %d ms (limit %d ms) before scoring", el.Milliseconds(), h.opts.Timeout.Milliseconds())
-		rec.out = h.writeError(w, p, rec.status, rec.err)
-		h.finish(r, p, route, rid, &rec, start)
-		return
+		return rid, fail(status, fmt.Sprintf("request timed out after %d ms (limit %d ms) before scoring", el.Milliseconds(), h.opts.Timeout.Milliseconds()))
 	}
 	var req request
 	var err error
@@ -538,14 +506,12 @@ func (h *Handler) score(w http.ResponseWriter, r *http.Request, p protocol, rout
 		req, err = l.decode(p, body, sc)
 	}
 	if err != nil {
-		rec.status, rec.err = 400, err.Error()
+		f := fail(400, err.Error())
 		var br *badRequest
 		if errors.As(err, &br) && br.status != 0 {
-			rec.status = br.status
+			f.status = br.status
 		}
-		rec.out = h.writeError(w, p, rec.status, rec.err)
-		h.finish(r, p, route, rid, &rec, start)
-		return
+		return rid, f
 	}
 	need := req.rows * l.nout
 	if cap(sc.out) < need {
@@ -565,27 +531,77 @@ func (h *Handler) score(w http.ResponseWriter, r *http.Request, p protocol, rout
 	w.Write(sc.resp)
 	rec.status, rec.rows, rec.out, rec.scored = 200, req.rows, len(sc.resp), true
 	h.met.countPredictions(l, &req, out)
-	h.finish(r, p, route, rid, &rec, start)
+	return rid, nil
 }
 
-// writeError answers in the protocol's error shape and returns the size.
-func (h *Handler) writeError(w http.ResponseWriter, p protocol, status int, msg string) int {
+// oipServes refuses an OIP request for a model or version this endpoint
+// does not serve.
+func (h *Handler) oipServes(l *loaded, r *http.Request) *failure {
+	name := r.PathValue("m")
+	if l == nil || name != l.name && name != h.opts.Endpoint {
+		return fail(404, "Model with name "+name+" does not exist.")
+	}
+	if v := r.PathValue("v"); v != "" && v != strconv.Itoa(l.version) {
+		return fail(404, "Model with name "+name+" and version "+v+" does not exist.")
+	}
+	return nil
+}
+
+// body is the request's payload: Azure's GET /score query, or the POST
+// body after the protocol's content-type rule and the size limit. csv
+// reports MLflow's text/csv.
+func (h *Handler) body(r *http.Request, p protocol, sc *scratch, rec *outcome) (body []byte, csv bool, f *failure) {
+	if r.Method == http.MethodGet {
+		// Azure's GET /score takes the inputs from the query: ?data=[...].
+		v, ok := r.URL.Query()["data"]
+		if !ok {
+			return nil, false, fail(400, "A value is not provided for the 'data' parameter: GET /score?data=[...]")
+		}
+		sc.body = append(append(append(sc.body[:0], `{"data":`...), v[0]...), '}')
+		return sc.body, false, nil
+	}
+	ct := r.Header.Get("Content-Type")
+	csv, f = contentType(p, ct)
+	if f != nil {
+		return nil, false, f
+	}
+	body, err := readBody(r, h.opts.MaxBody, sc.body)
+	sc.body = body
+	rec.bytesIn = int64(len(body))
+	switch {
+	case errors.Is(err, errTooLarge):
+		return nil, false, fail(413, fmt.Sprintf("request body is over the %d-byte limit", h.opts.MaxBody))
+	case err != nil:
+		return nil, false, fail(400, "reading the body: "+err.Error())
+	}
+	return body, csv, nil
+}
+
+// writeFailure answers f in the protocol's error shape and returns the
+// size written.
+func (h *Handler) writeFailure(w http.ResponseWriter, p protocol, f *failure) int {
+	if f.plain {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(f.status)
+		io.WriteString(w, f.msg)
+		return len(f.msg)
+	}
 	var b []byte
 	switch p {
 	case protoAzure:
-		if status >= 500 {
+		if f.status >= 500 {
 			w.Header()["X-Ms-Run-Function-Failed"] = hdrTrue
 		}
-		b = append(appendJSONString(append(b, `{"message": `...), msg), '}')
+		b = append(appendJSONString(append(b, `{"message": `...), f.msg), '}')
 	case protoMLflow:
 		b = append(b, `{"error_code": "`...)
-		b = append(b, mlflowCode(status)...)
-		b = append(appendJSONString(append(b, `", "message": `...), msg), '}')
+		b = append(b, mlflowCode(f.status)...)
+		b = append(appendJSONString(append(b, `", "message": `...), f.msg), '}')
 	default:
-		b = append(appendJSONString(append(b, `{"error": `...), msg), '}')
+		b = append(appendJSONString(append(b, `{"error": `...), f.msg), '}')
 	}
 	w.Header()["Content-Type"] = hdrJSON
-	w.WriteHeader(status)
+	w.WriteHeader(f.status)
 	w.Write(b)
 	return len(b)
 }

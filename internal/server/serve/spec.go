@@ -41,7 +41,7 @@ func (h *Handler) swaggerJSON(w http.ResponseWriter, r *http.Request) {
 	cors(w)
 	l := h.model.Load()
 	if l == nil {
-		h.writeError(w, protoAzure, 503, h.notReadyMsg())
+		h.writeFailure(w, protoAzure, fail(503, h.notReadyMsg()))
 		return
 	}
 	v := r.URL.Query().Get("version")
@@ -54,7 +54,7 @@ func (h *Handler) swaggerJSON(w http.ResponseWriter, r *http.Request) {
 	case "3.1":
 		b = l.specs.get("3.1", func() any { return h.openapiScore(l, "3.1.0") })
 	default:
-		h.writeError(w, protoAzure, 404, "swagger version "+clip(v)+" is not available: use 2, 3 or 3.1")
+		h.writeFailure(w, protoAzure, fail(404, "swagger version "+clip(v)+" is not available: use 2, 3 or 3.1"))
 		return
 	}
 	w.Header()["Content-Type"] = hdrJSON
@@ -65,7 +65,7 @@ func (h *Handler) openapiJSON(w http.ResponseWriter, r *http.Request) {
 	cors(w)
 	l := h.model.Load()
 	if l == nil {
-		h.writeError(w, protoOther, 503, h.notReadyMsg())
+		h.writeFailure(w, protoOther, fail(503, h.notReadyMsg()))
 		return
 	}
 	b := l.specs.get("openapi", func() any { return h.openapiFull(l) })
