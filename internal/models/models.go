@@ -31,23 +31,17 @@ var migrations = []string{
 	)`,
 }
 
-// Entry is one leaderboard row: a trial with its wall time.
-type Entry struct {
-	model.Trial
-	Seconds float64 `json:"seconds"`
-}
-
 // Meta is what the registry keeps beside the artifact.
 type Meta struct {
-	Task          string             `json:"task"`
-	Algorithm     string             `json:"algorithm"`
-	PrimaryMetric string             `json:"primary_metric,omitempty"`
-	Metrics       map[string]float64 `json:"metrics,omitempty"`
-	Leaderboard   []Entry            `json:"leaderboard,omitempty"`
-	Importance    []model.Importance `json:"importance,omitempty"`
-	Lineage       model.Lineage      `json:"lineage"`
-	Warnings      []string           `json:"warnings,omitempty"`
-	Run           string             `json:"run,omitempty"`
+	Task          string                   `json:"task"`
+	Algorithm     string                   `json:"algorithm"`
+	PrimaryMetric string                   `json:"primary_metric,omitempty"`
+	Metrics       map[string]float64       `json:"metrics,omitempty"`
+	Leaderboard   []model.LeaderboardEntry `json:"leaderboard,omitempty"`
+	Importance    []model.Importance       `json:"importance,omitempty"`
+	Lineage       model.Lineage            `json:"lineage"`
+	Warnings      []string                 `json:"warnings,omitempty"`
+	Run           string                   `json:"run,omitempty"`
 }
 
 // Record is one registered model version.

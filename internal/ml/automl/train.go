@@ -14,7 +14,6 @@ import (
 	"github.com/mlflow-go/mlflow/internal/ml/gbdt"
 	"github.com/mlflow-go/mlflow/internal/ml/linear"
 	"github.com/mlflow-go/mlflow/internal/ml/model"
-	"github.com/mlflow-go/mlflow/internal/models"
 	"github.com/mlflow-go/mlflow/internal/tabular"
 )
 
@@ -72,7 +71,7 @@ const FastBudget = 2 * time.Second
 type Result struct {
 	Model       *model.Model
 	Bytes       []byte // the encoded artifact
-	Leaderboard []models.Entry
+	Leaderboard []model.LeaderboardEntry
 	Metrics     map[string]float64 // OOF metrics of the returned model
 	Bagged      *model.Model       // with Config.KeepBagged: the ensemble with fold models only
 	Warnings    []string
@@ -429,14 +428,14 @@ func (s *search) assemble(ctx context.Context) (*Result, error) {
 			return 0
 		})
 	}
-	var board []models.Entry
+	var board []model.LeaderboardEntry
 	for _, t := range s.leaderboard() {
 		tr := model.Trial{ID: t.id, Algorithm: t.spec.algo, Params: t.spec.show, Folds: t.folds(), Metrics: t.metrics, Stopped: t.stopped}
 		if tr.Params == nil {
 			tr.Params = map[string]any{}
 		}
 		a.Trials = append(a.Trials, tr)
-		board = append(board, models.Entry{Trial: tr, Seconds: math.Round(t.seconds*1000) / 1000})
+		board = append(board, model.LeaderboardEntry{Trial: tr, Seconds: math.Round(t.seconds*1000) / 1000})
 	}
 	a.Examples = examples(p, 3)
 	a.Warnings = p.warnings

@@ -15,9 +15,9 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/mlflow-go/mlflow/internal/digest"
 	"github.com/mlflow-go/mlflow/internal/ml/gbdt"
 	"github.com/mlflow-go/mlflow/internal/ml/linear"
-	"github.com/mlflow-go/mlflow/internal/store"
 	"github.com/mlflow-go/mlflow/internal/tabular"
 )
 
@@ -88,6 +88,13 @@ type Trial struct {
 	Folds     int                `json:"folds"`
 	Metrics   map[string]float64 `json:"metrics"`
 	Stopped   bool               `json:"stopped_by_deadline,omitempty"`
+}
+
+// LeaderboardEntry is one row of a search's leaderboard as the registry keeps it: a trial
+// with the wall time the artifact leaves out.
+type LeaderboardEntry struct {
+	Trial
+	Seconds float64 `json:"seconds"`
 }
 
 // Lineage says where a model came from.
@@ -176,7 +183,7 @@ func Decode(b []byte) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.digest = store.Digest(b)
+	m.digest = digest.Bytes(b)
 	return m, nil
 }
 
