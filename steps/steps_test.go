@@ -5,14 +5,15 @@ import (
 
 	"github.com/mlflow-go/mlflow/engine"
 	"github.com/mlflow-go/mlflow/schema"
+	"github.com/mlflow-go/mlflow/schema/load"
 )
 
 // Every built-in kind is declared in the schema (so workflows using it
 // validate, and its outputs are typed), has a version for the cache key,
 // and is registered once.
 func TestKindsMatchSchema(t *testing.T) {
-	declared := map[string]schema.KindInfo{}
-	for _, k := range schema.Kinds() {
+	declared := map[string]load.KindInfo{}
+	for _, k := range load.Kinds() {
 		declared[k.Kind] = k
 	}
 	seen := map[string]bool{}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mlflow-go/mlflow/engine"
 	"github.com/mlflow-go/mlflow/schema"
+	"github.com/mlflow-go/mlflow/schema/load"
 	"github.com/mlflow-go/mlflow/steps"
 )
 
@@ -52,7 +53,7 @@ run record. MLFLOW_DEBUG=cachehash prints what every cache key hashes.`,
 }
 
 func (c *cli) loadPlan(file string, params paramFlags) (*engine.Plan, error) {
-	wf, err := schema.Load(file, schema.Options{Params: params})
+	wf, err := load.File(file, load.Options{Params: params})
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/mlflow-go/mlflow/schema"
+	"github.com/mlflow-go/mlflow/schema/load"
 )
 
 func cmdSchema() *command {
@@ -28,10 +29,10 @@ which mlflow validate checks.`,
 				return usagef("schema takes no arguments")
 			}
 			if !jsonSchema {
-				fmt.Fprint(c.stdout, schema.Source())
+				fmt.Fprint(c.stdout, load.Source())
 				return nil
 			}
-			b, err := schema.JSONSchema()
+			b, err := load.JSONSchema()
 			if err != nil {
 				return err
 			}

@@ -10,6 +10,7 @@ import (
 	"github.com/mlflow-go/mlflow/steps"
 
 	"github.com/mlflow-go/mlflow/schema"
+	"github.com/mlflow-go/mlflow/schema/load"
 )
 
 func cmdValidate() *command {
@@ -55,7 +56,7 @@ type errorJSON struct {
 }
 
 func (c *cli) validate(file string, params paramFlags) error {
-	wf, err := schema.Load(file, schema.Options{Params: params})
+	wf, err := load.File(file, load.Options{Params: params})
 	if err == nil {
 		// The schema already declares kinds still to come (benchmark,
 		// publish): valid, but run would refuse them, so say so now.

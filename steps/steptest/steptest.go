@@ -20,6 +20,7 @@ import (
 	"github.com/mlflow-go/mlflow/engine"
 	"github.com/mlflow-go/mlflow/internal/store"
 	"github.com/mlflow-go/mlflow/schema"
+	"github.com/mlflow-go/mlflow/schema/load"
 )
 
 // Case is one kind under test.
@@ -35,11 +36,27 @@ type Case struct {
 	// Unrepeatable, when set, says why a second Setup from nothing hands the kind different
 	// inputs (an endpoint on a new port, say); the suite then skips comparing their keys.
 	Unrepeatable string
+	// Config is a zero value of the kind's config type, held field by field
+	// against the kind's schema (names and optionality).
+	Config any
 }
 
 // Run runs the suite as subtests of t.
 func Run(t *testing.T, c Case) {
 	kind := c.Kind.Kind()
+	t.Run("contract", func(t *testing.T) {
+		if c.Config == nil {
+			t.Fatalf("%s: Case.Config is not set: a kind's config type must be held against its schema", kind)
+		}
+		diff, err := ConfigMismatches(kind, c.Config)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range diff {
+			t.Error(d)
+		}
+	})
+
 	t.Run("keys", func(t *testing.T) {
 		dir, s := fresh(t)
 		cfg := c.Setup(t, dir, s)
@@ -105,13 +122,18 @@ func Run(t *testing.T, c Case) {
 			t.Errorf("%s wrote outside its output area: %v", kind, diff)
 		}
 		strays(t, tmp)
-		for _, k := range schema.Kinds() {
+		for _, k := range load.Kinds() {
 			if k.Kind != kind {
 				continue
 			}
-			for name := range k.Outputs {
-				if _, ok := outs[name]; !ok {
+			for name, typ := range k.Outputs {
+				v, ok := outs[name]
+				if !ok {
 					t.Errorf("%s: no %q output (the schema declares %v)", kind, name, k.Outputs)
+					continue
+				}
+				if err := checkOutput(v, typ); err != nil {
+					t.Errorf("%s: output %s is not a %s: %v", kind, name, typ, err)
 				}
 			}
 		}

@@ -1,6 +1,8 @@
-package schema
+package load
 
 import (
+	"github.com/mlflow-go/mlflow/schema"
+
 	"errors"
 	"os"
 	"path/filepath"
@@ -107,18 +109,18 @@ steps:
 // stripPos removes positions, which differ between formats.
 func stripPos(v any) any {
 	switch x := v.(type) {
-	case Ref:
+	case schema.Ref:
 		if x.Pos.Line == 0 {
 			panic("ref without position: " + x.String())
 		}
-		x.Pos = Pos{}
+		x.Pos = schema.Pos{}
 		return x
-	case Template:
+	case schema.Template:
 		parts := make([]any, len(x.Parts))
 		for i, p := range x.Parts {
 			parts[i] = stripPos(p)
 		}
-		return Template{Parts: parts}
+		return schema.Template{Parts: parts}
 	case map[string]any:
 		out := map[string]any{}
 		for k, e := range x {
@@ -138,7 +140,7 @@ func stripPos(v any) any {
 func TestLoadFormats(t *testing.T) {
 	for _, ext := range []string{".cue", ".yaml", ".json"} {
 		t.Run(ext, func(t *testing.T) {
-			wf, err := LoadBytes("good"+ext, []byte(goodSources[ext]), Options{})
+			wf, err := Bytes("good"+ext, []byte(goodSources[ext]), Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -160,14 +162,14 @@ func TestLoadFormats(t *testing.T) {
 			if !reflect.DeepEqual(data.Config, wantData) {
 				t.Errorf("data config = %#v", data.Config)
 			}
-			if train.Timeout != 90*time.Second || train.Retry != (Retry{Attempts: 3, Backoff: 10 * time.Millisecond}) {
+			if train.Timeout != 90*time.Second || train.Retry != (schema.Retry{Attempts: 3, Backoff: 10 * time.Millisecond}) {
 				t.Errorf("train timeout, retry = %v, %+v", train.Timeout, train.Retry)
 			}
 			if !reflect.DeepEqual(train.Needs, []string{"data"}) {
 				t.Errorf("train needs = %v", train.Needs)
 			}
 			wantTrain := map[string]any{
-				"dataset":    Ref{Step: "data", Output: "dataset", Type: "dataset"},
+				"dataset":    schema.Ref{Step: "data", Output: "dataset", Type: "dataset"},
 				"task":       "classification",
 				"budget":     "30s",
 				"max_trials": int64(3),
@@ -183,13 +185,13 @@ func TestLoadFormats(t *testing.T) {
 			}
 			wantCmd := []any{
 				"echo",
-				Template{Parts: []any{"model=", Ref{Step: "train", Output: "model", Type: "model"}}},
-				Ref{Step: "train", Output: "metrics", Type: "metrics"},
+				schema.Template{Parts: []any{"model=", schema.Ref{Step: "train", Output: "model", Type: "model"}}},
+				schema.Ref{Step: "train", Output: "metrics", Type: "metrics"},
 			}
 			if got := stripPos(report.Config["command"]); !reflect.DeepEqual(got, wantCmd) {
 				t.Errorf("report command =\n%#v\nwant\n%#v", got, wantCmd)
 			}
-			ref := train.Config["dataset"].(Ref)
+			ref := train.Config["dataset"].(schema.Ref)
 			if ref.Pos.File != "good"+ext || ref.Pos.Line < 5 {
 				t.Errorf("ref position %v: want a line of good%s", ref.Pos, ext)
 			}
@@ -204,7 +206,7 @@ func TestParamOverrides(t *testing.T) {
 	p := map[string]string{"budget": "10s", "n": "5", "rate": "0.25", "verbose": "true"}
 	for _, ext := range []string{".cue", ".yaml", ".json"} {
 		t.Run(ext, func(t *testing.T) {
-			wf, err := LoadBytes("good"+ext, []byte(goodSources[ext]), Options{Params: p})
+			wf, err := Bytes("good"+ext, []byte(goodSources[ext]), Options{Params: p})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -226,14 +228,14 @@ func TestParamOverrides(t *testing.T) {
 // into params before evaluation.
 func TestNativeParamReference(t *testing.T) {
 	path := filepath.Join("testdata", "bankmarketing.cue")
-	wf, err := Load(path, Options{})
+	wf, err := File(path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := wf.Steps["train"].Config["budget"]; got != "60s" {
 		t.Errorf("default budget = %v", got)
 	}
-	wf, err = Load(path, Options{Params: map[string]string{"budget": "30s", "requests": "100"}})
+	wf, err = File(path, Options{Params: map[string]string{"budget": "30s", "requests": "100"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -530,12 +532,12 @@ func TestLoadErrors(t *testing.T) {
 		for ext, src := range c.srcs {
 			t.Run(c.name+ext, func(t *testing.T) {
 				file := strings.ReplaceAll(c.name, " ", "_") + ext
-				_, err := LoadBytes(file, []byte(src), Options{Params: c.params})
+				_, err := Bytes(file, []byte(src), Options{Params: c.params})
 				if err == nil {
 					t.Fatalf("no error")
 				}
-				var one *Error
-				var list ErrorList
+				var one *schema.Error
+				var list schema.ErrorList
 				if !errors.As(err, &one) && !errors.As(err, &list) {
 					t.Fatalf("error %T is not a schema error: %v", err, err)
 				}
@@ -553,8 +555,8 @@ func TestLoadErrors(t *testing.T) {
 
 func TestLoadFileErrors(t *testing.T) {
 	dir := t.TempDir()
-	_, err := Load(filepath.Join(dir, "nope.cue"), Options{})
-	var e *Error
+	_, err := File(filepath.Join(dir, "nope.cue"), Options{})
+	var e *schema.Error
 	if !errors.As(err, &e) || !strings.HasSuffix(err.Error(), "nope.cue: no such file") {
 		t.Errorf("missing file: %v", err)
 	}
@@ -562,7 +564,7 @@ func TestLoadFileErrors(t *testing.T) {
 	if err := os.WriteFile(p, []byte("name = 'w'"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err = Load(p, Options{})
+	_, err = File(p, Options{})
 	if !errors.As(err, &e) || !strings.Contains(err.Error(), "wf.toml: unsupported file type (.toml): want .cue, .yaml, .yml or .json") {
 		t.Errorf("extension: %v", err)
 	}
@@ -570,7 +572,7 @@ func TestLoadFileErrors(t *testing.T) {
 	if err := os.WriteFile(p, []byte(goodSources[".yaml"]), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Load(p, Options{}); err != nil {
+	if _, err := File(p, Options{}); err != nil {
 		t.Errorf(".yml: %v", err)
 	}
 }
@@ -578,8 +580,8 @@ func TestLoadFileErrors(t *testing.T) {
 // Several independent errors come back together, in file order.
 func TestErrorsTogether(t *testing.T) {
 	src := "name: w\nsteps:\n  a: {kind: frob}\n  b: {kind: exec, command: [x], bogus: 1}\n  c: {kind: exec, command: [x], needs: [zz]}\n"
-	_, err := LoadBytes("w.yaml", []byte(src), Options{})
-	var list ErrorList
+	_, err := Bytes("w.yaml", []byte(src), Options{})
+	var list schema.ErrorList
 	if !errors.As(err, &list) || len(list) != 3 {
 		t.Fatalf("want 3 errors, got %v", err)
 	}
@@ -659,12 +661,12 @@ func BenchmarkLoadBankmarketing(b *testing.B) {
 		b.Fatal(err)
 	}
 	opts := Options{Params: map[string]string{"budget": "30s"}}
-	if _, err := LoadBytes(path, src, opts); err != nil {
+	if _, err := Bytes(path, src, opts); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := LoadBytes(path, src, opts); err != nil {
+		if _, err := Bytes(path, src, opts); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -676,7 +678,7 @@ func TestConcurrentLoad(t *testing.T) {
 	done := make(chan error)
 	for i := 0; i < 4; i++ {
 		go func() {
-			_, err := LoadBytes("good.yaml", []byte(goodSources[".yaml"]), Options{Params: map[string]string{"n": "4"}})
+			_, err := Bytes("good.yaml", []byte(goodSources[".yaml"]), Options{Params: map[string]string{"n": "4"}})
 			if err == nil {
 				_, err = JSONSchema()
 			}

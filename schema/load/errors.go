@@ -1,6 +1,8 @@
-package schema
+package load
 
 import (
+	"github.com/mlflow-go/mlflow/schema"
+
 	"fmt"
 	"regexp"
 	"sort"
@@ -25,7 +27,7 @@ type cueScope struct {
 
 type cueEntry struct {
 	sels []cue.Selector
-	pos  Pos
+	pos  schema.Pos
 	msg  string
 	disj bool
 	subs []string
@@ -115,7 +117,7 @@ func (l *loader) addCUEScoped(err error, sc cueScope) {
 			}
 		}
 		for _, m := range msgs {
-			l.errs = append(l.errs, &Error{Pos: g.pos, Path: key, Msg: m})
+			l.errs = append(l.errs, &schema.Error{Pos: g.pos, Path: key, Msg: m})
 		}
 	}
 }
@@ -272,9 +274,9 @@ func schemaAt(def cue.Value, sels []cue.Selector) cue.Value {
 }
 
 // exactPos is the position of the user's value at sels, if there is one.
-func (l *loader) exactPos(sels []cue.Selector) Pos {
+func (l *loader) exactPos(sels []cue.Selector) schema.Pos {
 	if !l.user.Exists() || len(sels) == 0 {
-		return Pos{File: l.file}
+		return schema.Pos{File: l.file}
 	}
 	return l.pos(l.user.LookupPath(cue.MakePath(sels...)).Pos())
 }
@@ -350,7 +352,7 @@ func checkCron(s string) error {
 
 // sorted returns the errors in file order, each once, as the error to
 // return: nil for none, the *Error itself for one.
-func (l ErrorList) sorted() error {
+func sorted(l schema.ErrorList) error {
 	if len(l) == 0 {
 		return nil
 	}

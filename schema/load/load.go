@@ -1,6 +1,8 @@
-package schema
+package load
 
 import (
+	"github.com/mlflow-go/mlflow/schema"
+
 	"bytes"
 	"errors"
 	"fmt"
@@ -25,31 +27,31 @@ import (
 	cueyaml "cuelang.org/go/encoding/yaml"
 )
 
-// Options tune Load.
+// Options tune File and Bytes.
 type Options struct {
 	// Params are -p name=value overrides, raw strings typed by the schema
 	// (a param declared as a number gets a number).
 	Params map[string]string
 }
 
-// Load reads a workflow (.cue, .yaml, .yml or .json), unifies it with the
+// File reads a workflow (.cue, .yaml, .yml or .json), unifies it with the
 // embedded schema, applies overrides, validates it (kinds, fields, types,
 // references, output types, cycles, durations) and returns plain Go values.
 // User errors are *Error or ErrorList, each with file:line:column.
-func Load(path string, opts Options) (*Workflow, error) {
+func File(path string, opts Options) (*schema.Workflow, error) {
 	src, err := os.ReadFile(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, &Error{Pos: Pos{File: path}, Msg: "no such file"}
+			return nil, &schema.Error{Pos: schema.Pos{File: path}, Msg: "no such file"}
 		}
-		return nil, &Error{Pos: Pos{File: path}, Msg: err.Error()}
+		return nil, &schema.Error{Pos: schema.Pos{File: path}, Msg: err.Error()}
 	}
-	return LoadBytes(path, src, opts)
+	return Bytes(path, src, opts)
 }
 
-// LoadBytes is Load on a file's content; path names it in positions and
+// Bytes is File on a file's content; path names it in positions and
 // decides its format by extension.
-func LoadBytes(path string, src []byte, opts Options) (*Workflow, error) {
+func Bytes(path string, src []byte, opts Options) (*schema.Workflow, error) {
 	s := theSchema()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -59,9 +61,9 @@ func LoadBytes(path string, src []byte, opts Options) (*Workflow, error) {
 	case err != nil:
 		return nil, err
 	case len(l.errs) > 0:
-		return nil, l.errs.sorted()
+		return nil, sorted(l.errs)
 	case wf == nil:
-		return nil, &Error{Pos: Pos{File: path}, Msg: "invalid workflow"}
+		return nil, &schema.Error{Pos: schema.Pos{File: path}, Msg: "invalid workflow"}
 	}
 	return wf, nil
 }
@@ -70,17 +72,17 @@ type loader struct {
 	s    *compiled
 	file string    // as the user gave it: positions print it
 	user cue.Value // the user's file alone: the source of positions
-	errs ErrorList
+	errs schema.ErrorList
 }
 
-func (l *loader) errorf(pos Pos, path, format string, args ...any) {
+func (l *loader) errorf(pos schema.Pos, path, format string, args ...any) {
 	if pos.File == "" {
 		pos.File = l.file
 	}
-	l.errs = append(l.errs, &Error{Pos: pos, Path: path, Msg: fmt.Sprintf(format, args...)})
+	l.errs = append(l.errs, &schema.Error{Pos: pos, Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 
-func (l *loader) load(src []byte, opts Options) (*Workflow, error) {
+func (l *loader) load(src []byte, opts Options) (*schema.Workflow, error) {
 	ctx := l.s.ctx
 	// Each stage edits a freshly parsed tree, never one already built:
 	// the compiler follows identifiers to the nodes the parser resolved
@@ -97,7 +99,7 @@ func (l *loader) load(src []byte, opts Options) (*Workflow, error) {
 			// field would not be what references to params resolve to.
 			pf := paramFields(f)
 			if len(pf) == 0 {
-				return nil, &Error{Pos: Pos{File: l.file, Line: 1, Column: 1}, Msg: "-p: params must be declared as a top-level params field to be overridden"}
+				return nil, &schema.Error{Pos: schema.Pos{File: l.file, Line: 1, Column: 1}, Msg: "-p: params must be declared as a top-level params field to be overridden"}
 			}
 			pf[0].Value = &ast.BinaryExpr{Op: token.AND, X: pf[0].Value, Y: &ast.StructLit{Elts: overrides()}}
 			reresolve(f)
@@ -170,7 +172,7 @@ func (l *loader) parse(src []byte) (*ast.File, error) {
 	case ".json":
 		x, err := cuejson.Extract(l.file, src)
 		if err != nil {
-			pos := Pos{File: l.file}
+			pos := schema.Pos{File: l.file}
 			if ps := cueerrors.Positions(err); len(ps) > 0 {
 				pos = l.pos(ps[0])
 			}
@@ -195,7 +197,7 @@ func (l *loader) parse(src []byte) (*ast.File, error) {
 		if ext == "" {
 			ext = "no extension"
 		}
-		return nil, &Error{Pos: Pos{File: l.file}, Msg: fmt.Sprintf("unsupported file type (%s): want .cue, .yaml, .yml or .json", ext)}
+		return nil, &schema.Error{Pos: schema.Pos{File: l.file}, Msg: fmt.Sprintf("unsupported file type (%s): want .cue, .yaml, .yml or .json", ext)}
 	}
 }
 
@@ -220,7 +222,7 @@ func (l *loader) topLevelObject(f *ast.File) error {
 			if pos.Line == 0 {
 				pos.Line, pos.Column = 1, 1 // a stream of several documents
 			}
-			return &Error{Pos: pos, Msg: "a workflow must be one mapping (name, params, steps, ...)"}
+			return &schema.Error{Pos: pos, Msg: "a workflow must be one mapping (name, params, steps, ...)"}
 		}
 	}
 	return nil
@@ -239,7 +241,7 @@ func (l *loader) addYAMLError(err error) {
 	}
 	line, _ := strconv.Atoi(m[2])
 	col, _ := strconv.Atoi(m[3])
-	l.errorf(Pos{File: l.file, Line: line, Column: col}, "", "YAML syntax error: %s", m[4])
+	l.errorf(schema.Pos{File: l.file, Line: line, Column: col}, "", "YAML syntax error: %s", m[4])
 }
 
 // defaultParams turns every plain param value into a default of its type,
@@ -563,31 +565,31 @@ var commonFields = map[string]bool{"kind": true, "needs": true, "timeout": true,
 
 // stepInfo is what validation keeps about each step.
 type stepInfo struct {
-	step *Step
+	step *schema.Step
 	kind *kindDef // nil for an unknown kind
 	refs []fieldRef
 	// needPos is the position of each explicit needs entry.
 	needs   []string
-	needPos []Pos
+	needPos []schema.Pos
 	ok      bool // decoded without errors
 }
 
 type fieldRef struct {
 	field string // dotted config path without list indexes: "input.dataset"
 	path  string // full path for messages: "steps.deploy.model"
-	ref   Ref
+	ref   schema.Ref
 }
 
 // validate unifies the file with the schema and decodes it. Errors are
 // collected in l.errs.
-func (l *loader) validate() *Workflow {
+func (l *loader) validate() *schema.Workflow {
 	s := l.s
 	w := s.workflow.Unify(l.user)
 	if err := w.Validate(cue.Concrete(true), cue.All()); err != nil {
 		l.addCUE(err, nil, s.workflow)
 		l.validateFields(w, l.user, nil, s.workflow, nil, "steps")
 	}
-	wf := &Workflow{File: l.file, Steps: map[string]*Step{}, Params: map[string]any{}}
+	wf := &schema.Workflow{File: l.file, Steps: map[string]*schema.Step{}, Params: map[string]any{}}
 	if abs, err := filepath.Abs(l.file); err == nil {
 		wf.File = abs
 	}
@@ -643,7 +645,7 @@ func (l *loader) step(name string, sv cue.Value) *stepInfo {
 	s := l.s
 	base := []cue.Selector{cue.Str("steps"), cue.Str(name)}
 	path := "steps." + name
-	st := &Step{Name: name, Cache: true, Retry: Retry{Attempts: 1}, Pos: l.pos(sv.Pos())}
+	st := &schema.Step{Name: name, Cache: true, Retry: schema.Retry{Attempts: 1}, Pos: l.pos(sv.Pos())}
 	info := &stepInfo{step: st}
 	if !nameRe.MatchString(name) {
 		l.errorf(st.Pos, path, "invalid step name %q: use letters, digits, _ and - (starting with a letter or _)", name)
@@ -870,7 +872,7 @@ func (l *loader) parseRefs(s string, sels []cue.Selector, info *stepInfo) any {
 			}
 			continue
 		}
-		r := Ref{Step: sm[1], Output: sm[2], Pos: pos}
+		r := schema.Ref{Step: sm[1], Output: sm[2], Pos: pos}
 		info.refs = append(info.refs, fieldRef{field: field, path: path, ref: r})
 		if m[0] == 0 && m[1] == len(s) {
 			return r
@@ -887,7 +889,7 @@ func (l *loader) parseRefs(s string, sels []cue.Selector, info *stepInfo) any {
 	if last < len(s) {
 		parts = append(parts, s[last:])
 	}
-	return Template{Parts: parts}
+	return schema.Template{Parts: parts}
 }
 
 // configField is the dotted config path of a value below steps.NAME,
@@ -920,7 +922,7 @@ func selPath(sels []cue.Selector) string {
 
 // checkGraph checks references, needs and kind-specific cross-checks, and
 // builds each step's Needs; then looks for cycles.
-func (l *loader) checkGraph(wf *Workflow, infos map[string]*stepInfo) {
+func (l *loader) checkGraph(wf *schema.Workflow, infos map[string]*stepInfo) {
 	for _, name := range wf.Order {
 		info := infos[name]
 		deps := map[string]bool{}
@@ -965,14 +967,14 @@ func (l *loader) checkGraph(wf *Workflow, infos map[string]*stepInfo) {
 
 // setRefType fills in the Type of every Ref equal to r (same step, output
 // and position) inside a config.
-func setRefType(v any, r Ref) any {
+func setRefType(v any, r schema.Ref) any {
 	switch x := v.(type) {
-	case Ref:
+	case schema.Ref:
 		if x.Step == r.Step && x.Output == r.Output && x.Pos == r.Pos {
 			x.Type = r.Type
 		}
 		return x
-	case Template:
+	case schema.Template:
 		for i, p := range x.Parts {
 			x.Parts[i] = setRefType(p, r)
 		}
@@ -999,7 +1001,7 @@ func article(s string) string {
 }
 
 // kindChecks runs the #Kinds checks CUE cannot express.
-func (l *loader) kindChecks(wf *Workflow, name string, info *stepInfo) {
+func (l *loader) kindChecks(wf *schema.Workflow, name string, info *stepInfo) {
 	for _, field := range sortedKeys(info.kind.checks) {
 		check := info.kind.checks[field]
 		sels := []cue.Selector{cue.Str("steps"), cue.Str(name)}
@@ -1039,7 +1041,7 @@ func (l *loader) kindChecks(wf *Workflow, name string, info *stepInfo) {
 }
 
 // checkCycles reports every dependency cycle, naming its steps in order.
-func (l *loader) checkCycles(wf *Workflow) {
+func (l *loader) checkCycles(wf *schema.Workflow) {
 	const (
 		white = iota
 		grey
@@ -1093,17 +1095,17 @@ func (l *loader) checkCycles(wf *Workflow) {
 }
 
 // pos converts a CUE position, keeping only the user's file.
-func (l *loader) pos(p token.Pos) Pos {
+func (l *loader) pos(p token.Pos) schema.Pos {
 	if !p.IsValid() || p.Filename() != l.file {
-		return Pos{File: l.file}
+		return schema.Pos{File: l.file}
 	}
-	return Pos{File: l.file, Line: p.Line(), Column: p.Column()}
+	return schema.Pos{File: l.file, Line: p.Line(), Column: p.Column()}
 }
 
 // userPos is the position of the value at sels in the user's file, or of
 // its nearest enclosing value there (a missing field is reported where its
 // struct is).
-func (l *loader) userPos(sels []cue.Selector) Pos {
+func (l *loader) userPos(sels []cue.Selector) schema.Pos {
 	for i := len(sels); i > 0; i-- {
 		v := l.user.LookupPath(cue.MakePath(sels[:i]...))
 		if !v.Exists() {
@@ -1113,7 +1115,7 @@ func (l *loader) userPos(sels []cue.Selector) Pos {
 			return p
 		}
 	}
-	return Pos{File: l.file, Line: 1, Column: 1}
+	return schema.Pos{File: l.file, Line: 1, Column: 1}
 }
 
 func sortedKeys[V any](m map[string]V) []string {
