@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/mlflow-go/mlflow/internal/artifact"
 	"github.com/mlflow-go/mlflow/internal/store"
 	"github.com/mlflow-go/mlflow/schema"
 )
@@ -42,7 +43,7 @@ type NoCacher interface {
 	NoCache() bool
 }
 
-// Outputs maps output names to JSON-able values (design section 7 shapes).
+// Outputs maps output names to JSON-able values (shapes: docs/steps.md#output-types).
 type Outputs map[string]any
 
 // Request is everything a step gets. It is a struct so it can grow.
@@ -65,14 +66,17 @@ type Request struct {
 	Parallel int
 }
 
-// Decode fills v (a pointer to the kind's config struct) from Config.
+// Decode fills v (a pointer to the kind's config struct) from Config,
+// strictly: a field v does not declare is an error, so a config and its
+// schema that drifted apart fail loudly instead of dropping a setting. The
+// error names the field, not the step: the engine adds the step once.
 func (r *Request) Decode(v any) error {
 	b, err := json.Marshal(r.Config)
 	if err != nil {
-		return fmt.Errorf("step %s: encode config: %w", r.Step, err)
+		return fmt.Errorf("config: %w", err)
 	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("step %s: decode config: %w", r.Step, err)
+	if err := artifact.Decode(b, v); err != nil {
+		return fmt.Errorf("config: %w", err)
 	}
 	return nil
 }
