@@ -62,7 +62,7 @@ type Dataset struct {
 	Profile      *tabular.Profile `json:"profile,omitempty"` // nil in List
 }
 
-// Ref is "name:version" (design section 7's dataset output, minus the
+// Ref is "name:version" (docs/steps.md#dataset-output, minus the
 // figures).
 func (d *Dataset) Ref() string { return d.Name + ":" + strconv.Itoa(d.Version) }
 

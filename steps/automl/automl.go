@@ -39,7 +39,7 @@ type Config struct {
 	BlockedModels []string `json:"blocked_models"`
 	Ensemble      *bool    `json:"ensemble"`
 	// Refit (default true) refits each chosen member on all rows instead of shipping its k
-	// fold models (AUTOML.md section 5).
+	// fold models (docs/automl.md#refit).
 	Refit *bool `json:"refit"`
 	// MaxInferenceCost bounds the model's estimated per-row cost; 0 lifts the bound.
 	MaxInferenceCost *float64 `json:"max_inference_cost"`

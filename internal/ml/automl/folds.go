@@ -24,7 +24,7 @@ func (v Validation) String() string {
 	return fmt.Sprintf("%d-fold CV", v.Folds)
 }
 
-// chooseValidation is design section 6: under 1,000 rows 10 folds × 3 repeats, up to 200,000
+// chooseValidation is docs/automl.md#validation: under 1,000 rows 10 folds × 3 repeats, up to 200,000
 // rows 5 folds, above that 3.
 func chooseValidation(n int) Validation {
 	switch {

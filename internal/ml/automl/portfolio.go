@@ -9,7 +9,7 @@ import (
 	"github.com/mlflow-go/mlflow/internal/ml/gbdt"
 )
 
-// portfolio is design section 4's P1..P9: strong defaults first, in order, except that P9 runs
+// portfolio is P1..P9 of docs/automl.md#portfolio: strong defaults first, in order, except that P9 runs
 // before the forests: on bank marketing it earned ensemble weight in every seed where the forests
 // earned little, and the forests cost several GBDT trials' time.
 func portfolio() []spec {
@@ -97,7 +97,7 @@ func (s *search) estimate(sp spec, ref *trial) time.Duration {
 	return time.Duration(cost * float64(time.Second))
 }
 
-// sample draws one configuration from FLAML's LightGBM space, narrowed (design section 4).
+// sample draws one configuration from FLAML's LightGBM space, narrowed (docs/automl.md#successive-halving).
 func sample(s *search, bracket, i int) spec {
 	g := rng(s.cfg.Seed, streamSearch, bracket, i)
 	logU := func(lo, hi float64) float64 { return math.Exp(math.Log(lo) + g.Float64()*(math.Log(hi)-math.Log(lo))) }

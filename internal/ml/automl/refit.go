@@ -27,7 +27,7 @@ const refitMargin = time.Second
 // and the ordinary reserve adds its own slack for a loaded machine.
 func refitReserve(budget time.Duration) time.Duration { return budget / 20 }
 
-// refit fits each selected member once on every training row (AUTOML.md section 5, AutoGluon's
+// refit fits each selected member once on every training row (docs/automl.md#refit, AutoGluon's
 // refit_full): a boosted model for the mean of its folds' kept iterations without early
 // stopping, a forest with its tree count, a linear model at the C its folds chose most often.
 // It returns one model per member, nil where the member keeps its fold models (a fit that

@@ -1,5 +1,5 @@
 // Package automl searches model configurations within a time budget and ensembles the best
-// (design AUTOML.md sections 4-6, 9): validation folds fixed by (seed, row order), a portfolio
+// (docs/automl.md): validation folds fixed by (seed, row order), a portfolio
 // of strong defaults, successive halving over a narrowed space, and Caruana's greedy selection
 // over out-of-fold predictions. The result is a model artifact (internal/ml/model).
 package automl
@@ -64,7 +64,7 @@ type Config struct {
 // what lets an endpoint answer at close to the speed of parsing the request.
 const DefaultMaxInferenceCost = 1000
 
-// FastBudget is the budget below which fast mode is used (design section 4).
+// FastBudget is the budget below which fast mode is used (docs/automl.md#fast-mode).
 const FastBudget = 2 * time.Second
 
 // Result is a trained model and the record of how it was found.

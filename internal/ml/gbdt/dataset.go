@@ -1,7 +1,7 @@
 // Package gbdt is the histogram gradient-boosted tree learner (and its random-forest mode) behind
 // AutoML: label-free binning shared by every trial, leaf-wise growth with histogram subtraction,
 // native categorical splits, learned missing directions, and a compact tree format whose
-// inference needs no binning (design AUTOML.md sections 1-2, 8, 9).
+// inference needs no binning (docs/automl.md#gbdt, docs/model-format.md).
 package gbdt
 
 import (

@@ -15,7 +15,7 @@ const (
 	OutputProba    = "proba"    // classification forest: scores are class probabilities already
 )
 
-// Tree is one tree as struct-of-arrays (design section 8). Internal nodes are numbered in
+// Tree is one tree as struct-of-arrays (docs/model-format.md#members). Internal nodes are numbered in
 // breadth-first order from 0 (the root, when the tree has any split); Left and Right hold an
 // internal node's index, or ^i (negative) for leaf i. A row goes left when its value is <=
 // Threshold (numeric) or its category code is in the node's bitset (categorical), and to

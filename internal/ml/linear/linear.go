@@ -1,6 +1,6 @@
 // Package linear is AutoML's linear family: L2-regularised logistic (binary and multinomial)
 // regression and ridge regression on one-hot categories and standardised, median-imputed
-// numerics with missing flags (design AUTOML.md section 3). Weak alone, it is decorrelated from
+// numerics with missing flags (docs/automl.md#linear-models). Weak alone, it is decorrelated from
 // the trees, which is what the ensemble wants from it.
 //
 // A row is the same []float64 the tree models read: raw numbers, category codes as float64,

@@ -1,5 +1,5 @@
-// Package metrics computes Azure AutoML's metrics under Azure's names (design AUTOML.md
-// section 7; Azure's how-to-understand-automated-ml.md): the same numbers sklearn.metrics
+// Package metrics computes Azure AutoML's metrics under Azure's names (docs/automl.md#metrics;
+// Azure's how-to-understand-automated-ml.md): the same numbers sklearn.metrics
 // gives, with class-averaged variants over all K classes of the task.
 //
 // A metric that is undefined on the given data (AUC with one class present, normalized errors

@@ -1,4 +1,4 @@
-// Package model is the trained-model artifact (model.json, design AUTOML.md section 8 and
+// Package model is the trained-model artifact (model.json, described in
 // docs/model-format.md) and its predictor: the input schema with category dictionaries and
 // missing tokens, the classes, and a weighted ensemble of k-fold bagged members. Everything
 // inference needs travels inside the file; `mlflow predict`, the endpoint and `mlflow models

@@ -1,5 +1,5 @@
-// Package reqlog is an endpoint's request log: JSON lines (PROTOCOLS.md
-// 4.6), written off the hot path by one goroutine, rotated by size, and
+// Package reqlog is an endpoint's request log: JSON lines
+// (docs/protocols.md#request-log), written off the hot path by one goroutine, rotated by size, and
 // read back by `mlflow endpoint logs` and the logs step. It never holds a
 // key or a request body.
 package reqlog

@@ -10,7 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Metrics are one server's Prometheus metrics (PROTOCOLS.md 4.5), shared
+// Metrics are one server's Prometheus metrics (docs/protocols.md#metrics), shared
 // by every endpoint it serves and told apart by the endpoint label.
 type Metrics struct {
 	Registry    *prometheus.Registry

@@ -1,6 +1,6 @@
 // Package serve is the scoring handler for one model: Azure ML's /score,
 // MLflow's /invocations and the Open Inference Protocol on one mux, plus
-// specs, Swagger UI, probes and metrics (design PROTOCOLS.md section 4).
+// specs, Swagger UI, probes and metrics (docs/protocols.md).
 //
 // The hot path decodes JSON by hand straight into a pooled float64 row
 // buffer, predicts, and encodes into a pooled byte buffer: no map per row,
