@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -143,7 +144,7 @@ func (h *Handler) routes() {
 	m.HandleFunc("POST /score", func(w http.ResponseWriter, r *http.Request) { h.score(w, r, protoAzure, "/score") })
 	m.HandleFunc("GET /score", func(w http.ResponseWriter, r *http.Request) { h.score(w, r, protoAzure, "/score") })
 	m.HandleFunc("OPTIONS /score", func(w http.ResponseWriter, r *http.Request) {
-		cors(w)
+		h.cors(w)
 		w.Header().Set("Allow", "GET, POST, OPTIONS")
 		w.WriteHeader(http.StatusOK)
 	})
@@ -156,9 +157,13 @@ func (h *Handler) routes() {
 		m.HandleFunc("GET "+p, h.oipModel)
 		m.HandleFunc("GET "+p+"/ready", h.oipModelReady)
 	}
-	m.HandleFunc("GET /v2", func(w http.ResponseWriter, r *http.Request) {
+	serverMeta := func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, map[string]any{"name": "mlflow", "version": h.opts.Version, "extensions": []string{}})
-	})
+	}
+	// The OIP spec writes the server metadata path as /v2/ and clients
+	// send both spellings.
+	m.HandleFunc("GET /v2", serverMeta)
+	m.HandleFunc("GET /v2/{$}", serverMeta)
 	m.HandleFunc("GET /v2/health/live", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, map[string]any{"live": true})
 	})
@@ -166,10 +171,11 @@ func (h *Handler) routes() {
 		ok := h.ready()
 		writeJSON(w, map[bool]int{true: 200, false: 503}[ok], map[string]any{"ready": ok})
 	})
+	// No CORS on the specs: they are read without a key and hold the
+	// model's schema and examples, and the page that needs them, /docs,
+	// is served from the same origin.
 	m.HandleFunc("GET /swagger.json", h.swaggerJSON)
-	m.HandleFunc("OPTIONS /swagger.json", func(w http.ResponseWriter, r *http.Request) { cors(w) })
 	m.HandleFunc("GET /openapi.json", h.openapiJSON)
-	m.HandleFunc("OPTIONS /openapi.json", func(w http.ResponseWriter, r *http.Request) { cors(w) })
 	m.HandleFunc("GET /docs", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Write(swaggerui.Page(h.opts.Endpoint))
@@ -220,10 +226,16 @@ var (
 	hdrCORSHeaders = []string{"Authorization, Content-Type, x-request-id, x-ms-client-request-id"}
 )
 
-// cors lets browser clients (a Swagger UI on another origin, as Azure's
-// swagger.sh runs) call the endpoint. The values are shared slices: no
-// allocation per request.
-func cors(w http.ResponseWriter) {
+// cors lets a browser client on another origin (a Swagger UI run apart,
+// as Azure's swagger.sh does, or a web app) call /score, the one route
+// that needs it. Only while keys are on: the answer is then no more
+// readable than the key makes it, whereas without auth any page a user
+// opens could score through their browser and read the answers. The
+// values are shared slices: no allocation per request.
+func (h *Handler) cors(w http.ResponseWriter) {
+	if h.keys.Load() == nil {
+		return
+	}
 	hd := w.Header()
 	hd["Access-Control-Allow-Origin"] = hdrAnyOrigin
 	hd["Access-Control-Allow-Methods"] = hdrCORSMethods
@@ -407,13 +419,19 @@ func contentType(p protocol, ct string) (csv bool, f *failure) {
 
 func mlflowContentType(ct, mt string, params map[string]string, err error) (bool, *failure) {
 	if err == nil {
-		for k, v := range params {
-			if k != "charset" || !strings.EqualFold(v, "utf-8") {
-				err = errors.New("parameter")
+		if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+			return false, &failure{415, "The scoring server only supports UTF-8", true}
+		}
+		var extra []string
+		for k := range params {
+			if k != "charset" {
+				extra = append(extra, k)
 			}
 		}
-	}
-	if err == nil {
+		if len(extra) > 0 {
+			slices.Sort(extra)
+			return false, &failure{415, "Unrecognized content type parameters: " + clip(strings.Join(extra, ", ")) + ". " + mlflowProtocolChange, true}
+		}
 		switch mt {
 		case "application/json":
 			return false, nil
@@ -421,8 +439,15 @@ func mlflowContentType(ct, mt string, params map[string]string, err error) (bool
 			return true, nil
 		}
 	}
-	return false, fail(415, "This predictor only supports the following content types: Types: ['text/csv', 'application/json']. Got '"+clip(ct)+"'.")
+	return false, &failure{415, "This predictor only supports the following content types: Types: ['text/csv', 'application/json']. Got '" + clip(ct) + "'.", true}
 }
+
+// mlflowProtocolChange follows MLflow's refusal of a content-type
+// parameter: such requests come from MLflow 1.x clients, whose
+// format=pandas-split became a body field in 2.0.
+const mlflowProtocolChange = "IMPORTANT: the MLflow model scoring protocol changed in MLflow 2.0: " +
+	"send application/json with one of the fields dataframe_split, dataframe_records, instances or inputs " +
+	"(the format parameter of MLflow 1.x is gone)."
 
 // failure is a refused request: the status and the message the protocol's
 // error shape carries. plain marks MLflow's text/plain refusals (its 415s).
@@ -459,7 +484,7 @@ func (h *Handler) scoreOnce(w http.ResponseWriter, r *http.Request, p protocol, 
 		return "", fail(431, "request id longer than 100 characters")
 	}
 	if p == protoAzure {
-		cors(w)
+		h.cors(w)
 	}
 	var authOK bool
 	rec.auth, authOK = h.authorize(r)
@@ -577,6 +602,32 @@ func (h *Handler) body(r *http.Request, p protocol, sc *scratch, rec *outcome) (
 	return body, csv, nil
 }
 
+// mlflowParams checks MLflow's "params" member: our models take no
+// parameters, so MLflow's server would ignore its contents, but it refuses
+// anything other than an object (or null) in its own words.
+func (d *decoder) mlflowParams() error {
+	s := &d.s
+	c := s.peek()
+	start := s.i
+	if err := s.skip(1); err != nil {
+		return err
+	}
+	kind := "float"
+	switch {
+	case c == '{' || c == 'n':
+		return nil
+	case c == '[':
+		kind = "list"
+	case c == '"':
+		kind = "str"
+	case c == 't' || c == 'f':
+		kind = "bool"
+	case !strings.ContainsAny(string(s.b[start:s.i]), ".eE"):
+		kind = "int"
+	}
+	return badf("Parameters must be a dictionary. Got type '%s'.", kind)
+}
+
 // writeFailure answers f in the protocol's error shape and returns the
 // size written.
 func (h *Handler) writeFailure(w http.ResponseWriter, p protocol, f *failure) int {
@@ -594,9 +645,11 @@ func (h *Handler) writeFailure(w http.ResponseWriter, p protocol, f *failure) in
 		}
 		b = append(appendJSONString(append(b, `{"message": `...), f.msg), '}')
 	case protoMLflow:
+		// MLflow's error body; its stack_trace is the Python traceback of
+		// a failed predict, which a Go server has none of: empty.
 		b = append(b, `{"error_code": "`...)
 		b = append(b, mlflowCode(f.status)...)
-		b = append(appendJSONString(append(b, `", "message": `...), f.msg), '}')
+		b = append(appendJSONString(append(b, `", "message": `...), f.msg), `, "stack_trace": ""}`...)
 	default:
 		b = append(appendJSONString(append(b, `{"error": `...), f.msg), '}')
 	}
@@ -639,8 +692,11 @@ func (h *Handler) finish(r *http.Request, p protocol, route, rid string, rec *ou
 	if h.opts.Log == nil {
 		return
 	}
+	// A request through the workspace server's mount had the prefix
+	// stripped from URL.Path; RequestURI keeps what the client sent. OIP
+	// routes also arrive unstripped at the server root.
 	path := r.URL.Path
-	if h.opts.Prefix != "" && !strings.HasPrefix(path, "/v2/") {
+	if h.opts.Prefix != "" && strings.HasPrefix(r.RequestURI, h.opts.Prefix+"/") {
 		path = h.opts.Prefix + path
 	}
 	h.opts.Log.Log(reqlog.Entry{
@@ -652,11 +708,11 @@ func (h *Handler) finish(r *http.Request, p protocol, route, rid string, rec *ou
 
 func (h *Handler) oipModel(w http.ResponseWriter, r *http.Request) {
 	l := h.model.Load()
-	name := r.PathValue("m")
-	if l == nil || name != l.name && name != h.opts.Endpoint || (r.PathValue("v") != "" && r.PathValue("v") != strconv.Itoa(l.version)) {
-		writeJSON(w, 404, map[string]any{"error": "Model with name " + name + " does not exist."})
+	if f := h.oipServes(l, r); f != nil {
+		h.writeFailure(w, protoOIP, f)
 		return
 	}
+	name := r.PathValue("m")
 	type tensor struct {
 		Name     string `json:"name"`
 		Datatype string `json:"datatype"`
@@ -691,12 +747,11 @@ func oipType(t string) string {
 }
 
 func (h *Handler) oipModelReady(w http.ResponseWriter, r *http.Request) {
-	l := h.model.Load()
-	name := r.PathValue("m")
-	if l == nil || name != l.name && name != h.opts.Endpoint {
-		writeJSON(w, 404, map[string]any{"error": "Model with name " + name + " does not exist."})
+	if f := h.oipServes(h.model.Load(), r); f != nil {
+		h.writeFailure(w, protoOIP, f)
 		return
 	}
+	name := r.PathValue("m")
 	ok := h.ready()
 	writeJSON(w, map[bool]int{true: 200, false: 503}[ok], map[string]any{"name": name, "ready": ok})
 }

@@ -38,7 +38,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func (h *Handler) swaggerJSON(w http.ResponseWriter, r *http.Request) {
-	cors(w)
 	l := h.model.Load()
 	if l == nil {
 		h.writeFailure(w, protoAzure, fail(503, h.notReadyMsg()))
@@ -62,7 +61,6 @@ func (h *Handler) swaggerJSON(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) openapiJSON(w http.ResponseWriter, r *http.Request) {
-	cors(w)
 	l := h.model.Load()
 	if l == nil {
 		h.writeFailure(w, protoOther, fail(503, h.notReadyMsg()))
