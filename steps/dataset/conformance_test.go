@@ -13,7 +13,8 @@ import (
 
 func TestConformance(t *testing.T) {
 	steptest.Run(t, steptest.Case{
-		Kind: dataset.New(),
+		Kind:   dataset.New(),
+		Config: dataset.Config{},
 		Setup: func(t *testing.T, dir string, s *store.Store) map[string]any {
 			var b strings.Builder
 			b.WriteString("age,job,y\n")

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/mlflow-go/mlflow/engine"
+	"github.com/mlflow-go/mlflow/internal/artifact"
 	"github.com/mlflow-go/mlflow/internal/datasets"
 	"github.com/mlflow-go/mlflow/internal/store"
 	"github.com/mlflow-go/mlflow/internal/tabular"
@@ -30,15 +31,14 @@ import (
 // Config is the dataset step's config; schema/cue/dataset.cue declares the
 // same fields.
 type Config struct {
-	Source      string            `json:"source"`
-	Target      string            `json:"target"`
-	Name        string            `json:"name"`
-	Version     int               `json:"version"` // pin, as an Azure ML data asset's version; 0 = automatic
-	Sha256      string            `json:"sha256"`  // required for URLs, checked for files when set
-	Delimiter   string            `json:"delimiter"`
-	NAValues    []string          `json:"na_values"`
-	Schema      map[string]string `json:"schema"` // column -> numeric | categorical | boolean
-	Description string            `json:"description"`
+	Source    string            `json:"source"`
+	Target    string            `json:"target,omitempty"`
+	Name      string            `json:"name,omitempty"`
+	Version   int               `json:"version,omitempty"` // pin, as an Azure ML data asset's version; 0 = automatic
+	Sha256    string            `json:"sha256,omitempty"`  // required for URLs, checked for files when set
+	Delimiter string            `json:"delimiter,omitempty"`
+	NAValues  []string          `json:"na_values,omitempty"`
+	Schema    map[string]string `json:"schema,omitempty"` // column -> numeric | categorical | boolean
 }
 
 // Download limits for https:// sources. Variables so tests can shrink them.
@@ -75,13 +75,6 @@ func decode(req *engine.Request) (*Config, error) {
 	}
 	if c.Name == "" {
 		c.Name = req.Step
-	}
-	// description is a common step field: the schema keeps it out of the
-	// kind's config.
-	if c.Description == "" && req.Workflow != nil {
-		if st := req.Workflow.Steps[req.Step]; st != nil {
-			c.Description = st.Description
-		}
 	}
 	if err := datasets.CheckName(c.Name); err != nil {
 		return nil, fmt.Errorf("name: %w", err)
@@ -166,28 +159,16 @@ func (s *Step) Key(ctx context.Context, req *engine.Request, w io.Writer) error 
 // Restore turns a cache hit into a miss when the registered version or
 // its blob is gone (a workspace cleaned by hand).
 func (s *Step) Restore(ctx context.Context, req *engine.Request, outs engine.Outputs) error {
-	out, ok := outs["dataset"].(map[string]any)
-	if !ok {
-		return errors.New("cached outputs have no dataset")
+	out, err := artifact.As[artifact.Dataset](outs["dataset"])
+	if err != nil {
+		return fmt.Errorf("cached dataset output: %w", err)
 	}
-	name, _ := out["name"].(string)
-	digest, _ := out["digest"].(string)
-	var version int
-	switch v := out["version"].(type) {
-	case float64: // from the cache's JSON
-		version = int(v)
-	case int:
-		version = v
-	}
-	if name == "" || version < 1 {
-		return errors.New("cached dataset output has no name:version")
-	}
-	d, err := datasets.Get(ctx, req.Store, name, version)
+	d, err := datasets.Get(ctx, req.Store, out.Name, out.Version)
 	if err != nil {
 		return err
 	}
-	if d.Digest != digest || !req.Store.Has(digest) {
-		return fmt.Errorf("dataset %s no longer holds blob %s", d.Ref(), digest)
+	if d.Digest != out.Digest || !req.Store.Has(out.Digest) {
+		return fmt.Errorf("dataset %s no longer holds blob %s", d.Ref(), out.Digest)
 	}
 	return nil
 }
@@ -237,7 +218,7 @@ func (s *Step) Run(ctx context.Context, req *engine.Request) (engine.Outputs, er
 
 	d, created, err := datasets.Register(ctx, req.Store, f, datasets.Registration{
 		Name: c.Name, Version: c.Version, Source: c.Source, SourceDigest: srcDigest,
-		Description: c.Description, RunID: req.RunID, Profile: prof,
+		Description: description(req), RunID: req.RunID, Profile: prof,
 	})
 	if err != nil {
 		return nil, err
@@ -247,14 +228,20 @@ func (s *Step) Run(ctx context.Context, req *engine.Request) (engine.Outputs, er
 	} else {
 		req.Logf("unchanged: %s already holds this content (%s)", d.Ref(), d.Digest)
 	}
-	return engine.Outputs{"dataset": map[string]any{
-		"name":    d.Name,
-		"version": d.Version,
-		"digest":  d.Digest,
-		"rows":    d.Rows,
-		"columns": d.Columns,
-		"target":  d.Target,
+	return engine.Outputs{"dataset": artifact.Dataset{
+		Name: d.Name, Version: d.Version, Digest: d.Digest, Rows: d.Rows, Columns: d.Columns, Target: d.Target,
 	}}, nil
+}
+
+// description is the step's description, a common step field: the schema
+// keeps it out of the kind's config.
+func description(req *engine.Request) string {
+	if req.Workflow != nil {
+		if st := req.Workflow.Steps[req.Step]; st != nil {
+			return st.Description
+		}
+	}
+	return ""
 }
 
 func logProfile(req *engine.Request, c *Config, f *tabular.Frame, p *tabular.Profile, took time.Duration) {

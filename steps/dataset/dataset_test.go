@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mlflow-go/mlflow/engine"
+	"github.com/mlflow-go/mlflow/internal/artifact"
 	"github.com/mlflow-go/mlflow/internal/datasets"
 	"github.com/mlflow-go/mlflow/internal/store"
 	"github.com/mlflow-go/mlflow/schema"
@@ -53,12 +55,12 @@ func (e *env) req(cfg map[string]any) *engine.Request {
 	}
 }
 
-func (e *env) run(cfg map[string]any) (map[string]any, error) {
+func (e *env) run(cfg map[string]any) (artifact.Dataset, error) {
 	outs, err := New().Run(context.Background(), e.req(cfg))
 	if err != nil {
-		return nil, err
+		return artifact.Dataset{}, err
 	}
-	return outs["dataset"].(map[string]any), nil
+	return outs["dataset"].(artifact.Dataset), nil
 }
 
 func (e *env) key(cfg map[string]any) string {
@@ -77,7 +79,7 @@ func TestRunLocal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out["name"] != "data" || out["version"] != 1 || out["rows"] != 3 || out["columns"] != 3 || out["target"] != "y" {
+	if out.Name != "data" || out.Version != 1 || out.Rows != 3 || out.Columns != 3 || out.Target != "y" {
 		t.Fatalf("outputs %v", out)
 	}
 	for _, want := range []string{"read d.csv: 3 rows, 3 columns (1 numeric, 2 categorical, 0 boolean)", "target y: no 2 (66.7%), yes 1 (33.3%)", "registered data:1"} {
@@ -88,7 +90,7 @@ func TestRunLocal(t *testing.T) {
 	k1 := e.key(cfg)
 	// Unchanged file: same version, same key.
 	again, err := e.run(cfg)
-	if err != nil || again["version"] != 1 || again["digest"] != out["digest"] || e.key(cfg) != k1 {
+	if err != nil || again.Version != 1 || again.Digest != out.Digest || e.key(cfg) != k1 {
 		t.Fatalf("rerun: %v %v", again, err)
 	}
 	// New content: next version, new key; the name can be set.
@@ -97,11 +99,11 @@ func TestRunLocal(t *testing.T) {
 		t.Error("key did not change with the file")
 	}
 	out2, err := e.run(cfg)
-	if err != nil || out2["version"] != 2 || out2["rows"] != 4 {
+	if err != nil || out2.Version != 2 || out2.Rows != 4 {
 		t.Fatalf("new content: %v %v", out2, err)
 	}
 	named, err := e.run(map[string]any{"source": "d.csv", "target": "y", "name": "bank", "schema": map[string]any{"age": "categorical"}})
-	if err != nil || named["name"] != "bank" || named["version"] != 1 {
+	if err != nil || named.Name != "bank" || named.Version != 1 {
 		t.Fatalf("named: %v %v", named, err)
 	}
 	d, err := datasets.Get(context.Background(), e.s, "bank", 1)
@@ -110,10 +112,10 @@ func TestRunLocal(t *testing.T) {
 	}
 
 	// Restore accepts a live version and refuses one whose blob is gone.
-	if err := New().Restore(context.Background(), e.req(cfg), engine.Outputs{"dataset": map[string]any{"name": "data", "version": float64(2), "digest": out2["digest"]}}); err != nil {
+	if err := New().Restore(context.Background(), e.req(cfg), engine.Outputs{"dataset": map[string]any{"name": "data", "version": float64(2), "digest": out2.Digest, "rows": 4.0, "columns": 3.0}}); err != nil {
 		t.Errorf("restore: %v", err)
 	}
-	p, _ := e.s.BlobPath(out2["digest"].(string))
+	p, _ := e.s.BlobPath(out2.Digest)
 	os.Remove(p)
 	if err := New().Restore(context.Background(), e.req(cfg), engine.Outputs{"dataset": out2}); err == nil {
 		t.Error("restore of a removed blob succeeded")
@@ -196,7 +198,7 @@ func TestRunURL(t *testing.T) {
 	e := newEnv(t)
 	cfg := map[string]any{"source": srv.URL + "/d.csv", "sha256": sum(small), "target": "y"}
 	out, err := e.run(cfg)
-	if err != nil || out["rows"] != 3 || out["version"] != 1 {
+	if err != nil || out.Rows != 3 || out.Version != 1 {
 		t.Fatalf("url: %v %v", out, err)
 	}
 	// The key is the pin: computing it fetches nothing.
@@ -240,7 +242,7 @@ func TestRunCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_, err := New().Run(ctx, e.req(map[string]any{"source": "d.csv", "target": "y"}))
-	if err != context.Canceled {
+	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err %v, want context.Canceled", err)
 	}
 	if all, _ := datasets.List(context.Background(), e.s); len(all) != 0 {
