@@ -7,10 +7,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"time"
 
 	"github.com/mlflow-go/mlflow/engine"
+	"github.com/mlflow-go/mlflow/internal/artifact"
 	"github.com/mlflow-go/mlflow/internal/datasets"
 	"github.com/mlflow-go/mlflow/internal/ml/automl"
 	"github.com/mlflow-go/mlflow/internal/ml/model"
@@ -27,32 +29,24 @@ const DefaultRefit = true
 
 // Config is the step's config (schema/cue/automl.cue).
 type Config struct {
-	Dataset       DatasetRef `json:"dataset"`
-	Task          string     `json:"task"`
-	Target        string     `json:"target"`
-	PrimaryMetric string     `json:"primary_metric"`
-	Budget        string     `json:"budget"`
-	MaxTrials     int        `json:"max_trials"`
+	Dataset       artifact.Dataset `json:"dataset"`
+	Task          string           `json:"task"`
+	Target        string           `json:"target,omitempty"`
+	PrimaryMetric string           `json:"primary_metric,omitempty"`
+	Budget        string           `json:"budget,omitempty"`
+	MaxTrials     int              `json:"max_trials,omitempty"`
 	// Validation is k >= 2 (k-fold CV) or a fraction in (0, 1) (a hold-out).
-	Validation    *float64 `json:"validation"`
-	AllowedModels []string `json:"allowed_models"`
-	BlockedModels []string `json:"blocked_models"`
-	Ensemble      *bool    `json:"ensemble"`
+	Validation    *float64 `json:"validation,omitempty"`
+	AllowedModels []string `json:"allowed_models,omitempty"`
+	BlockedModels []string `json:"blocked_models,omitempty"`
+	Ensemble      *bool    `json:"ensemble,omitempty"`
 	// Refit (default true) refits each chosen member on all rows instead of shipping its k
 	// fold models (docs/automl.md#refit).
-	Refit *bool `json:"refit"`
+	Refit *bool `json:"refit,omitempty"`
 	// MaxInferenceCost bounds the model's estimated per-row cost; 0 lifts the bound.
-	MaxInferenceCost *float64 `json:"max_inference_cost"`
-	Seed             *int64   `json:"seed"`
-	Name             string   `json:"name"`
-}
-
-// DatasetRef is the dataset step's output.
-type DatasetRef struct {
-	Name    string `json:"name"`
-	Version int    `json:"version"`
-	Digest  string `json:"digest"`
-	Target  string `json:"target"`
+	MaxInferenceCost *float64 `json:"max_inference_cost,omitempty"`
+	Seed             *int64   `json:"seed,omitempty"`
+	Name             string   `json:"name,omitempty"`
 }
 
 type step struct{}
@@ -139,11 +133,11 @@ func (step) Run(ctx context.Context, req *engine.Request) (engine.Outputs, error
 	}
 	o, err := c.Options(req.Step)
 	if err != nil {
-		return nil, fmt.Errorf("step %s: %w", req.Step, err)
+		return nil, err
 	}
 	f, err := datasets.LoadFrame(req.Store, c.Dataset.Digest)
 	if err != nil {
-		return nil, fmt.Errorf("step %s: dataset %s:%d: %w", req.Step, c.Dataset.Name, c.Dataset.Version, err)
+		return nil, fmt.Errorf("dataset %s: %w", c.Dataset.Ref(), err)
 	}
 	o.Start = start
 	o.Parallel = max(1, req.Parallel)
@@ -156,7 +150,7 @@ func (step) Run(ctx context.Context, req *engine.Request) (engine.Outputs, error
 	}
 	res, err := automl.Train(ctx, f, o)
 	if err != nil {
-		return nil, fmt.Errorf("step %s: %w", req.Step, err)
+		return nil, err
 	}
 	a := &res.Model.A
 	meta := models.Meta{
@@ -165,7 +159,7 @@ func (step) Run(ctx context.Context, req *engine.Request) (engine.Outputs, error
 	}
 	rec, err := models.Register(ctx, req.Store, o.Name, res.Bytes, meta)
 	if err != nil {
-		return nil, fmt.Errorf("step %s: %w", req.Step, err)
+		return nil, err
 	}
 	req.Logf("registered model %s:%d (%s, %s %.4f) after %.1fs", rec.Name, rec.Version, a.Algorithm, a.PrimaryMetric, res.Metrics[a.PrimaryMetric], time.Since(start).Seconds())
 
@@ -178,26 +172,20 @@ func (step) Run(ctx context.Context, req *engine.Request) (engine.Outputs, error
 	}
 	bd, err := req.Store.PutBytes(append(board, '\n'))
 	if err != nil {
-		return nil, fmt.Errorf("step %s: write leaderboard: %w", req.Step, err)
+		return nil, fmt.Errorf("write leaderboard: %w", err)
 	}
 	bp, _ := req.Store.BlobPath(bd)
-	summary := map[string]any{"path": bp, "digest": bd, "trials": len(res.Leaderboard), "primary_metric": a.PrimaryMetric}
+	lb := artifact.Leaderboard{Path: bp, Digest: bd, Trials: len(res.Leaderboard), PrimaryMetric: a.PrimaryMetric}
 	if len(res.Leaderboard) > 0 {
 		best := res.Leaderboard[0]
-		summary["best_trial"] = best.ID
-		summary["best_algorithm"] = best.Algorithm
-		summary["best_score"] = best.Metrics[a.PrimaryMetric]
-	}
-	metricsOut := map[string]any{}
-	for k, v := range res.Metrics {
-		metricsOut[k] = v
+		lb.BestTrial, lb.BestAlgorithm, lb.BestScore = best.ID, best.Algorithm, best.Metrics[a.PrimaryMetric]
 	}
 	return engine.Outputs{
-		"model": map[string]any{
-			"name": rec.Name, "version": rec.Version, "digest": rec.Digest,
-			"task": a.Task, "algorithm": a.Algorithm, "path": rec.Path,
+		"model": artifact.Model{
+			Name: rec.Name, Version: rec.Version, Digest: rec.Digest,
+			Task: a.Task, Algorithm: a.Algorithm, Path: rec.Path,
 		},
-		"leaderboard": summary,
-		"metrics":     metricsOut,
+		"leaderboard": lb,
+		"metrics":     artifact.Metrics{Scores: maps.Clone(res.Metrics)},
 	}, nil
 }

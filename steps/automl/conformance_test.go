@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/mlflow-go/mlflow/engine"
+	"github.com/mlflow-go/mlflow/internal/artifact"
 	"github.com/mlflow-go/mlflow/internal/store"
 	"github.com/mlflow-go/mlflow/schema"
 	"github.com/mlflow-go/mlflow/steps/automl"
@@ -19,7 +20,7 @@ import (
 
 // registered writes a small classification file into dir and registers it, as a workflow's
 // dataset step would; it returns the dataset output.
-func registered(t *testing.T, dir string, s *store.Store) map[string]any {
+func registered(t *testing.T, dir string, s *store.Store) artifact.Dataset {
 	t.Helper()
 	var b strings.Builder
 	b.WriteString("x,color,y\n")
@@ -41,16 +42,17 @@ func registered(t *testing.T, dir string, s *store.Store) map[string]any {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return outs["dataset"].(map[string]any)
+	return outs["dataset"].(artifact.Dataset)
 }
 
-func automlConfig(ds map[string]any) map[string]any {
+func automlConfig(ds artifact.Dataset) map[string]any {
 	return map[string]any{"dataset": ds, "task": "classification", "max_trials": 2, "name": "m"}
 }
 
 func TestConformance(t *testing.T) {
 	steptest.Run(t, steptest.Case{
-		Kind: automl.New(),
+		Kind:   automl.New(),
+		Config: automl.Config{},
 		Setup: func(t *testing.T, dir string, s *store.Store) map[string]any {
 			return automlConfig(registered(t, dir, s))
 		},
@@ -61,7 +63,8 @@ func TestConformance(t *testing.T) {
 // evaluate is tested here, where a model can be trained for it.
 func TestEvaluateConformance(t *testing.T) {
 	steptest.Run(t, steptest.Case{
-		Kind: evaluate.New(),
+		Kind:   evaluate.New(),
+		Config: evaluate.Config{},
 		Setup: func(t *testing.T, dir string, s *store.Store) map[string]any {
 			ds := registered(t, dir, s)
 			outs, err := automl.New().Run(context.Background(), &engine.Request{
@@ -74,7 +77,9 @@ func TestEvaluateConformance(t *testing.T) {
 			return map[string]any{"model": outs["model"], "dataset": ds}
 		},
 		Vary: func(t *testing.T, dir string, cfg map[string]any) {
-			cfg["dataset"].(map[string]any)["digest"] = "sha256:" + strings.Repeat("0", 64)
+			ds := cfg["dataset"].(artifact.Dataset)
+			ds.Digest = "sha256:" + strings.Repeat("0", 64)
+			cfg["dataset"] = ds
 		},
 	})
 }
