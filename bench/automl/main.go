@@ -1,6 +1,6 @@
 // Command automl-bench is the Go side of run.sh: one default GBDT fit on all rows of a CSV
 // (wall and CPU seconds) and stratified 5-fold CV accuracy and AUC, printed as one JSON line
-// in the shape of ../shared/peers/automl/hgb_peer.py.
+// in the shape of bench/peers/hgb_peer.py, its sklearn peer.
 //
 //	GOMAXPROCS=2 automl-bench FILE.csv TARGET
 package main

@@ -1,19 +1,20 @@
 #!/bin/sh
 # Side by side, in one run on the same cores: one default GBDT fit on the bank training file
 # (wall/CPU seconds) and stratified 5-fold CV accuracy and AUC, ours against sklearn's
-# HistGradientBoostingClassifier (the peer script), both limited to 2 threads.
-#   bench/automl/run.sh [FILE.csv TARGET]
+# HistGradientBoostingClassifier (bench/peers/hgb_peer.py), both limited to 2 threads.
+#   bench/automl/run.sh [FILE.csv TARGET]    (FILE relative to the repository root)
+# Needs the packages of bench/peers/packages.txt: bash bench/peers/install.sh
 set -eu
-here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
-csv=${1:-/work/shared/data/bankmarketing_train.csv}
+cd "$(dirname "$0")/../.."
+csv=${1:-examples/bankmarketing/data/bankmarketing_train.csv}
 target=${2:-y}
-peer=${PEER:-/work/shared/peers/automl/hgb_peer.py}
+/usr/bin/python3 -c 'import sklearn, pandas' 2>/dev/null ||
+	{ echo "/usr/bin/python3 lacks sklearn or pandas: run bash bench/peers/install.sh" >&2; exit 2; }
 bin=$(mktemp -d)/automl-bench
 trap 'rm -rf "$(dirname "$bin")"' EXIT
-(cd "$repo" && go build -o "$bin" ./bench/automl)
+go build -o "$bin" ./bench/automl
 ours=$(GOMAXPROCS=2 "$bin" "$csv" "$target")
-theirs=$(OMP_NUM_THREADS=2 /usr/bin/python3 "$peer" "$csv" "$target")
+theirs=$(OMP_NUM_THREADS=2 /usr/bin/python3 bench/peers/hgb_peer.py "$csv" "$target")
 /usr/bin/python3 - "$ours" "$theirs" <<'PY'
 import json, sys
 a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2])

@@ -3,9 +3,11 @@
 # pandas.read_csv in one run, and print medians side by side. The two take
 # turns (ROUNDS rounds of N runs each) so a busy machine weighs on both alike.
 #   bench/dataset/bench.sh [FILE] [N] [ROUNDS]
-# Needs python3-pandas (apt-get install -y python3-pandas).
+# Needs the packages of bench/peers/packages.txt: bash bench/peers/install.sh
 set -eu
 cd "$(dirname "$0")/../.."
+/usr/bin/python3 -c 'import pandas' 2>/dev/null ||
+	{ echo "/usr/bin/python3 lacks pandas: run bash bench/peers/install.sh" >&2; exit 2; }
 FILE=${1:-examples/bankmarketing/data/bankmarketing_train.csv}
 N=${2:-5}
 ROUNDS=${3:-4}

@@ -4,8 +4,10 @@
 # workspace under /usr/bin/time -v, prints the sizes and the peak RSS, and
 # removes everything it made.
 #   bench/dataset/bigrss.sh [SIZE]     e.g. 1GiB, 200MiB
+# Needs GNU time (/usr/bin/time, in bench/peers/packages.txt): bash bench/peers/install.sh
 set -eu
 cd "$(dirname "$0")/../.."
+[ -x /usr/bin/time ] || { echo "missing /usr/bin/time: run bash bench/peers/install.sh" >&2; exit 2; }
 SIZE=${1:-1GiB}
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT

@@ -3,7 +3,10 @@
 # categories and missing values), by hand: sklearn HistGradientBoosting defaults against the
 # automl search with a budget, on the same stratified 80/20 splits, mean over seeds, one table.
 #   bench/automl/other/other.sh            (BUDGET=15s SEEDS=3)
+# Needs the packages of bench/peers/packages.txt: bash bench/peers/install.sh
 set -eu
+/usr/bin/python3 -c 'import sklearn, pandas' 2>/dev/null ||
+	{ echo "/usr/bin/python3 lacks sklearn or pandas: run bash bench/peers/install.sh" >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../../.." && pwd)
 budget=${BUDGET:-15s}
