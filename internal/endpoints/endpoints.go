@@ -17,6 +17,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"time"
 
@@ -50,10 +51,13 @@ type Endpoint struct {
 	Description string            `json:"description,omitempty"`
 	Tags        map[string]string `json:"tags,omitempty"`
 	// ClassicResponse is how /score answers {"data"}: "string" | "object".
-	ClassicResponse string    `json:"classic_response"`
-	State           string    `json:"state"`
-	Created         time.Time `json:"created"`
-	Updated         time.Time `json:"updated"`
+	ClassicResponse string `json:"classic_response"`
+	// StrictColumns refuses requests that name a column the model does not
+	// have (400) instead of ignoring it, as MLflow and Azure do by default.
+	StrictColumns bool      `json:"strict_columns,omitempty"`
+	State         string    `json:"state"`
+	Created       time.Time `json:"created"`
+	Updated       time.Time `json:"updated"`
 }
 
 // ModelRef is the model an endpoint serves: the automl output's fields.
@@ -79,14 +83,31 @@ func (m ModelRef) Ref() string {
 // equal digest has nothing to do. Description and tags are left out, as
 // they change no answer.
 func (e *Endpoint) ConfigDigest() string {
-	b, _ := json.Marshal([]any{e.Model.Digest, e.Auth, e.ClassicResponse})
+	cfg := []any{e.Model.Digest, e.Auth, e.ClassicResponse}
+	if e.StrictColumns {
+		// Appended only when set, so endpoints recorded before the field keep their digest.
+		cfg = append(cfg, "strict_columns")
+	}
+	b, _ := json.Marshal(cfg)
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
 
-// ValidName checks an endpoint name: it becomes a URL path segment and a directory (at most
-// 63 characters, a DNS label's length, as Azure's endpoint names).
-func ValidName(name string) error { return store.CheckName("endpoint", name, 63) }
+// nameRule is Azure's rule for online endpoint names, so that a workflow that deploys here
+// deploys on Azure too; it is also safe as a URL path segment and a directory name.
+// schema/load/cue/deploy.cue states the same pattern (TestNameRuleMatchesSchema).
+var nameRule = regexp.MustCompile(NamePattern)
+
+// NamePattern is nameRule's source, for the schema test.
+const NamePattern = `^[A-Za-z][A-Za-z0-9-]{1,30}[A-Za-z0-9]$`
+
+// ValidName checks an endpoint name against Azure's rule.
+func ValidName(name string) error {
+	if !nameRule.MatchString(name) {
+		return fmt.Errorf("endpoint name %q: use 3 to 32 letters, digits and '-', starting with a letter and not ending with '-' (Azure's rule)", name)
+	}
+	return nil
+}
 
 func migrate(ctx context.Context, s *store.Store) error {
 	return s.Migrate(ctx, "endpoints", migrations)
