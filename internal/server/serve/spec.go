@@ -306,7 +306,7 @@ func (h *Handler) openapiScore(l *loaded, version string) any {
 	}
 }
 
-// openapiFull documents every route of PROTOCOLS.md section 4.
+// openapiFull documents every route of docs/protocols.md#routes.
 func (h *Handler) openapiFull(l *loaded) any {
 	doc := h.openapiScore(l, "3.1.0").(obj)
 	paths := doc["paths"].(obj)
