@@ -1,4 +1,4 @@
-// Package server is the local workspace server (design section 4): it
+// Package server is the local workspace server (docs/architecture.md#the-workspace-server): it
 // serves every deployed endpoint of one workspace under /endpoints/NAME/
 // (and OIP's /v2/models/NAME/ at its root), keeps its state in the
 // workspace database so a restart serves the same endpoints, and takes
