@@ -21,7 +21,7 @@ const (
 	StateCancelled = "cancelled"
 )
 
-// RunRecord is the final record of a run (design section 7). Field names
+// RunRecord is the final record of a run (docs/architecture.md#run-records). Field names
 // are a contract: tests and scripts parse them.
 type RunRecord struct {
 	RunID      string                 `json:"run_id"`
