@@ -68,9 +68,15 @@ func (r ModelRef) MarshalJSON() ([]byte, error) {
 	return json.Marshal(r.Ref)
 }
 
+// IsZero is true when the field was absent or null.
+func (r ModelRef) IsZero() bool { return r.Output == nil && r.Ref == "" }
+
 func (r *ModelRef) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
 	switch {
+	case string(b) == "null":
+		*r = ModelRef{}
+		return nil
 	case len(b) > 0 && b[0] == '"':
 		var s string
 		if err := json.Unmarshal(b, &s); err != nil {

@@ -176,7 +176,7 @@ func ParseRef(ref string) (name string, version int, err error) {
 // .json, or an existing file), else NAME or NAME:VERSION in the registry of s. For a file the
 // Record holds only Path, Name and Digest.
 func Resolve(ctx context.Context, s *store.Store, ref string) (*model.Model, Record, error) {
-	if looksLikeFile(ref) {
+	if IsFileRef(ref) {
 		m, err := model.Load(ref)
 		if err != nil {
 			return nil, Record{}, err
@@ -206,7 +206,9 @@ func Resolve(ctx context.Context, s *store.Store, ref string) (*model.Model, Rec
 	return m, rec, nil
 }
 
-func looksLikeFile(ref string) bool {
+// IsFileRef tells a model file from a registered NAME[:VERSION]: a path, a .json name, or an
+// existing file.
+func IsFileRef(ref string) bool {
 	if strings.ContainsAny(ref, `/\`) || strings.HasSuffix(ref, ".json") {
 		return true
 	}

@@ -8,29 +8,31 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
+	"path/filepath"
 
 	"github.com/mlflow-go/mlflow/engine"
+	"github.com/mlflow-go/mlflow/internal/artifact"
 	"github.com/mlflow-go/mlflow/internal/endpoints"
+	"github.com/mlflow-go/mlflow/internal/models"
 	"github.com/mlflow-go/mlflow/internal/server"
 	"github.com/mlflow-go/mlflow/internal/server/serve"
 	"github.com/mlflow-go/mlflow/internal/store"
 )
 
-// Config is the deploy step's config; schema/cue/deploy.cue declares the
-// same fields.
+// Config is the deploy step's config; schema/load/cue/deploy.cue declares
+// the same fields.
 type Config struct {
-	// Model is the automl step's model output ({"name", "version",
-	// "digest", ...}) or a reference string: NAME, NAME:VERSION or a file.
-	Model       any               `json:"model"`
-	Name        string            `json:"name"`
-	Auth        string            `json:"auth"` // "key" (default) | "none"
-	Description string            `json:"description"`
-	Tags        map[string]string `json:"tags"`
+	// Model is the automl step's model output, or a string: NAME,
+	// NAME:VERSION or a model file relative to the workflow.
+	Model artifact.ModelRef `json:"model"`
+	Name  string            `json:"name"`
+	Auth  string            `json:"auth,omitempty"` // "key" (default) | "none"
+	Tags  map[string]string `json:"tags,omitempty"`
 	// ClassicResponse is how /score answers {"data"}: "string" (Azure's
 	// double-encoded answer, the default) or "object".
-	ClassicResponse string `json:"classic_response"`
+	ClassicResponse string `json:"classic_response,omitempty"`
+	// StrictColumns refuses requests with columns the model does not have.
+	StrictColumns bool `json:"strict_columns,omitempty"`
 }
 
 // Step implements the deploy kind.
@@ -64,92 +66,66 @@ func (st *Step) ensure(ctx context.Context, s *store.Store) (*server.Info, error
 }
 
 // desired reads the config into the endpoint record it asks for.
-func (st *Step) desired(ctx context.Context, req *engine.Request) (*endpoints.Endpoint, any, error) {
+func (st *Step) desired(ctx context.Context, req *engine.Request) (*endpoints.Endpoint, error) {
 	var c Config
 	if err := req.Decode(&c); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	if c.Name == "" {
-		c.Name = req.Step
-	}
-	// description is a common step field, kept out of Config by the loader.
-	if c.Description == "" && req.Workflow != nil && req.Workflow.Steps[req.Step] != nil {
-		c.Description = req.Workflow.Steps[req.Step].Description
+	if c.Model.IsZero() {
+		return nil, errors.New("model: required (a model output or NAME[:VERSION])")
 	}
 	if err := endpoints.ValidName(c.Name); err != nil {
-		return nil, nil, fmt.Errorf("step %s: name: %w", req.Step, err)
+		return nil, fmt.Errorf("name: %w", err)
 	}
 	switch c.Auth {
 	case "":
 		c.Auth = "key"
 	case "key", "none":
 	default:
-		return nil, nil, fmt.Errorf("step %s: auth %q: want \"key\" or \"none\"", req.Step, c.Auth)
+		return nil, fmt.Errorf("auth %q: want \"key\" or \"none\"", c.Auth)
 	}
 	switch c.ClassicResponse {
 	case "":
 		c.ClassicResponse = serve.ClassicString
 	case serve.ClassicString, serve.ClassicObject:
 	default:
-		return nil, nil, fmt.Errorf("step %s: classic_response %q: want \"string\" or \"object\"", req.Step, c.ClassicResponse)
+		return nil, fmt.Errorf("classic_response %q: want \"string\" or \"object\"", c.ClassicResponse)
 	}
 	var ref endpoints.ModelRef
-	switch m := c.Model.(type) {
-	case string:
-		if m == "" {
-			return nil, nil, fmt.Errorf("step %s: model is empty", req.Step)
+	if m := c.Model.Output; m != nil {
+		ref = endpoints.ModelRef{Name: m.Name, Version: m.Version, Digest: m.Digest, Path: m.Path}
+	} else if models.IsFileRef(c.Model.Ref) {
+		ref.Path = c.Model.Ref
+		if req.Workflow != nil && !filepath.IsAbs(ref.Path) {
+			ref.Path = filepath.Join(req.Workflow.Dir, ref.Path)
 		}
-		ref.Name = m
-		if name, v, ok := strings.Cut(m, ":"); ok && !strings.ContainsAny(m, `/\`) {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				return nil, nil, fmt.Errorf("step %s: model %q: version %q is not a number", req.Step, m, v)
-			}
-			ref.Name, ref.Version = name, n
-		} else if strings.ContainsAny(m, `/\`) || strings.HasSuffix(m, ".json") {
-			ref.Name, ref.Path = "", m
-			if req.Workflow != nil && !strings.HasPrefix(m, "/") {
-				ref.Path = req.Workflow.Dir + "/" + m
-			}
+	} else {
+		name, version, err := models.ParseRef(c.Model.Ref)
+		if err != nil {
+			return nil, fmt.Errorf("model: %w", err)
 		}
-	case map[string]any:
-		ref.Name, _ = m["name"].(string)
-		ref.Digest, _ = m["digest"].(string)
-		ref.Path, _ = m["path"].(string)
-		switch v := m["version"].(type) {
-		case float64:
-			ref.Version = int(v)
-		case int:
-			ref.Version = v
-		case int64:
-			ref.Version = int(v)
-		}
-		if ref.Name == "" && ref.Path == "" {
-			return nil, nil, fmt.Errorf("step %s: model: the model output has no name or path", req.Step)
-		}
-	case nil:
-		return nil, nil, fmt.Errorf("step %s: model is required", req.Step)
-	default:
-		return nil, nil, fmt.Errorf("step %s: model must be a model output or a NAME[:VERSION] string, got %T", req.Step, c.Model)
+		ref.Name, ref.Version = name, version
 	}
-	e := &endpoints.Endpoint{
-		Name: c.Name, Model: ref, Auth: c.Auth, Description: c.Description, Tags: c.Tags,
-		ClassicResponse: c.ClassicResponse, State: endpoints.Running,
+	var description string
+	if req.Workflow != nil && req.Workflow.Steps[req.Step] != nil {
+		// description is a common step field, kept out of Config by the loader.
+		description = req.Workflow.Steps[req.Step].Description
 	}
-	return e, c.Model, nil
+	return &endpoints.Endpoint{
+		Name: c.Name, Model: ref, Auth: c.Auth, Description: description, Tags: c.Tags,
+		ClassicResponse: c.ClassicResponse, StrictColumns: c.StrictColumns, State: endpoints.Running,
+	}, nil
 }
 
-func outputs(in *server.Info, e *endpoints.Endpoint, model any) engine.Outputs {
+func outputs(in *server.Info, e *endpoints.Endpoint) engine.Outputs {
 	base := in.EndpointURL(e.Name)
-	if model == nil {
-		model = e.Model
-	}
-	return engine.Outputs{"endpoint": map[string]any{
-		"name":        e.Name,
-		"scoring_uri": base + "/score",
-		"swagger_uri": base + "/swagger.json",
-		"openapi_uri": base + "/openapi.json",
-		"model":       model,
+	return engine.Outputs{"endpoint": artifact.Endpoint{
+		Name:       e.Name,
+		ScoringURI: base + "/score",
+		SwaggerURI: base + "/swagger.json",
+		OpenAPIURI: base + "/openapi.json",
+		DocsURI:    base + "/docs/",
+		Model:      e.Model.Ref(),
 	}}
 }
 
@@ -157,7 +133,7 @@ func outputs(in *server.Info, e *endpoints.Endpoint, model any) engine.Outputs {
 // same model digest with the same config; description and tags are
 // updated in place since they change no answer.
 func (st *Step) Reconcile(ctx context.Context, req *engine.Request) (engine.Outputs, bool, error) {
-	want, model, err := st.desired(ctx, req)
+	want, err := st.desired(ctx, req)
 	if err != nil {
 		return nil, false, err
 	}
@@ -200,7 +176,7 @@ func (st *Step) Reconcile(ctx context.Context, req *engine.Request) (engine.Outp
 		}
 	}
 	req.Logf("endpoint %s already serves %s (%s): left alone", want.Name, want.Model.Ref(), short(want.Model.Digest))
-	return outputs(in, have, model), true, nil
+	return outputs(in, have), true, nil
 }
 
 func sameTags(a, b map[string]string) bool {
@@ -225,7 +201,7 @@ func short(d string) string {
 // Run records the endpoint, makes sure the server runs and has it load the
 // model; the server swaps models atomically.
 func (st *Step) Run(ctx context.Context, req *engine.Request) (engine.Outputs, error) {
-	e, model, err := st.desired(ctx, req)
+	e, err := st.desired(ctx, req)
 	if err != nil {
 		return nil, err
 	}
@@ -233,10 +209,10 @@ func (st *Step) Run(ctx context.Context, req *engine.Request) (engine.Outputs, e
 	// error instead of failing inside the server.
 	m, err := st.load(ctx, req.Store, e.Model.Ref())
 	if err != nil {
-		return nil, fmt.Errorf("step %s: model %s: %w", req.Step, e.Model.Ref(), err)
+		return nil, fmt.Errorf("model %s: %w", e.Model.Ref(), err)
 	}
 	if e.Model.Digest != "" && m.Digest() != e.Model.Digest {
-		return nil, fmt.Errorf("step %s: model %s has digest %s, the model output says %s", req.Step, e.Model.Ref(), m.Digest(), e.Model.Digest)
+		return nil, fmt.Errorf("model %s has digest %s, the model output says %s", e.Model.Ref(), m.Digest(), e.Model.Digest)
 	}
 	e.Model.Digest = m.Digest()
 	if e.Model.Name == "" {
@@ -250,19 +226,19 @@ func (st *Step) Run(ctx context.Context, req *engine.Request) (engine.Outputs, e
 	}
 	if e.Auth == "key" {
 		if _, err := endpoints.EnsureKeys(req.Store, e.Name); err != nil {
-			return nil, fmt.Errorf("step %s: %w", req.Step, err)
+			return nil, err
 		}
 	}
 	if err := endpoints.Put(ctx, req.Store, e); err != nil {
-		return nil, fmt.Errorf("step %s: %w", req.Step, err)
+		return nil, err
 	}
 	in, err := st.ensure(ctx, req.Store)
 	if err != nil {
-		return nil, fmt.Errorf("step %s: %w", req.Step, err)
+		return nil, err
 	}
 	if err := server.Admin(ctx, req.Store, in, "POST", "/admin/endpoints/"+e.Name+"/reload", nil); err != nil {
-		return nil, fmt.Errorf("step %s: server %s: %w", req.Step, in.URL, err)
+		return nil, fmt.Errorf("server %s: %w", in.URL, err)
 	}
 	req.Logf("endpoint %s serves %s (%s) at %s", e.Name, e.Model.Ref(), short(e.Model.Digest), in.EndpointURL(e.Name)+"/score")
-	return outputs(in, e, model), nil
+	return outputs(in, e), nil
 }

@@ -12,12 +12,15 @@ import (
 	"time"
 
 	"github.com/mlflow-go/mlflow/engine"
+	"github.com/mlflow-go/mlflow/internal/artifact"
 	"github.com/mlflow-go/mlflow/internal/endpoints"
 	"github.com/mlflow-go/mlflow/internal/server"
 	"github.com/mlflow-go/mlflow/internal/server/fakemodel"
 	"github.com/mlflow-go/mlflow/internal/server/serve"
 	"github.com/mlflow-go/mlflow/internal/server/wstest"
 	"github.com/mlflow-go/mlflow/internal/store"
+	"github.com/mlflow-go/mlflow/schema"
+	"github.com/mlflow-go/mlflow/schema/load"
 	"github.com/mlflow-go/mlflow/steps/deploy"
 )
 
@@ -64,15 +67,22 @@ func setup(t *testing.T) (*store.Store, *fakes, *deploy.Step, *server.Info) {
 	return s, f, st, &in
 }
 
+// request is a deploy of version with extra config fields; "description", a common step
+// field, goes to the workflow's step, as the loader puts it.
 func request(s *store.Store, version int, extra map[string]any) *engine.Request {
 	cfg := map[string]any{
 		"model": map[string]any{"name": "bank", "version": float64(version), "digest": fakemodel.New("bank", version).Digest(), "task": "classification"},
 		"name":  "bank",
 	}
+	wf := &schema.Workflow{Name: "w", Steps: map[string]*schema.Step{"deploy": {Name: "deploy", Kind: "deploy"}}}
 	for k, v := range extra {
+		if k == "description" {
+			wf.Steps["deploy"].Description = v.(string)
+			continue
+		}
 		cfg[k] = v
 	}
-	return &engine.Request{RunID: "r1", Step: "deploy", Kind: "deploy", Config: cfg, Store: s, Log: io.Discard}
+	return &engine.Request{RunID: "r1", Step: "deploy", Kind: "deploy", Workflow: wf, Config: cfg, Store: s, Log: io.Discard}
 }
 
 func score(t testing.TB, uri, key string) (int, string) {
@@ -101,15 +111,11 @@ func TestDeployReconcileRedeploy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ep := outs["endpoint"].(map[string]any)
-	uri := ep["scoring_uri"].(string)
-	if uri != in.URL+"/endpoints/bank/score" || ep["swagger_uri"] != in.URL+"/endpoints/bank/swagger.json" || ep["openapi_uri"] == nil || ep["model"] == nil {
-		t.Errorf("outputs: %v", ep)
-	}
-	for k := range ep {
-		if strings.Contains(k, "key") {
-			t.Errorf("output has %s", k)
-		}
+	ep := outs["endpoint"].(artifact.Endpoint)
+	uri := ep.ScoringURI
+	if uri != in.URL+"/endpoints/bank/score" || ep.SwaggerURI != in.URL+"/endpoints/bank/swagger.json" ||
+		ep.DocsURI != in.URL+"/endpoints/bank/docs/" || ep.Model != "bank:1" {
+		t.Errorf("outputs: %+v", ep)
 	}
 	keys, err := endpoints.ReadKeys(s, "bank")
 	if err != nil {
@@ -129,7 +135,7 @@ func TestDeployReconcileRedeploy(t *testing.T) {
 	if !ok || err != nil {
 		t.Fatalf("unchanged reconcile: ok=%v err=%v", ok, err)
 	}
-	if outs2["endpoint"].(map[string]any)["scoring_uri"] != uri || f.loads.Load() != loads {
+	if outs2["endpoint"].(artifact.Endpoint).ScoringURI != uri || f.loads.Load() != loads {
 		t.Errorf("reconcile did work: %v, %d loads", outs2, f.loads.Load()-loads)
 	}
 	if e, _ := endpoints.Get(ctx, s, "bank"); e.Description != "changed" {
@@ -232,9 +238,13 @@ func TestDeployErrors(t *testing.T) {
 		want  string
 	}{
 		{map[string]any{"auth": "basic"}, `auth "basic": want "key" or "none"`},
-		{map[string]any{"name": "bad name!"}, `endpoint name "bad name!": use letters`},
+		{map[string]any{"name": "bad name!"}, `endpoint name "bad name!": use 3 to 32 letters`},
+		{map[string]any{"name": strings.Repeat("a", 33)}, `use 3 to 32 letters`},
+		{map[string]any{"name": "bank_model"}, `use 3 to 32 letters`},
+		{map[string]any{"replicas": 2}, `unknown field "replicas"`},
 		{map[string]any{"model": "nosuch:3"}, `model nosuch:3: not found`},
-		{map[string]any{"model": nil}, `model is required`},
+		{map[string]any{"model": nil}, `model: required`},
+		{map[string]any{"model": "bank:x"}, `version "x" is not a positive number`},
 		{map[string]any{"classic_response": "xml"}, `classic_response "xml"`},
 	} {
 		_, err := st.Run(ctx, request(s, 1, c.extra))
@@ -256,7 +266,21 @@ func TestAuthNone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code, body := score(t, outs["endpoint"].(map[string]any)["scoring_uri"].(string), ""); code != 200 {
+	if code, body := score(t, outs["endpoint"].(artifact.Endpoint).ScoringURI, ""); code != 200 {
 		t.Errorf("auth none: %d %s", code, body)
+	}
+}
+
+// The schema and the endpoints package agree on which endpoint names are valid, so
+// `mlflow validate` accepts exactly what a run accepts.
+func TestNameRuleMatchesSchema(t *testing.T) {
+	for _, name := range []string{"ab", "abc", "bank", "Bank-2", "a-b", "ab-", "-ab", "1ab", "bank_model", "bank.model",
+		strings.Repeat("a", 32), strings.Repeat("a", 33), "ba nk", "../../victim"} {
+		src := fmt.Sprintf("name: w\nsteps:\n  d:\n    kind: deploy\n    model: m:1\n    name: %q\n", name)
+		_, loadErr := load.Bytes("w.yaml", []byte(src), load.Options{})
+		goErr := endpoints.ValidName(name)
+		if (loadErr == nil) != (goErr == nil) {
+			t.Errorf("name %q: schema says %v, endpoints.ValidName says %v", name, loadErr, goErr)
+		}
 	}
 }

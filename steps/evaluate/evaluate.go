@@ -5,6 +5,7 @@ package evaluate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -39,6 +40,9 @@ func (step) Run(ctx context.Context, req *engine.Request) (engine.Outputs, error
 	var c Config
 	if err := req.Decode(&c); err != nil {
 		return nil, err
+	}
+	if c.Model.IsZero() {
+		return nil, errors.New("model: required (a model output or NAME[:VERSION])")
 	}
 	m, rec, err := models.Resolve(ctx, req.Store, c.Model.String())
 	if err != nil {
