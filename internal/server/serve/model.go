@@ -29,14 +29,17 @@ type Model interface {
 	Name() string
 	Version() int
 	Digest() string
-	Examples() []map[string]any // a few training rows for spec examples
 }
 
 // Input describes one input column, in the order Predict expects.
 type Input struct {
-	Name    string
-	Type    string // "integer" | "number" | "string" | "boolean"
-	Levels  []string
+	Name   string
+	Type   string // "integer" | "number" | "string" | "boolean"
+	Levels []string
+	// Example is the column's value in the specs' example record, which
+	// anyone may read: a typical value (the training data's median, most
+	// frequent category or majority boolean), never a training row's.
+	// Nil gives a neutral value of the type.
 	Example any
 }
 

@@ -2,7 +2,11 @@ package serve
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -60,18 +64,73 @@ func (h *Handler) swaggerJSON(w http.ResponseWriter, r *http.Request) {
 	w.Write(b)
 }
 
+// views are the per-protocol views of /openapi.json (?protocol=NAME) that
+// the Swagger UI page offers beside the whole document: each keeps the
+// operations of one tag.
+var views = []struct{ name, tag string }{
+	{"azure", tagAzure},
+	{"mlflow", tagMLflow},
+	{"oip", tagOIP},
+}
+
+const (
+	tagAzure  = "Azure ML"
+	tagMLflow = "MLflow"
+	tagOIP    = "Open Inference Protocol"
+	tagServer = "Server"
+)
+
 func (h *Handler) openapiJSON(w http.ResponseWriter, r *http.Request) {
 	l := h.model.Load()
 	if l == nil {
 		h.writeFailure(w, protoOther, fail(503, h.notReadyMsg()))
 		return
 	}
-	b := l.specs.get("openapi", func() any { return h.openapiFull(l) })
+	view := r.URL.Query().Get("protocol")
+	tag := ""
+	if view != "" {
+		for _, v := range views {
+			if v.name == view {
+				tag = v.tag
+			}
+		}
+		if tag == "" {
+			h.writeFailure(w, protoOther, fail(404, "protocol "+clip(view)+" has no view: use azure, mlflow or oip, or no protocol for the whole document"))
+			return
+		}
+	}
+	b := l.specs.get("openapi:"+view, func() any { return h.openapiView(l, tag) })
 	w.Header()["Content-Type"] = hdrJSON
 	w.Write(b)
 }
 
 type obj = map[string]any
+
+// ordered is a JSON object that keeps its keys in the order given: Go
+// maps marshal with sorted keys, but Azure lists a record's properties,
+// and Swagger UI shows them and the examples, in the dataset's column
+// order.
+type ordered []member
+
+type member struct {
+	key   string
+	value any
+}
+
+func (o ordered) MarshalJSON() ([]byte, error) {
+	b := []byte{'{'}
+	for i, m := range o {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		v, err := json.Marshal(m.value)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", m.key, err)
+		}
+		b = append(append(appendJSONString(b, m.key), ':'), v...)
+	}
+	return append(b, '}'), nil
+}
 
 func (h *Handler) title(l *loaded) string {
 	if h.opts.Endpoint != "" {
@@ -92,38 +151,49 @@ func columnSchema(in Input) obj {
 	return obj{"type": "string"}
 }
 
-// recordSchema is one input row: every column required, typed.
+// recordSchema is one input row: every column required, typed, in the
+// model's column order.
 func recordSchema(l *loaded) obj {
-	props := obj{}
+	props := make(ordered, 0, l.nc)
 	req := make([]string, 0, l.nc)
 	for _, in := range l.inputs {
-		props[in.Name] = columnSchema(in)
+		props = append(props, member{in.Name, columnSchema(in)})
 		req = append(req, in.Name)
 	}
 	return obj{"type": "object", "required": req, "properties": props}
 }
 
-// exampleRows are up to two training rows (Model.Examples), or one row
-// built from each input's example value.
-func exampleRows(l *loaded) []map[string]any {
-	ex := l.m.Examples()
-	if len(ex) > 2 {
-		ex = ex[:2]
-	}
-	if len(ex) == 0 {
-		row := map[string]any{}
-		for _, in := range l.inputs {
-			row[in.Name] = in.Example
+// exampleRow is the one example record of the specs, in column order: each
+// input's Example, which the model builds from the training data's
+// profile (a median, the most frequent category, the majority boolean),
+// so no training row is ever published. An input without one gets a
+// neutral value of its type.
+func exampleRow(l *loaded) ordered {
+	row := make(ordered, 0, l.nc)
+	for _, in := range l.inputs {
+		v := in.Example
+		if v == nil {
+			switch in.Type {
+			case "integer", "number":
+				v = 0
+			case "boolean":
+				v = false
+			default:
+				v = ""
+				if len(in.Levels) > 0 {
+					v = in.Levels[0]
+				}
+			}
 		}
-		ex = []map[string]any{row}
+		row = append(row, member{in.Name, v})
 	}
-	return ex
+	return row
 }
 
-// examplePair runs the example rows through the model so the spec's
+// examplePair runs the example row through the model so the spec's
 // example answer is a real one.
 func examplePair(l *loaded) (in, out any) {
-	rows := exampleRows(l)
+	rows := []ordered{exampleRow(l)}
 	in = obj{"Inputs": obj{"data": rows}, "GlobalParameters": obj{"method": "predict"}}
 	body, _ := json.Marshal(in)
 	sc := &scratch{}
@@ -139,11 +209,41 @@ func examplePair(l *loaded) (in, out any) {
 	return in, out
 }
 
-func resultItems(l *loaded) obj {
+// predictItem is one answer of method predict: a class label, or the
+// regression value.
+func predictItem(l *loaded) obj {
 	if l.nout == 1 {
 		return obj{"type": "number", "format": "double"}
 	}
 	return obj{"type": "string", "enum": l.classes}
+}
+
+// probaItem is one answer of method predict_proba.
+func probaItem(l *loaded) obj {
+	return obj{
+		"type": "array", "minItems": l.nout, "maxItems": l.nout,
+		"items":       obj{"type": "number", "format": "double"},
+		"description": "The probability of each class, in the order " + strings.Join(l.classes, ", ") + ".",
+	}
+}
+
+// resultItems3 is one element of Results: a label for predict, the class
+// probabilities for predict_proba.
+func resultItems3(l *loaded) obj {
+	if l.nout == 1 {
+		return predictItem(l)
+	}
+	return obj{"oneOf": []any{predictItem(l), probaItem(l)}}
+}
+
+// resultItems2 is resultItems3 for Swagger 2.0, which has no oneOf: a
+// classifier's element is left untyped (a label or a probability list),
+// so that generated clients decode both answers.
+func resultItems2(l *loaded) obj {
+	if l.nout == 1 {
+		return predictItem(l)
+	}
+	return obj{"description": "A class label (" + strings.Join(l.classes, ", ") + ") for method predict; the probability of each class, in that order, for predict_proba."}
 }
 
 func methods(l *loaded) []string {
@@ -161,7 +261,9 @@ func (h *Handler) basePath() string {
 }
 
 // swagger2 is laid out as Azure's generated swagger.json for an AutoML
-// deployment: same operationIds, definitions and Bearer scheme.
+// deployment: same operationIds, definitions and Bearer scheme. It
+// documents the Inputs form only (Swagger 2.0 cannot say "one of"); the
+// OpenAPI 3 documents add the classic {"data"} form.
 func (h *Handler) swagger2(l *loaded) any {
 	exIn, exOut := examplePair(l)
 	errResp := obj{"description": "The service failed to execute due to an error.", "schema": obj{"$ref": "#/definitions/ErrorResponse"}}
@@ -184,8 +286,9 @@ func (h *Handler) swagger2(l *loaded) any {
 			"/": obj{"get": obj{
 				"operationId": "ServiceHealthCheck",
 				"description": "Simple health check endpoint to ensure the service is up at any given point.",
+				"produces":    []string{"text/plain"},
 				"responses": obj{
-					"200":     obj{"description": "If service is up and running, this response will be returned with the content 'Healthy'", "schema": obj{"type": "string"}, "examples": obj{"application/json": "Healthy"}},
+					"200":     obj{"description": "If service is up and running, this response will be returned with the content 'Healthy'", "schema": obj{"type": "string"}, "examples": obj{"text/plain": "Healthy"}},
 					"default": errResp,
 				},
 			}},
@@ -206,16 +309,17 @@ func (h *Handler) swagger2(l *loaded) any {
 			"/swagger.json": obj{"get": obj{
 				"operationId": "GetSwaggerSpec",
 				"description": "Get the Swagger specification.",
-				"parameters":  []any{obj{"name": "version", "in": "query", "required": false, "type": "integer", "enum": []int{2, 3}}},
+				"parameters":  []any{obj{"name": "version", "in": "query", "required": false, "type": "string", "enum": []string{"2", "3", "3.1"}}},
 				"responses": obj{
-					"200":     obj{"description": "The Swagger specification.", "schema": obj{"type": "string"}},
+					"200":     obj{"description": "The Swagger specification.", "schema": obj{"type": "object"}},
 					"default": errResp,
 				},
 			}},
 		},
 		"definitions": obj{
 			"ServiceInput": obj{
-				"type": "object",
+				"type":     "object",
+				"required": []string{"Inputs"},
 				"properties": obj{
 					"Inputs": obj{"type": "object", "required": []string{"data"}, "properties": obj{
 						"data": obj{"type": "array", "items": recordSchema(l), "format": "pandas.DataFrame:records"},
@@ -229,25 +333,46 @@ func (h *Handler) swagger2(l *loaded) any {
 			"ServiceOutput": obj{
 				"type":       "object",
 				"required":   []string{"Results"},
-				"properties": obj{"Results": obj{"type": "array", "items": resultItems(l)}},
+				"properties": obj{"Results": obj{"type": "array", "format": "numpy.ndarray", "items": resultItems2(l)}},
 				"example":    exOut,
 			},
-			"ErrorResponse": obj{"type": "object", "properties": obj{"message": obj{"type": "string"}}},
+			"ErrorResponse": errorSchema("message"),
 		},
 	}
 }
 
-// schemas3 are the OpenAPI 3 components shared by both OpenAPI documents.
-func schemas3(l *loaded) obj {
+// errorSchema is an error body: a JSON object whose required fields are
+// strings.
+func errorSchema(fields ...string) obj {
+	props := obj{}
+	for _, f := range fields {
+		props[f] = obj{"type": "string"}
+	}
+	return obj{"type": "object", "required": fields, "properties": props}
+}
+
+// classicOutput is the answer to the classic {"data"} form, in the shape
+// the endpoint was deployed with (Options.ClassicResponse).
+func (h *Handler) classicOutput(l *loaded) obj {
+	if h.opts.ClassicResponse == ClassicObject {
+		return obj{
+			"type": "object", "required": []string{"result"},
+			"properties": obj{"result": obj{"type": "array", "items": resultItems3(l)}},
+		}
+	}
+	return obj{"type": "string", "description": `A JSON string holding {"result": [...]}, as Azure's AutoML scoring script answers.`}
+}
+
+// schemas3 are the OpenAPI 3 components shared by the OpenAPI documents.
+func (h *Handler) schemas3(l *loaded) obj {
 	exIn, exOut := examplePair(l)
-	rows := exampleRows(l)
 	return obj{
 		"Record": recordSchema(l),
 		"ServiceInput": obj{
 			"type": "object", "required": []string{"Inputs"},
 			"properties": obj{
 				"Inputs": obj{"type": "object", "required": []string{"data"}, "properties": obj{
-					"data": obj{"type": "array", "items": obj{"$ref": "#/components/schemas/Record"}},
+					"data": obj{"type": "array", "format": "pandas.DataFrame:records", "items": obj{"$ref": "#/components/schemas/Record"}},
 				}},
 				"GlobalParameters": obj{"type": "object", "properties": obj{"method": obj{"type": "string", "enum": methods(l)}}},
 			},
@@ -259,31 +384,47 @@ func schemas3(l *loaded) obj {
 				"data":   obj{"type": "array", "items": obj{"$ref": "#/components/schemas/Record"}},
 				"method": obj{"type": "string", "enum": methods(l)},
 			},
-			"example": obj{"data": rows},
+			"example": obj{"data": []ordered{exampleRow(l)}},
 		},
 		"ServiceOutput": obj{
 			"type": "object", "required": []string{"Results"},
-			"properties": obj{"Results": obj{"type": "array", "items": resultItems(l)}},
+			"properties": obj{"Results": obj{"type": "array", "format": "numpy.ndarray", "items": resultItems3(l)}},
 			"example":    exOut,
 		},
-		"ClassicOutput": obj{"type": "string", "description": `A JSON string holding {"result": [...]}, as Azure's AutoML scoring script answers.`},
-		"ErrorResponse": obj{"type": "object", "properties": obj{"message": obj{"type": "string"}}},
+		"ClassicOutput": h.classicOutput(l),
+		"ErrorResponse": errorSchema("message"),
+		"MLflowError":   errorSchema("error_code", "message", "stack_trace"),
+		"OIPError":      errorSchema("error"),
+		"OIPTensor": obj{
+			"type": "object", "required": []string{"name", "datatype", "shape", "data"},
+			"properties": obj{
+				"name":     obj{"type": "string"},
+				"datatype": obj{"type": "string", "enum": []string{"BOOL", "INT64", "FP64", "BYTES"}},
+				"shape":    obj{"type": "array", "items": obj{"type": "integer"}},
+				"data":     obj{"type": "array"},
+			},
+		},
 	}
+}
+
+func jsonContent(ref string) obj {
+	return obj{"application/json": obj{"schema": obj{"$ref": "#/components/schemas/" + ref}}}
 }
 
 func scoreOp3() obj {
 	return obj{
 		"operationId": "RunMLService",
+		"tags":        []string{tagAzure},
 		"description": "Run web service's model and get the prediction output",
 		"security":    []any{obj{"Bearer": []string{}}},
 		"requestBody": obj{"required": true, "content": obj{"application/json": obj{"schema": obj{"oneOf": []any{
 			obj{"$ref": "#/components/schemas/ServiceInput"}, obj{"$ref": "#/components/schemas/ClassicInput"},
 		}}}}},
 		"responses": obj{
-			"200": obj{"description": "Predictions in the shape asked: {\"Results\"} for Inputs, a JSON string for data.", "content": obj{"application/json": obj{"schema": obj{"oneOf": []any{
+			"200": obj{"description": "Predictions in the shape asked: {\"Results\"} for Inputs, the classic answer for data.", "content": obj{"application/json": obj{"schema": obj{"oneOf": []any{
 				obj{"$ref": "#/components/schemas/ServiceOutput"}, obj{"$ref": "#/components/schemas/ClassicOutput"},
 			}}}}},
-			"default": obj{"description": "The service failed to execute due to an error.", "content": obj{"application/json": obj{"schema": obj{"$ref": "#/components/schemas/ErrorResponse"}}}},
+			"default": obj{"description": "The service failed to execute due to an error.", "content": jsonContent("ErrorResponse")},
 		},
 	}
 }
@@ -294,73 +435,171 @@ func (h *Handler) openapiScore(l *loaded, version string) any {
 		"info":    obj{"title": h.title(l), "description": "API specification for the Azure Machine Learning service " + h.title(l), "version": "1.0"},
 		"servers": []any{obj{"url": h.basePath()}},
 		"paths": obj{
-			"/":      obj{"get": obj{"operationId": "ServiceHealthCheck", "responses": obj{"200": obj{"description": "Healthy", "content": obj{"text/plain": obj{"schema": obj{"type": "string"}}}}}}},
+			"/": obj{"get": obj{"operationId": "ServiceHealthCheck", "tags": []string{tagAzure},
+				"responses": obj{"200": obj{"description": "Healthy", "content": obj{"text/plain": obj{"schema": obj{"type": "string"}}}}}}},
 			"/score": obj{"post": scoreOp3()},
-			"/swagger.json": obj{"get": obj{"operationId": "GetSwaggerSpec", "parameters": []any{obj{"name": "version", "in": "query", "schema": obj{"type": "string", "enum": []string{"2", "3", "3.1"}}}},
-				"responses": obj{"200": obj{"description": "The specification."}}}},
+			"/swagger.json": obj{"get": obj{"operationId": "GetSwaggerSpec", "tags": []string{tagAzure},
+				"parameters": []any{obj{"name": "version", "in": "query", "schema": obj{"type": "string", "enum": []string{"2", "3", "3.1"}}}},
+				"responses": obj{
+					"200":     obj{"description": "The specification.", "content": obj{"application/json": obj{"schema": obj{"type": "object"}}}},
+					"default": obj{"description": "No such version, or no model loaded.", "content": jsonContent("ErrorResponse")},
+				}}},
 		},
 		"components": obj{
-			"schemas":         schemas3(l),
+			"schemas":         h.schemas3(l),
 			"securitySchemes": obj{"Bearer": obj{"type": "http", "scheme": "bearer"}},
 		},
 	}
 }
 
-// openapiFull documents every route of docs/protocols.md#routes.
-func (h *Handler) openapiFull(l *loaded) any {
+// openapiFull documents every route the handler serves (docs/protocols.md).
+func (h *Handler) openapiFull(l *loaded) obj {
 	doc := h.openapiScore(l, "3.1.0").(obj)
 	paths := doc["paths"].(obj)
+	op := func(id, tag string, responses obj) obj {
+		return obj{"get": obj{"operationId": id, "tags": []string{tag}, "responses": responses}}
+	}
 	text := func(desc string) obj {
 		return obj{"200": obj{"description": desc, "content": obj{"text/plain": obj{"schema": obj{"type": "string"}}}}}
 	}
-	js := func(desc string) obj {
-		return obj{"200": obj{"description": desc, "content": obj{"application/json": obj{"schema": obj{"type": "object"}}}}}
+	js := func(desc string, schema obj) obj {
+		return obj{"200": obj{"description": desc, "content": obj{"application/json": obj{"schema": schema}}}}
 	}
+	oipErr := obj{"description": "The model or version is not served here, or not ready.", "content": jsonContent("OIPError")}
 	modelParam := obj{"name": "m", "in": "path", "required": true, "schema": obj{"type": "string", "enum": []string{h.title(l)}}}
 	records := obj{"type": "array", "items": obj{"$ref": "#/components/schemas/Record"}}
-	paths["/openapi.json"] = obj{"get": obj{"operationId": "GetOpenAPI", "responses": js("This document.")}}
-	paths["/docs"] = obj{"get": obj{"operationId": "SwaggerUI", "responses": obj{"200": obj{"description": "Swagger UI", "content": obj{"text/html": obj{}}}}}}
-	paths["/ping"] = obj{"get": obj{"operationId": "MLflowPing", "responses": text("The model is loaded.")}}
-	paths["/health"] = obj{"get": obj{"operationId": "MLflowHealth", "responses": text("The model is loaded.")}}
-	paths["/version"] = obj{"get": obj{"operationId": "MLflowVersion", "responses": text("The server version.")}}
-	paths["/livez"] = obj{"get": obj{"operationId": "Livez", "responses": text("The process is up.")}}
-	paths["/readyz"] = obj{"get": obj{"operationId": "Readyz", "responses": text("A model is loaded and serving.")}}
-	paths["/metrics"] = obj{"get": obj{"operationId": "Metrics", "responses": text("Prometheus text exposition.")}}
+	str := obj{"type": "string"}
+	paths["/openapi.json"] = op("GetOpenAPI", tagServer, js("This document, or one protocol's view of it.", obj{"type": "object"}))
+	paths["/openapi.json"].(obj)["get"].(obj)["parameters"] = []any{obj{"name": "protocol", "in": "query", "schema": obj{"type": "string", "enum": []string{"azure", "mlflow", "oip"}}}}
+	paths["/docs"] = op("SwaggerUI", tagServer, obj{"200": obj{"description": "Swagger UI", "content": obj{"text/html": obj{}}}})
+	// MLflow's scoring server answers its probes with a newline typed
+	// application/json; so do we, for clients that check either.
+	ping := obj{
+		"200": obj{"description": "The model is loaded. The body is a newline, as MLflow's scoring server answers.", "content": obj{"application/json": obj{}}},
+		"404": obj{"description": "No model is loaded, or the endpoint is stopped.", "content": obj{"text/plain": obj{"schema": str}}},
+	}
+	paths["/ping"] = op("MLflowPing", tagMLflow, ping)
+	paths["/health"] = op("MLflowHealth", tagMLflow, ping)
+	paths["/version"] = op("MLflowVersion", tagMLflow, text("The server version."))
+	paths["/livez"] = op("Livez", tagServer, text("The process is up."))
+	paths["/readyz"] = op("Readyz", tagServer, text("A model is loaded and serving."))
+	paths["/readyz"].(obj)["get"].(obj)["responses"].(obj)["503"] = obj{"description": "Not serving, and why.", "content": obj{"text/plain": obj{"schema": str}}}
+	paths["/metrics"] = op("Metrics", tagServer, text("Prometheus text exposition."))
 	paths["/invocations"] = obj{"post": obj{
 		"operationId": "MLflowInvocations",
+		"tags":        []string{tagMLflow},
 		"security":    []any{obj{"Bearer": []string{}}},
 		"requestBody": obj{"required": true, "content": obj{
 			"application/json": obj{"schema": obj{"oneOf": []any{
-				obj{"type": "object", "required": []string{"dataframe_split"}, "properties": obj{"dataframe_split": obj{"type": "object", "properties": obj{"columns": obj{"type": "array", "items": obj{"type": "string"}}, "data": obj{"type": "array", "items": obj{"type": "array"}}}}}},
+				obj{"type": "object", "required": []string{"dataframe_split"}, "properties": obj{"dataframe_split": obj{"type": "object", "required": []string{"columns", "data"}, "properties": obj{"columns": obj{"type": "array", "items": str}, "data": obj{"type": "array", "items": obj{"type": "array"}}}}}},
 				obj{"type": "object", "required": []string{"dataframe_records"}, "properties": obj{"dataframe_records": records}},
 				obj{"type": "object", "required": []string{"instances"}, "properties": obj{"instances": records}},
-				obj{"type": "object", "required": []string{"inputs"}, "properties": obj{"inputs": obj{"type": "object"}}},
+				obj{"type": "object", "required": []string{"inputs"}, "properties": obj{"inputs": obj{"type": "object", "description": "Columns: each input's name to the list of its values."}}},
 			}}},
-			"text/csv": obj{"schema": obj{"type": "string"}},
+			"text/csv": obj{"schema": str},
 		}},
 		"responses": obj{
-			"200":     obj{"description": "Predictions.", "content": obj{"application/json": obj{"schema": obj{"type": "object", "properties": obj{"predictions": obj{"type": "array", "items": resultItems(l)}}}}}},
-			"default": obj{"description": "MLflow error.", "content": obj{"application/json": obj{"schema": obj{"type": "object", "properties": obj{"error_code": obj{"type": "string"}, "message": obj{"type": "string"}}}}}},
+			"200": obj{"description": "Predictions.", "content": obj{"application/json": obj{"schema": obj{
+				"type": "object", "required": []string{"predictions"},
+				"properties": obj{"predictions": obj{"type": "array", "items": predictItem(l)}},
+			}}}},
+			"415":     obj{"description": "A content type or content-type parameter MLflow's scoring server refuses, in its words.", "content": obj{"text/plain": obj{"schema": str}}},
+			"default": obj{"description": "MLflow error.", "content": jsonContent("MLflowError")},
 		},
 	}}
-	paths["/v2"] = obj{"get": obj{"operationId": "OIPServerMetadata", "responses": js("Server metadata.")}}
-	paths["/v2/health/live"] = obj{"get": obj{"operationId": "OIPLive", "responses": js("Live.")}}
-	paths["/v2/health/ready"] = obj{"get": obj{"operationId": "OIPReady", "responses": js("Ready.")}}
-	paths["/v2/models/{m}"] = obj{"get": obj{"operationId": "OIPModelMetadata", "parameters": []any{modelParam}, "responses": js("Model metadata.")}}
-	paths["/v2/models/{m}/ready"] = obj{"get": obj{"operationId": "OIPModelReady", "parameters": []any{modelParam}, "responses": js("Model ready.")}}
-	paths["/v2/models/{m}/infer"] = obj{"post": obj{
+	serverMeta := js("Server metadata.", obj{"type": "object", "required": []string{"name", "version", "extensions"}, "properties": obj{"name": str, "version": str, "extensions": obj{"type": "array", "items": str}}})
+	paths["/v2"] = op("OIPServerMetadata", tagOIP, serverMeta)
+	paths["/v2/"] = op("OIPServerMetadataSlash", tagOIP, serverMeta)
+	paths["/v2/health/live"] = op("OIPLive", tagOIP, js("Live.", obj{"type": "object", "required": []string{"live"}, "properties": obj{"live": obj{"type": "boolean"}}}))
+	ready := obj{"type": "object", "required": []string{"ready"}, "properties": obj{"name": str, "ready": obj{"type": "boolean"}}}
+	paths["/v2/health/ready"] = op("OIPReady", tagOIP, obj{
+		"200": obj{"description": "Ready.", "content": obj{"application/json": obj{"schema": ready}}},
+		"503": obj{"description": "Not ready.", "content": obj{"application/json": obj{"schema": ready}}},
+	})
+	tensorMeta := obj{"type": "array", "items": obj{"type": "object", "required": []string{"name", "datatype", "shape"}, "properties": obj{"name": str, "datatype": str, "shape": obj{"type": "array", "items": obj{"type": "integer"}}}}}
+	modelMeta := obj{"type": "object", "required": []string{"name", "versions", "platform", "inputs", "outputs"}, "properties": obj{
+		"name": str, "versions": obj{"type": "array", "items": str}, "platform": str, "inputs": tensorMeta, "outputs": tensorMeta,
+	}}
+	versionParam := obj{"name": "v", "in": "path", "required": true, "schema": obj{"type": "string", "enum": []string{strconv.Itoa(l.version)}}}
+	infer := obj{"post": obj{
 		"operationId": "OIPInfer",
+		"tags":        []string{tagOIP},
 		"parameters":  []any{modelParam},
 		"security":    []any{obj{"Bearer": []string{}}},
 		"requestBody": obj{"required": true, "content": obj{"application/json": obj{"schema": obj{"type": "object", "required": []string{"inputs"}, "properties": obj{
-			"id":     obj{"type": "string"},
-			"inputs": obj{"type": "array", "items": obj{"type": "object", "required": []string{"name", "datatype", "data"}, "properties": obj{"name": obj{"type": "string"}, "shape": obj{"type": "array", "items": obj{"type": "integer"}}, "datatype": obj{"type": "string"}, "data": obj{"type": "array"}}}},
+			"id":         str,
+			"parameters": obj{"type": "object"},
+			"inputs":     obj{"type": "array", "items": obj{"type": "object", "required": []string{"name", "datatype", "data"}, "properties": obj{"name": str, "shape": obj{"type": "array", "items": obj{"type": "integer"}}, "datatype": str, "data": obj{"type": "array"}}}},
+			"outputs":    obj{"type": "array", "items": obj{"type": "object", "required": []string{"name"}, "properties": obj{"name": obj{"type": "string", "enum": oipOutputs(l)}}}},
 		}}}}},
-		"responses": js("Inference response."),
+		"responses": obj{
+			"200": obj{"description": "Inference response.", "content": obj{"application/json": obj{"schema": obj{
+				"type": "object", "required": []string{"model_name", "outputs"},
+				"properties": obj{"model_name": str, "model_version": str, "id": str, "outputs": obj{"type": "array", "items": obj{"$ref": "#/components/schemas/OIPTensor"}}},
+			}}}},
+			"default": obj{"description": "OIP error.", "content": jsonContent("OIPError")},
+		},
 	}}
+	meta := func(id string, params []any) obj {
+		return obj{"get": obj{"operationId": id, "tags": []string{tagOIP}, "parameters": params,
+			"responses": obj{"200": obj{"description": "Model metadata.", "content": obj{"application/json": obj{"schema": modelMeta}}}, "default": oipErr}}}
+	}
+	readyOp := func(id string, params []any) obj {
+		return obj{"get": obj{"operationId": id, "tags": []string{tagOIP}, "parameters": params, "responses": obj{
+			"200":     obj{"description": "Model ready.", "content": obj{"application/json": obj{"schema": ready}}},
+			"503":     obj{"description": "Model loaded but the endpoint is stopped.", "content": obj{"application/json": obj{"schema": ready}}},
+			"default": oipErr,
+		}}}
+	}
+	withVersion := []any{modelParam, versionParam}
+	paths["/v2/models/{m}"] = meta("OIPModelMetadata", []any{modelParam})
+	paths["/v2/models/{m}/ready"] = readyOp("OIPModelReady", []any{modelParam})
+	paths["/v2/models/{m}/infer"] = infer
+	paths["/v2/models/{m}/versions/{v}"] = meta("OIPModelVersionMetadata", withVersion)
+	paths["/v2/models/{m}/versions/{v}/ready"] = readyOp("OIPModelVersionReady", withVersion)
+	vInfer := obj{}
+	for k, v := range infer["post"].(obj) {
+		vInfer[k] = v
+	}
+	vInfer["operationId"], vInfer["parameters"] = "OIPVersionInfer", withVersion
+	paths["/v2/models/{m}/versions/{v}/infer"] = obj{"post": vInfer}
+	doc["tags"] = []any{
+		obj{"name": tagAzure, "description": "Azure Machine Learning online endpoint: /score."},
+		obj{"name": tagMLflow, "description": "MLflow's scoring server: /invocations and its probes."},
+		obj{"name": tagOIP, "description": "Open Inference Protocol (KServe v2)."},
+		obj{"name": tagServer, "description": "Probes, metrics and these documents."},
+	}
 	if h.opts.Prefix != "" {
-		// The workspace server routes OIP at its root, not under the mount.
+		// The workspace server also routes OIP at its root.
 		doc["servers"] = []any{obj{"url": h.opts.Prefix}, obj{"url": "/", "description": "OIP routes (/v2/...) at the server root"}}
 	}
+	return doc
+}
+
+// oipOutputs are the output tensors an infer request may ask for.
+func oipOutputs(l *loaded) []string {
+	if l.nout > 1 {
+		return []string{"predict", "predict_proba"}
+	}
+	return []string{"predict"}
+}
+
+// openapiView is the whole document, or with tag the operations of one
+// protocol (a Swagger UI view per protocol).
+func (h *Handler) openapiView(l *loaded, tag string) any {
+	doc := h.openapiFull(l)
+	if tag == "" {
+		return doc
+	}
+	paths := obj{}
+	for p, item := range doc["paths"].(obj) {
+		for _, o := range item.(obj) {
+			if slices.Contains(o.(obj)["tags"].([]string), tag) {
+				paths[p] = item
+			}
+		}
+	}
+	doc["paths"] = paths
+	doc["info"] = obj{"title": h.title(l) + ": " + tag, "description": tag + " operations of " + h.title(l) + ".", "version": "1.0"}
 	return doc
 }
