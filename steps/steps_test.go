@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	"github.com/mlflow-go/mlflow/engine"
-	"github.com/mlflow-go/mlflow/schema"
 	"github.com/mlflow-go/mlflow/schema/load"
 )
 

@@ -28,6 +28,7 @@ func TestDeployConformance(t *testing.T) {
 			Load:   func(context.Context, *store.Store, string) (serve.Model, error) { return fake, nil },
 			Ensure: server.Find,
 		},
+		Config: deploy.Config{},
 		Setup: func(t *testing.T, dir string, s *store.Store) map[string]any {
 			serverOn(t, s)
 			return map[string]any{"model": "bank:1", "name": "bank", "auth": "key"}
@@ -40,7 +41,8 @@ func TestConsumeConformance(t *testing.T) {
 	var row map[string]any
 	json.Unmarshal([]byte(fakemodel.RowJSON), &row)
 	steptest.Run(t, steptest.Case{
-		Kind: consume.New(),
+		Kind:   consume.New(),
+		Config: consume.Config{},
 		Setup: func(t *testing.T, dir string, s *store.Store) map[string]any {
 			return map[string]any{"endpoint": stable(deployedOn(t, s)), "input": []any{row}}
 		},
@@ -51,7 +53,8 @@ func TestConsumeConformance(t *testing.T) {
 
 func TestLogsConformance(t *testing.T) {
 	steptest.Run(t, steptest.Case{
-		Kind: logs.New(),
+		Kind:   logs.New(),
+		Config: logs.Config{},
 		Setup: func(t *testing.T, dir string, s *store.Store) map[string]any {
 			return map[string]any{"endpoint": stable(deployedOn(t, s))}
 		},
@@ -61,7 +64,7 @@ func TestLogsConformance(t *testing.T) {
 }
 
 // stable is the endpoint output as a step downstream of deploy receives it (JSON values).
-func stable(ep map[string]any) map[string]any {
+func stable(ep any) map[string]any {
 	b, _ := json.Marshal(ep)
 	var m map[string]any
 	json.Unmarshal(b, &m)

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -20,31 +21,72 @@ import (
 	"time"
 
 	"github.com/mlflow-go/mlflow/engine"
+	"github.com/mlflow-go/mlflow/internal/artifact"
 	"github.com/mlflow-go/mlflow/internal/datasets"
 	"github.com/mlflow-go/mlflow/internal/endpoints"
 	"github.com/mlflow-go/mlflow/internal/store"
 	"github.com/mlflow-go/mlflow/internal/tabular"
 )
 
-// Config is the consume step's config; schema/cue/consume.cue declares
-// the same fields.
+// Config is the consume step's config; schema/load/cue/consume.cue
+// declares the same fields.
 type Config struct {
 	// Endpoint is the deploy step's endpoint output.
-	Endpoint map[string]any `json:"endpoint"`
-	// Input is one of: a list of records sent as they are; a path, relative
-	// to the workflow, to a JSON file ({"data": [...]}, as Azure's
-	// data.json) or a CSV with a header row; or {"dataset": OUTPUT,
-	// "sample": N, "seed": S}, N rows (default 5) drawn from a dataset.
-	Input any `json:"input"`
+	Endpoint artifact.Endpoint `json:"endpoint"`
+	Input    Input             `json:"input"`
 	// Method is "predict" (default) or "predict_proba".
-	Method string `json:"method"`
+	Method string `json:"method,omitempty"`
 }
 
-// sampleSpec is Input's dataset form.
-type sampleSpec struct {
-	Dataset map[string]any `json:"dataset"`
-	Sample  int            `json:"sample"`
-	Seed    int64          `json:"seed"`
+// Input is one of: a list of records sent as they are; a path, relative to
+// the workflow, to a JSON file ({"data": [...]}, as Azure's data.json) or a
+// CSV with a header row; or {"dataset": OUTPUT, "sample": N, "seed": S},
+// N rows (default 5) drawn from a dataset.
+type Input struct {
+	Records []map[string]any
+	File    string
+	Sample  *Sample
+}
+
+// Sample is Input's dataset form.
+type Sample struct {
+	Dataset artifact.Dataset `json:"dataset"`
+	Sample  int              `json:"sample,omitempty"`
+	Seed    int64            `json:"seed,omitempty"`
+}
+
+func (in *Input) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	const want = "records, a .json or .csv file, or {dataset, sample}"
+	if len(b) == 0 || string(b) == "null" {
+		*in = Input{}
+		return nil
+	}
+	switch b[0] {
+	case '"':
+		return json.Unmarshal(b, &in.File)
+	case '[':
+		var list []json.RawMessage
+		if err := json.Unmarshal(b, &list); err != nil {
+			return err
+		}
+		for i, r := range list {
+			var m map[string]any
+			if err := json.Unmarshal(r, &m); err != nil || m == nil {
+				return fmt.Errorf("input[%d] is not a record (an object of columns)", i)
+			}
+			in.Records = append(in.Records, m)
+		}
+		return nil
+	case '{':
+		var sp Sample
+		if err := artifact.Decode(b, &sp); err != nil {
+			return fmt.Errorf("want {\"dataset\": ..., \"sample\": N}: %w", err)
+		}
+		in.Sample = &sp
+		return nil
+	}
+	return fmt.Errorf("want %s, got %s", want, b)
 }
 
 // Step implements the consume kind.
@@ -64,13 +106,13 @@ func (st *Step) Key(ctx context.Context, req *engine.Request, w io.Writer) error
 	if err := req.Decode(&c); err != nil {
 		return err
 	}
-	p, ok := c.Input.(string)
-	if !ok {
+	p := c.Input.File
+	if p == "" {
 		return nil
 	}
 	d, err := store.FileDigest(ctx, st.path(req, p))
 	if err != nil {
-		return fmt.Errorf("step %s: input: %w", req.Step, err)
+		return fmt.Errorf("input: %w", err)
 	}
 	_, err = fmt.Fprintf(w, "file %s %s\n", p, d)
 	return err
@@ -88,44 +130,30 @@ func (st *Step) Run(ctx context.Context, req *engine.Request) (engine.Outputs, e
 	if err := req.Decode(&c); err != nil {
 		return nil, err
 	}
-	name, _ := c.Endpoint["name"].(string)
-	uri, _ := c.Endpoint["scoring_uri"].(string)
+	name, uri := c.Endpoint.Name, c.Endpoint.ScoringURI
 	if name == "" || uri == "" {
-		return nil, fmt.Errorf("step %s: endpoint must be a deploy step's endpoint output (with name and scoring_uri)", req.Step)
+		return nil, errors.New("endpoint must be a deploy step's endpoint output (with name and scoring_uri)")
 	}
 	if c.Method != "" && c.Method != "predict" && c.Method != "predict_proba" {
-		return nil, fmt.Errorf("step %s: method %q: want predict or predict_proba", req.Step, c.Method)
+		return nil, fmt.Errorf("method %q: want predict or predict_proba", c.Method)
 	}
 	var rows []map[string]any
 	var err error
-	switch in := c.Input.(type) {
-	case string:
-		rows, err = readInput(st.path(req, in))
-	case []any:
-		for i, r := range in {
-			m, ok := r.(map[string]any)
-			if !ok {
-				return nil, fmt.Errorf("step %s: input[%d] is not a record (an object of columns)", req.Step, i)
-			}
-			rows = append(rows, m)
-		}
-	case map[string]any:
-		var sp sampleSpec
-		b, _ := json.Marshal(in)
-		if err := json.Unmarshal(b, &sp); err != nil || sp.Dataset == nil {
-			return nil, fmt.Errorf("step %s: input: want {\"dataset\": ..., \"sample\": N}", req.Step)
-		}
-		rows, err = st.sample(ctx, req, sp, uri, name)
-	case nil:
-		return nil, fmt.Errorf("step %s: input is required: records, a .json or .csv file, or {dataset, sample}", req.Step)
+	switch in := c.Input; {
+	case in.File != "":
+		rows, err = readInput(st.path(req, in.File))
+	case in.Records != nil:
+		rows = in.Records
+	case in.Sample != nil:
+		rows, err = st.sample(ctx, req, *in.Sample, uri, name)
 	default:
-		return nil, fmt.Errorf("step %s: input: want records, a file path or {dataset, sample}, got %T", req.Step, c.Input)
+		return nil, errors.New("input is required: records, a .json or .csv file, or {dataset, sample}")
 	}
 	if err != nil {
-		return nil, fmt.Errorf("step %s: %w", req.Step, err)
+		return nil, err
 	}
 	if len(rows) == 0 {
-		return nil, fmt.Errorf("step %s: no rows to send", req.Step)
+		return nil, errors.New("no rows to send")
 	}
 	body := map[string]any{"data": rows}
 	if c.Method != "" {
@@ -134,7 +162,7 @@ func (st *Step) Run(ctx context.Context, req *engine.Request) (engine.Outputs, e
 	b, _ := json.Marshal(body)
 	hreq, err := http.NewRequestWithContext(ctx, "POST", uri, bytes.NewReader(b))
 	if err != nil {
-		return nil, fmt.Errorf("step %s: %w", req.Step, err)
+		return nil, err
 	}
 	hreq.Header.Set("Content-Type", "application/json")
 	if k, err := endpoints.ReadKeys(req.Store, name); err == nil {
@@ -143,22 +171,22 @@ func (st *Step) Run(ctx context.Context, req *engine.Request) (engine.Outputs, e
 	start := time.Now()
 	resp, err := st.Client.Do(hreq)
 	if err != nil {
-		return nil, fmt.Errorf("step %s: POST %s: %w", req.Step, uri, err)
+		return nil, fmt.Errorf("POST %s: %w", uri, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
 	if err != nil {
-		return nil, fmt.Errorf("step %s: POST %s: %w", req.Step, uri, err)
+		return nil, fmt.Errorf("POST %s: %w", uri, err)
 	}
 	if resp.StatusCode != 200 {
-		return nil, fmt.Errorf("step %s: POST %s: %s: %s", req.Step, uri, resp.Status, strings.TrimSpace(string(raw)))
+		return nil, fmt.Errorf("POST %s: %s: %s", uri, resp.Status, strings.TrimSpace(string(raw)))
 	}
 	result, err := parseAnswer(raw)
 	if err != nil {
-		return nil, fmt.Errorf("step %s: answer of %s: %w", req.Step, uri, err)
+		return nil, fmt.Errorf("answer of %s: %w", uri, err)
 	}
 	if len(result) != len(rows) {
-		return nil, fmt.Errorf("step %s: sent %d rows, got %d predictions", req.Step, len(rows), len(result))
+		return nil, fmt.Errorf("sent %d rows, got %d predictions", len(rows), len(result))
 	}
 	out := map[string]any{"endpoint": name, "rows": rows, "predictions": result}
 	ob, _ := json.MarshalIndent(out, "", "  ")
@@ -176,9 +204,9 @@ func (st *Step) Run(ctx context.Context, req *engine.Request) (engine.Outputs, e
 		}
 	}
 	req.Logf("sent %d rows to %s in %s", len(rows), uri, time.Since(start).Round(time.Microsecond))
-	pred := map[string]any{"path": p, "count": len(result), "predictions": result}
+	pred := artifact.Predictions{Path: p, Count: len(result), Predictions: result}
 	if len(summary) > 0 {
-		pred["summary"] = summary
+		pred.Summary = summary
 	}
 	return engine.Outputs{"predictions": pred}, nil
 }
@@ -280,12 +308,11 @@ func csvValue(s string) any {
 
 // sample draws rows from a dataset, keeping only the model's inputs (the
 // endpoint's OIP metadata lists them), so the label column is not sent.
-func (st *Step) sample(ctx context.Context, req *engine.Request, c sampleSpec, uri, name string) ([]map[string]any, error) {
-	digest, _ := c.Dataset["digest"].(string)
-	if digest == "" {
+func (st *Step) sample(ctx context.Context, req *engine.Request, c Sample, uri, name string) ([]map[string]any, error) {
+	if c.Dataset.Digest == "" {
 		return nil, fmt.Errorf("dataset must be a dataset step's output (with a digest)")
 	}
-	f, err := datasets.LoadFrame(req.Store, digest)
+	f, err := datasets.LoadFrame(req.Store, c.Dataset.Digest)
 	if err != nil {
 		return nil, err
 	}
@@ -308,7 +335,7 @@ func (st *Step) sample(ctx context.Context, req *engine.Request, c sampleSpec, u
 		for _, name := range inputs {
 			col := f.Col(name)
 			if col == nil {
-				return nil, fmt.Errorf("dataset %v has no column %q, which the model needs", c.Dataset["name"], name)
+				return nil, fmt.Errorf("dataset %s has no column %q, which the model needs", c.Dataset.Ref(), name)
 			}
 			m[name] = cell(col, i)
 		}

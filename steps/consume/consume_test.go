@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mlflow-go/mlflow/engine"
+	"github.com/mlflow-go/mlflow/internal/artifact"
 	"github.com/mlflow-go/mlflow/internal/datasets"
 	"github.com/mlflow-go/mlflow/internal/server"
 	"github.com/mlflow-go/mlflow/internal/server/fakemodel"
@@ -43,7 +44,7 @@ func deployedOn(t *testing.T, s *store.Store) map[string]any {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return outs["endpoint"].(map[string]any)
+	return stable(outs["endpoint"])
 }
 
 // serverOn starts a workspace server on s, in process, serving the fake model, and returns
@@ -101,12 +102,12 @@ func TestConsumeAndLogs(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%v: %v", c.input, err)
 		}
-		p := outs["predictions"].(map[string]any)
-		got, _ := json.Marshal(p["predictions"])
-		if string(got) != c.want || p["count"] != len(strings.Split(c.want, ",")) {
+		p := outs["predictions"].(artifact.Predictions)
+		got, _ := json.Marshal(p.Predictions)
+		if string(got) != c.want || p.Count != len(strings.Split(c.want, ",")) {
 			t.Errorf("%v: %s, want %s", c.input, got, c.want)
 		}
-		if b, err := os.ReadFile(p["path"].(string)); err != nil || !strings.Contains(string(b), `"predictions"`) {
+		if b, err := os.ReadFile(p.Path); err != nil || !strings.Contains(string(b), `"predictions"`) {
 			t.Errorf("%v: predictions file: %v", c.input, err)
 		}
 	}
@@ -124,7 +125,7 @@ func TestConsumeAndLogs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := outs["predictions"].(map[string]any)["count"]; n != 7 {
+	if n := outs["predictions"].(artifact.Predictions).Count; n != 7 {
 		t.Errorf("sampled %v rows, want 7", n)
 	}
 
@@ -151,27 +152,27 @@ func TestConsumeAndLogs(t *testing.T) {
 	// The logs step sees every request made above, and never a key. The
 	// server writes its log off the hot path, so the last line may land
 	// a moment after the answer.
-	var lg map[string]any
+	var lg artifact.Log
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		outs, err = run(t, s, dir, logs.New(), map[string]any{"endpoint": ep})
 		if err != nil {
 			t.Fatal(err)
 		}
-		lg = outs["log"].(map[string]any)
-		if lg["count"].(int) >= 5 || time.Now().After(deadline) {
+		lg = outs["log"].(artifact.Log)
+		if lg.Count >= 5 || time.Now().After(deadline) {
 			break
 		}
 	}
-	st := lg["status"].(map[string]int)
-	if lg["count"].(int) < 5 || st["200"] != 4 || st["400"] != 1 {
+	st := lg.Status
+	if lg.Count < 5 || st["200"] != 4 || st["400"] != 1 {
 		t.Errorf("log summary: %v", lg)
 	}
-	b, _ := os.ReadFile(lg["path"].(string))
-	if strings.Count(string(b), "\n") != lg["count"].(int) {
-		t.Errorf("log file has %d lines, count %v", strings.Count(string(b), "\n"), lg["count"])
+	b, _ := os.ReadFile(lg.Path)
+	if strings.Count(string(b), "\n") != lg.Count {
+		t.Errorf("log file has %d lines, count %v", strings.Count(string(b), "\n"), lg.Count)
 	}
 	outs, _ = run(t, s, dir, logs.New(), map[string]any{"endpoint": ep, "tail": 2})
-	if n := outs["log"].(map[string]any)["count"]; n != 2 {
+	if n := outs["log"].(artifact.Log).Count; n != 2 {
 		t.Errorf("tail 2: count %v", n)
 	}
 }

@@ -12,7 +12,8 @@ import (
 
 func TestConformance(t *testing.T) {
 	steptest.Run(t, steptest.Case{
-		Kind: exec.New(),
+		Kind:   exec.New(),
+		Config: exec.Config{},
 		Setup: func(t *testing.T, dir string, s *store.Store) map[string]any {
 			if err := os.WriteFile(filepath.Join(dir, "in.txt"), []byte("hello\n"), 0o644); err != nil {
 				t.Fatal(err)

@@ -15,19 +15,20 @@ import (
 	"time"
 
 	"github.com/mlflow-go/mlflow/engine"
+	"github.com/mlflow-go/mlflow/internal/artifact"
 	"github.com/mlflow-go/mlflow/internal/store"
 )
 
-// Config is the exec step's config (schema/cue/exec.cue).
+// Config is the exec step's config (schema/load/cue/exec.cue).
 type Config struct {
 	Command []string          `json:"command"`
-	Env     map[string]string `json:"env"`
-	Dir     string            `json:"dir"`
-	Inputs  []string          `json:"inputs"`
-	Outputs []string          `json:"outputs"`
+	Env     map[string]string `json:"env,omitempty"`
+	Dir     string            `json:"dir,omitempty"`
+	Inputs  []string          `json:"inputs,omitempty"`
+	Outputs []string          `json:"outputs,omitempty"`
 	// AllowFailure keeps a non-zero exit from failing the step; the code is
 	// still reported in exit_code.
-	AllowFailure bool `json:"allow_failure"`
+	AllowFailure bool `json:"allow_failure,omitempty"`
 }
 
 // Step implements the exec kind.
@@ -156,7 +157,7 @@ func (s *Step) Run(ctx context.Context, req *engine.Request) (engine.Outputs, er
 			return nil, fmt.Errorf("%s exited with status %d (see the step log: mlflow runs show %s --log %s)", c.Command[0], code, req.RunID, req.Step)
 		}
 	}
-	files := map[string]any{}
+	files := artifact.Files{}
 	for _, out := range c.Outputs {
 		p := resolve(dir, out)
 		f, err := store.OpenRegular(p)
@@ -171,7 +172,7 @@ func (s *Step) Run(ctx context.Context, req *engine.Request) (engine.Outputs, er
 		if err != nil {
 			return nil, fmt.Errorf("store output %s: %w", out, err)
 		}
-		files[out] = map[string]any{"digest": d, "size": size}
+		files[out] = artifact.File{Digest: d, Size: size}
 	}
 	return engine.Outputs{"exit_code": code, "files": files}, nil
 }
@@ -183,11 +184,13 @@ func (s *Step) Restore(ctx context.Context, req *engine.Request, outs engine.Out
 	if err != nil {
 		return err
 	}
-	files, _ := outs["files"].(map[string]any)
+	files, err := artifact.As[artifact.Files](outs["files"])
+	if err != nil {
+		return fmt.Errorf("cached files output: %w", err)
+	}
 	dir := c.dir(req)
 	for _, out := range c.Outputs {
-		meta, _ := files[out].(map[string]any)
-		d, _ := meta["digest"].(string)
+		d := files[out].Digest
 		if d == "" {
 			return fmt.Errorf("cached outputs lack %s", out)
 		}

@@ -5,9 +5,11 @@ package logs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/mlflow-go/mlflow/engine"
+	"github.com/mlflow-go/mlflow/internal/artifact"
 	"github.com/mlflow-go/mlflow/internal/endpoints"
 	"github.com/mlflow-go/mlflow/internal/server/reqlog"
 	"github.com/mlflow-go/mlflow/internal/store"
@@ -17,9 +19,9 @@ import (
 // fields.
 type Config struct {
 	// Endpoint is the deploy step's endpoint output.
-	Endpoint map[string]any `json:"endpoint"`
+	Endpoint artifact.Endpoint `json:"endpoint"`
 	// Tail keeps only the last Tail requests (0: all).
-	Tail int `json:"tail"`
+	Tail int `json:"tail,omitempty"`
 }
 
 // Step implements the logs kind.
@@ -39,19 +41,19 @@ func (*Step) Run(ctx context.Context, req *engine.Request) (engine.Outputs, erro
 	if err := req.Decode(&c); err != nil {
 		return nil, err
 	}
-	name, _ := c.Endpoint["name"].(string)
+	name := c.Endpoint.Name
 	if name == "" {
-		return nil, fmt.Errorf("step %s: endpoint must be a deploy step's endpoint output (with a name)", req.Step)
+		return nil, errors.New("endpoint must be a deploy step's endpoint output (with a name)")
 	}
 	if c.Tail < 0 {
-		return nil, fmt.Errorf("step %s: tail %d: want 0 or more", req.Step, c.Tail)
+		return nil, fmt.Errorf("tail %d: want 0 or more", c.Tail)
 	}
 	if _, err := endpoints.Get(ctx, req.Store, name); err != nil {
-		return nil, fmt.Errorf("step %s: %w", req.Step, err)
+		return nil, err
 	}
 	es, err := reqlog.Tail(endpoints.LogPath(req.Store, name), c.Tail)
 	if err != nil {
-		return nil, fmt.Errorf("step %s: %w", req.Step, err)
+		return nil, err
 	}
 	var b []byte
 	for i := range es {
@@ -66,8 +68,8 @@ func (*Step) Run(ctx context.Context, req *engine.Request) (engine.Outputs, erro
 	}
 	sum := reqlog.Summarize(es)
 	req.Logf("endpoint %s: %d requests, %d errors, p50 %.3f ms", name, sum.Count, sum.Errors, sum.P50MS)
-	return engine.Outputs{"log": map[string]any{
-		"path": p, "endpoint": name, "count": sum.Count, "status": sum.Status, "errors": sum.Errors,
-		"rows": sum.Rows, "p50_ms": sum.P50MS, "p99_ms": sum.P99MS, "first": sum.First, "last": sum.Last,
+	return engine.Outputs{"log": artifact.Log{
+		Path: p, Endpoint: name, Count: sum.Count, Status: sum.Status, Errors: sum.Errors,
+		Rows: sum.Rows, P50MS: sum.P50MS, P99MS: sum.P99MS, First: sum.First, Last: sum.Last,
 	}}, nil
 }

@@ -167,6 +167,13 @@ func checkOutput(v any, typ string) error {
 	if !ok {
 		return fmt.Errorf("no Go type for output type %s", typ)
 	}
+	if typ == "number" {
+		switch reflect.ValueOf(v).Kind() {
+		case reflect.Int, reflect.Int64, reflect.Float64:
+			return nil
+		}
+		return fmt.Errorf("got %T, want a number", v)
+	}
 	if reflect.TypeOf(v) != gt {
 		return fmt.Errorf("got %T, want %s", v, gt)
 	}
