@@ -9,7 +9,6 @@ import (
 	"runtime"
 
 	"github.com/mlflow-go/mlflow/engine"
-	"github.com/mlflow-go/mlflow/schema"
 	"github.com/mlflow-go/mlflow/schema/load"
 	"github.com/mlflow-go/mlflow/steps"
 )

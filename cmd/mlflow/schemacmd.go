@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 
-	"github.com/mlflow-go/mlflow/schema"
 	"github.com/mlflow-go/mlflow/schema/load"
 )
 
