@@ -23,28 +23,36 @@ func reseed(src *rand.PCG, seed uint64, iter, class, purpose int) {
 	src.Seed(seed, uint64(iter)<<24|uint64(class)<<8|uint64(purpose))
 }
 
-// fitter holds one Fit's state.
+// fitter holds one Fit's state. Fit checks the input and builds it; boost or forest then
+// drives it, the choice made once: the two share growing a tree (growTree) and little else.
 type fitter struct {
-	d      *Dataset
-	p      *Params
-	y, w   []float64
-	k      int         // trees per iteration
-	score  [][]float64 // per class, per dataset row (train and valid rows only)
-	g, h   [][]float64 // per class, per dataset row
-	rows   []int32     // rows whose gradients the job computes
-	base   []float64
-	forest bool
+	d     *Dataset
+	p     *Params
+	y, w  []float64
+	k     int         // trees per iteration
+	train []int32     // sorted: row order fixes every summation order
+	base  []float64   // the constant model's scores
+	g, h  [][]float64 // per class, per dataset row
+	score [][]float64 // boosting: per class, per dataset row (train and valid rows only)
+	rows  []int32     // rows whose gradients the job computes
+
+	pl                 *pool
+	gr                 *grower
+	nFeat              int     // features per tree (FeatureFraction)
+	allFeats, featPerm []int32 // 0..nf-1, and the scratch of the per-tree draw
+	bagSrc, splitSrc   *rand.PCG
+	rng                *rand.Rand // draws from bagSrc
 }
 
 // do computes the gradients of one fixed chunk of rows (chunking is fixed, so the result does
 // not depend on the number of workers).
-func (ft *fitter) do(_, c int) {
+func (ft *fitter) do(kind, c int) {
 	lo := c * gradChunk
 	hi := min(lo+gradChunk, len(ft.rows))
 	rows := ft.rows[lo:hi]
 	w := 1.0
 	switch {
-	case ft.forest:
+	case kind == jobResidual:
 		// A forest fits each class's residual from the prior once: leaves become class frequencies.
 		for _, r := range rows {
 			if ft.w != nil {
@@ -130,29 +138,10 @@ func Fit(ctx context.Context, d *Dataset, y []float64, weights []float64, train,
 		return nil, fmt.Errorf("gbdt: no training rows")
 	}
 	if p.Forest {
-		valid = nil
+		valid = nil // a forest does not stop early
 	}
-	mark := make([]uint8, d.rows)
-	for _, set := range [][]int32{train, valid} {
-		for _, r := range set {
-			if r < 0 || int(r) >= d.rows {
-				return nil, fmt.Errorf("gbdt: row %d out of range [0, %d)", r, d.rows)
-			}
-			if mark[r] != 0 {
-				return nil, fmt.Errorf("gbdt: row %d given twice (train and valid rows must be distinct)", r)
-			}
-			mark[r] = 1
-			v := y[r]
-			if math.IsNaN(v) || math.IsInf(v, 0) {
-				return nil, fmt.Errorf("gbdt: row %d: label %v is not a finite number", r, v)
-			}
-			if p.Loss != "squared_error" && (v != math.Trunc(v) || v < 0 || int(v) >= p.NumClass) {
-				return nil, fmt.Errorf("gbdt: row %d: label %v is not a class index in [0, %d)", r, v, p.NumClass)
-			}
-			if weights != nil && !(weights[r] >= 0) {
-				return nil, fmt.Errorf("gbdt: row %d: weight %v is not >= 0", r, weights[r])
-			}
-		}
+	if err := checkRows(d.rows, y, weights, &p, train, valid); err != nil {
+		return nil, err
 	}
 	workers := p.Workers
 	if workers <= 0 {
@@ -161,29 +150,101 @@ func Fit(ctx context.Context, d *Dataset, y []float64, weights []float64, train,
 	pl := newPool(workers)
 	defer pl.close()
 
+	ft := newFitter(d, &p, y, weights, train, pl)
+	var m *Model
+	var err error
+	if p.Forest {
+		m, err = ft.forest(ctx)
+	} else {
+		m, err = ft.boost(ctx, valid)
+	}
+	if err != nil {
+		return nil, err
+	}
+	m.Gain = make([]float64, len(d.names))
+	for ti := range m.Trees {
+		m.addGain(ti)
+	}
+	m.CatBits = m.CatBits[:m.catBitsUsed()]
+	if err := m.pack(); err != nil {
+		return nil, fmt.Errorf("gbdt: internal error: %w", err)
+	}
+	return m, nil
+}
+
+// checkRows refuses rows out of range or given twice, and labels or weights the loss cannot take.
+func checkRows(n int, y, weights []float64, p *Params, train, valid []int32) error {
+	mark := make([]bool, n)
+	for _, set := range [][]int32{train, valid} {
+		for _, r := range set {
+			if r < 0 || int(r) >= n {
+				return fmt.Errorf("gbdt: row %d out of range [0, %d)", r, n)
+			}
+			if mark[r] {
+				return fmt.Errorf("gbdt: row %d given twice (train and valid rows must be distinct)", r)
+			}
+			mark[r] = true
+			v := y[r]
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return fmt.Errorf("gbdt: row %d: label %v is not a finite number", r, v)
+			}
+			if p.Loss != "squared_error" && (v != math.Trunc(v) || v < 0 || int(v) >= p.NumClass) {
+				return fmt.Errorf("gbdt: row %d: label %v is not a class index in [0, %d)", r, v, p.NumClass)
+			}
+			if weights != nil && !(weights[r] >= 0) {
+				return fmt.Errorf("gbdt: row %d: weight %v is not >= 0", r, weights[r])
+			}
+		}
+	}
+	return nil
+}
+
+func newFitter(d *Dataset, p *Params, y, w []float64, train []int32, pl *pool) *fitter {
 	k := 1
 	if p.Loss == "multiclass" {
 		k = p.NumClass
 	}
-	ft := &fitter{d: d, p: &p, y: y, w: weights, k: k, forest: p.Forest,
-		score: make([][]float64, k), g: make([][]float64, k), h: make([][]float64, k)}
-	for c := range k {
-		ft.score[c] = make([]float64, d.rows)
-		ft.g[c] = make([]float64, d.rows)
-		ft.h[c] = make([]float64, d.rows)
-	}
 	train = slices.Clone(train)
-	slices.Sort(train) // row order fixes every summation order
-	ft.base = baseScore(&p, y, weights, train, k)
+	slices.Sort(train)
+	nf := len(d.names)
+	ft := &fitter{d: d, p: p, y: y, w: w, k: k, train: train,
+		g: perClass(k, d.rows), h: perClass(k, d.rows),
+		pl: pl, gr: newGrower(d, p, pl, len(train)),
+		nFeat:    max(1, int(math.Round(p.FeatureFraction*float64(nf)))),
+		allFeats: make([]int32, nf), featPerm: make([]int32, nf),
+		bagSrc: &rand.PCG{}, splitSrc: &rand.PCG{},
+	}
+	for j := range ft.allFeats {
+		ft.allFeats[j] = int32(j)
+	}
+	ft.rng = rand.New(ft.bagSrc)
+	ft.gr.rng = rand.New(ft.splitSrc)
+	ft.gr.feats = make([]int32, 0, nf)
+	ft.gr.nodeFeat = make([]int32, 0, nf)
+	return ft
+}
 
+func perClass(k, n int) [][]float64 {
+	v := make([][]float64, k)
+	for c := range v {
+		v[c] = make([]float64, n)
+	}
+	return v
+}
+
+// newModel is the empty model both modes add trees to, starting from ft.base.
+func (ft *fitter) newModel(output string) *Model {
+	d, p := ft.d, ft.p
 	m := &Model{
 		Loss:         p.Loss,
 		NumClass:     p.NumClass,
 		Features:     slices.Clone(d.names),
 		Categorical:  slices.Clone(d.cat),
 		NumCodes:     make([]int32, len(d.names)),
-		TreesPerIter: k,
-		Params:       p,
+		TreesPerIter: ft.k,
+		Params:       *p,
+		Output:       output,
+		BaseScore:    slices.Clone(ft.base),
 		ds:           d,
 	}
 	m.Params.Workers = 0
@@ -194,50 +255,41 @@ func Fit(ctx context.Context, d *Dataset, y []float64, weights []float64, train,
 	for j := range d.names {
 		m.NumCodes[j] = int32(d.numCodes[j])
 	}
-	switch {
-	case p.Loss == "squared_error":
-		m.Output = OutputIdentity
-	case p.Forest:
-		m.Output = OutputProba
-	case p.Loss == "binary":
-		m.Output = OutputSigmoid
-	default:
-		m.Output = OutputSoftmax
+	return m
+}
+
+// boost is gradient boosting: each round fits the loss's gradients on a bag of the training
+// rows, shrinks the leaves by the learning rate and adds them to every row's score; with
+// valid rows it stops once the loss on them stops improving and keeps the best round.
+func (ft *fitter) boost(ctx context.Context, valid []int32) (*Model, error) {
+	p, gr, train := ft.p, ft.gr, ft.train
+	ft.base = rawScores(p.Loss, ft.priors())
+	output := OutputSoftmax
+	switch p.Loss {
+	case "squared_error":
+		output = OutputIdentity
+	case "binary":
+		output = OutputSigmoid
 	}
-	m.BaseScore = slices.Clone(ft.base)
-	for c := range k {
+	m := ft.newModel(output)
+	ft.score = perClass(ft.k, ft.d.rows)
+	for c := range ft.k {
 		for _, set := range [][]int32{train, valid} {
 			for _, r := range set {
 				ft.score[c][r] = ft.base[c]
 			}
 		}
 	}
-
-	gr := newGrower(d, &p, pl, len(train))
 	nBag := len(train)
-	if p.Forest {
-		nBag = len(train)
-	} else if p.BaggingFraction < 1 {
+	if p.BaggingFraction < 1 {
 		nBag = max(1, int(math.Round(p.BaggingFraction*float64(len(train)))))
 	}
+	var shuffled []int32
+	if nBag < len(train) {
+		shuffled = make([]int32, len(train))
+	}
 	oob := make([]int32, 0, len(train)-nBag)
-	shuffled := make([]int32, len(train))
-	nFeat := max(1, int(math.Round(p.FeatureFraction*float64(len(d.names)))))
-	allFeats := make([]int32, len(d.names))
-	for j := range allFeats {
-		allFeats[j] = int32(j)
-	}
-	gr.feats = make([]int32, 0, len(d.names))
-	featPerm := make([]int32, len(d.names))
-	bagSrc, splitSrc := &rand.PCG{}, &rand.PCG{}
-	rng := rand.New(bagSrc)
-	gr.rng = rand.New(splitSrc)
-	gr.nodeFeat = make([]int32, 0, len(d.names))
 
-	if p.Forest {
-		ft.rows = train
-		pl.run(ft, jobGrad, (len(train)+gradChunk-1)/gradChunk, false)
-	}
 	losses := []float64{}
 	if len(valid) > 0 {
 		losses = append(losses, ft.validLoss(valid))
@@ -245,92 +297,34 @@ func Fit(ctx context.Context, d *Dataset, y []float64, weights []float64, train,
 	bestIter, bestLoss := 0, math.Inf(1)
 	iters := 0
 	for it := 0; it < p.MaxIter; it++ {
-		if err := ctx.Err(); err != nil {
-			if iters == 0 {
-				return nil, fmt.Errorf("gbdt: stopped before the first iteration: %w", err)
+		if stop, err := interrupted(ctx, iters); stop {
+			if err != nil {
+				return nil, err
 			}
 			break
 		}
-		// Rows of this iteration's trees (shared by the classes of one iteration).
-		gr.idx = gr.idx[:0]
-		oob = oob[:0]
-		switch {
-		case p.Forest:
-			reseed(bagSrc, p.Seed, it, 0, streamBagging)
-			for range len(train) {
-				gr.idx = append(gr.idx, train[rng.IntN(len(train))])
-			}
-			slices.Sort(gr.idx)
-		case nBag < len(train):
-			reseed(bagSrc, p.Seed, it, 0, streamBagging)
-			copy(shuffled, train)
-			for i := range nBag {
-				j := i + rng.IntN(len(shuffled)-i)
-				shuffled[i], shuffled[j] = shuffled[j], shuffled[i]
-			}
-			gr.idx = append(gr.idx, shuffled[:nBag]...)
-			slices.Sort(gr.idx)
-			// Out-of-bag rows: train minus the sorted bag.
-			b := 0
-			for _, r := range train {
-				if b < len(gr.idx) && gr.idx[b] == r {
-					b++
-				} else {
-					oob = append(oob, r)
-				}
-			}
-		default:
-			gr.idx = append(gr.idx, train...)
-		}
-		if !p.Forest {
-			ft.rows = gr.idx
-			pl.run(ft, jobGrad, (len(gr.idx)+gradChunk-1)/gradChunk, len(gr.idx) < gradChunk)
-		}
-		for c := range k {
-			gr.feats = gr.feats[:0]
-			if nFeat < len(allFeats) {
-				reseed(bagSrc, p.Seed, it, c, streamFeatures)
-				copy(featPerm, allFeats)
-				for i := range nFeat {
-					j := i + rng.IntN(len(featPerm)-i)
-					featPerm[i], featPerm[j] = featPerm[j], featPerm[i]
-				}
-				gr.feats = append(gr.feats, featPerm[:nFeat]...)
-				slices.Sort(gr.feats)
-			} else {
-				gr.feats = append(gr.feats, allFeats...)
-			}
-			reseed(splitSrc, p.Seed, it, c, streamSplit)
-			gr.g, gr.h = ft.g[c], ft.h[c]
-			gr.grow()
+		oob = ft.bag(it, nBag, shuffled, oob[:0])
+		ft.rows = gr.idx
+		ft.pl.run(ft, jobGrad, (len(gr.idx)+gradChunk-1)/gradChunk, len(gr.idx) < gradChunk)
+		for c := range ft.k {
+			ft.growTree(it, c)
+			s := ft.score[c]
 			for i := range gr.nodes {
 				n := &gr.nodes[i]
 				if n.left >= 0 {
 					continue
 				}
-				v := 0.0
-				if den := n.h + p.L2; den > 0 {
-					v = -n.g / den
-				}
-				if !p.Forest {
-					v *= p.LearningRate
-				}
-				n.value = v
-				if !p.Forest {
-					s := ft.score[c]
-					for _, r := range gr.idx[n.start:n.end] {
-						s[r] += v
-					}
+				n.value = ft.newton(n) * p.LearningRate
+				for _, r := range gr.idx[n.start:n.end] {
+					s[r] += n.value
 				}
 			}
 			m.addTree(gr)
-			if !p.Forest {
-				root := m.broots[len(m.broots)-1]
-				s := ft.score[c]
-				for _, set := range [][]int32{oob, valid} {
-					for _, r := range set {
-						s[r] += m.walkBinned(root, r)
-					}
+			// The tree's rows got their leaf above; the rest walk it.
+			root := m.broots[len(m.broots)-1]
+			for _, set := range [][]int32{oob, valid} {
+				for _, r := range set {
+					s[r] += m.walkBinned(root, r)
 				}
 			}
 		}
@@ -348,33 +342,136 @@ func Fit(ctx context.Context, d *Dataset, y []float64, weights []float64, train,
 	}
 	if len(valid) > 0 && bestIter > 0 && bestIter < iters {
 		iters = bestIter
-		nt := iters * k
+		nt := iters * ft.k
 		m.Trees = m.Trees[:nt]
 		m.broots = m.broots[:nt]
 		m.bnodes = m.bnodes[:m.broots[nt-1]+int32(treeSize(&m.Trees[nt-1]))]
 	}
 	m.Iters = iters
-	m.Gain = make([]float64, len(d.names))
-	for ti := range m.Trees {
-		m.addGain(ti)
+	return m, nil
+}
+
+// bag puts round it's rows in gr.idx, sorted: all training rows, or BaggingFraction of them
+// drawn without replacement, in which case it appends the rest (out of bag) to oob.
+func (ft *fitter) bag(it, nBag int, shuffled, oob []int32) []int32 {
+	gr, train := ft.gr, ft.train
+	gr.idx = gr.idx[:0]
+	if nBag == len(train) {
+		gr.idx = append(gr.idx, train...)
+		return oob
 	}
-	if p.Forest {
-		// Average instead of sum: fold 1/T into the leaves so Predict stays a plain sum.
-		inv := 1 / float64(iters)
-		for ti := range m.Trees {
-			for l := range m.Trees[ti].Leaf {
-				m.Trees[ti].Leaf[l] *= inv
+	reseed(ft.bagSrc, ft.p.Seed, it, 0, streamBagging)
+	copy(shuffled, train)
+	for i := range nBag {
+		j := i + ft.rng.IntN(len(shuffled)-i)
+		shuffled[i], shuffled[j] = shuffled[j], shuffled[i]
+	}
+	gr.idx = append(gr.idx, shuffled[:nBag]...)
+	slices.Sort(gr.idx)
+	b := 0
+	for _, r := range train {
+		if b < len(gr.idx) && gr.idx[b] == r {
+			b++
+		} else {
+			oob = append(oob, r)
+		}
+	}
+	return oob
+}
+
+// forest is a random forest: every tree fits the same residuals from the prior on a bootstrap
+// sample (rows drawn with replacement, sqrt(features) per node: see grower.evaluate), with no
+// shrinkage, and the trees are averaged.
+func (ft *fitter) forest(ctx context.Context) (*Model, error) {
+	p, gr, train := ft.p, ft.gr, ft.train
+	ft.base = ft.priors()
+	output := OutputProba
+	if p.Loss == "squared_error" {
+		output = OutputIdentity
+	}
+	m := ft.newModel(output)
+	ft.rows = train
+	ft.pl.run(ft, jobResidual, (len(train)+gradChunk-1)/gradChunk, false)
+	iters := 0
+	for it := 0; it < p.MaxIter; it++ {
+		if stop, err := interrupted(ctx, iters); stop {
+			if err != nil {
+				return nil, err
 			}
+			break
 		}
-		for i := range m.bnodes {
-			m.bnodes[i].value *= inv
+		reseed(ft.bagSrc, p.Seed, it, 0, streamBagging)
+		gr.idx = gr.idx[:0]
+		for range len(train) {
+			gr.idx = append(gr.idx, train[ft.rng.IntN(len(train))])
+		}
+		slices.Sort(gr.idx)
+		for c := range ft.k {
+			ft.growTree(it, c)
+			for i := range gr.nodes {
+				if n := &gr.nodes[i]; n.left < 0 {
+					n.value = ft.newton(n)
+				}
+			}
+			m.addTree(gr)
+		}
+		iters++
+	}
+	m.Iters = iters
+	// Average instead of sum: fold 1/T into the leaves so Predict stays a plain sum.
+	inv := 1 / float64(iters)
+	for ti := range m.Trees {
+		for l := range m.Trees[ti].Leaf {
+			m.Trees[ti].Leaf[l] *= inv
 		}
 	}
-	m.CatBits = m.CatBits[:m.catBitsUsed()]
-	if err := m.pack(); err != nil {
-		return nil, fmt.Errorf("gbdt: internal error: %w", err)
+	for i := range m.bnodes {
+		m.bnodes[i].value *= inv
 	}
 	return m, nil
+}
+
+// interrupted reports whether ctx ends the fit before the next round: with an error when no
+// round finished, since there is then no model to return.
+func interrupted(ctx context.Context, iters int) (bool, error) {
+	err := ctx.Err()
+	if err == nil {
+		return false, nil
+	}
+	if iters == 0 {
+		return true, fmt.Errorf("gbdt: stopped before the first iteration: %w", err)
+	}
+	return true, nil
+}
+
+// growTree grows class c's tree of round it on the rows in gr.idx, on a fresh draw of the
+// tree's features; the caller sets the leaf values.
+func (ft *fitter) growTree(it, c int) {
+	gr, p := ft.gr, ft.p
+	gr.feats = gr.feats[:0]
+	if ft.nFeat < len(ft.allFeats) {
+		reseed(ft.bagSrc, p.Seed, it, c, streamFeatures)
+		copy(ft.featPerm, ft.allFeats)
+		for i := range ft.nFeat {
+			j := i + ft.rng.IntN(len(ft.featPerm)-i)
+			ft.featPerm[i], ft.featPerm[j] = ft.featPerm[j], ft.featPerm[i]
+		}
+		gr.feats = append(gr.feats, ft.featPerm[:ft.nFeat]...)
+		slices.Sort(gr.feats)
+	} else {
+		gr.feats = append(gr.feats, ft.allFeats...)
+	}
+	reseed(ft.splitSrc, p.Seed, it, c, streamSplit)
+	gr.g, gr.h = ft.g[c], ft.h[c]
+	gr.grow()
+}
+
+// newton is a leaf's Newton step, −G/(H+λ), before any shrinkage.
+func (ft *fitter) newton(n *tnode) float64 {
+	if den := n.h + ft.p.L2; den > 0 {
+		return -n.g / den
+	}
+	return 0
 }
 
 func treeSize(t *Tree) int { return 2*len(t.Feature) + 1 }
@@ -401,46 +498,51 @@ func (m *Model) addGain(ti int) {
 	}
 }
 
-// baseScore is the constant model: log-odds of the base rate, log priors, or the mean (weighted).
-func baseScore(p *Params, y, w []float64, train []int32, k int) []float64 {
-	const eps = 1e-15
+// priors are the weighted class frequencies of the training rows (binary: of class 1), or the
+// weighted mean target: a forest's constant model, and what boosting's starts from.
+func (ft *fitter) priors() []float64 {
 	sumW := 0.0
-	sums := make([]float64, max(k, 2))
-	for _, r := range train {
+	sums := make([]float64, max(ft.k, 2))
+	for _, r := range ft.train {
 		wr := 1.0
-		if w != nil {
-			wr = w[r]
+		if ft.w != nil {
+			wr = ft.w[r]
 		}
 		sumW += wr
-		switch p.Loss {
-		case "squared_error":
-			sums[0] += wr * y[r]
-		default:
-			sums[int(y[r])] += wr
+		if ft.p.Loss == "squared_error" {
+			sums[0] += wr * ft.y[r]
+		} else {
+			sums[int(ft.y[r])] += wr
 		}
 	}
 	if sumW <= 0 {
 		sumW = 1
 	}
-	base := make([]float64, k)
-	switch {
-	case p.Loss == "squared_error":
-		base[0] = sums[0] / sumW
-	case p.Forest && p.Loss == "binary":
-		base[0] = sums[1] / sumW
-	case p.Forest:
-		for c := range k {
-			base[c] = sums[c] / sumW
-		}
-	case p.Loss == "binary":
-		q := min(max(sums[1]/sumW, eps), 1-eps)
-		base[0] = math.Log(q / (1 - q))
-	default:
-		for c := range k {
-			base[c] = math.Log(max(sums[c]/sumW, eps))
+	pr := make([]float64, ft.k)
+	if ft.p.Loss == "binary" {
+		pr[0] = sums[1] / sumW
+		return pr
+	}
+	for c := range ft.k {
+		pr[c] = sums[c] / sumW
+	}
+	return pr
+}
+
+// rawScores turns priors into boosting's constant model, in the loss's raw scale: the
+// log-odds of the base rate, the log priors, or the mean itself.
+func rawScores(loss string, pr []float64) []float64 {
+	const eps = 1e-15
+	switch loss {
+	case "binary":
+		q := min(max(pr[0], eps), 1-eps)
+		pr[0] = math.Log(q / (1 - q))
+	case "multiclass":
+		for c := range pr {
+			pr[c] = math.Log(max(pr[c], eps))
 		}
 	}
-	return base
+	return pr
 }
 
 // validLoss is the weighted mean loss on the validation rows: binary or multinomial log loss,

@@ -39,8 +39,9 @@ type tnode struct {
 }
 
 const (
-	jobHist = iota // build one feature's histogram
-	jobGrad        // compute one chunk's gradients
+	jobHist     = iota // build one feature's histogram
+	jobGrad            // compute one chunk's gradients
+	jobResidual        // forest: one chunk's residuals from the prior
 	// nodes with fewer row×feature cells than this build their histograms inline: handing 20
 	// tiny tasks to other goroutines costs more than it saves.
 	inlineCells = 50_000
