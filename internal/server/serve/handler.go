@@ -181,7 +181,15 @@ func (h *Handler) routes() {
 		w.Write(swaggerui.Page(h.opts.Endpoint))
 	})
 	m.HandleFunc("GET /docs/{$}", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, "../docs", http.StatusMovedPermanently)
+		// A relative Location, resolved by the client against the URL it
+		// asked for, keeps the mount's /endpoints/NAME prefix: http.Redirect
+		// would make it absolute from URL.Path, which the mount stripped.
+		loc := "../docs"
+		if r.URL.RawQuery != "" {
+			loc += "?" + r.URL.RawQuery
+		}
+		w.Header().Set("Location", loc)
+		w.WriteHeader(http.StatusMovedPermanently)
 	})
 	m.HandleFunc("GET /docs/{file}", func(w http.ResponseWriter, r *http.Request) {
 		swaggerui.Asset(w, r, r.PathValue("file"))

@@ -85,7 +85,7 @@ func TestGoodPaths(t *testing.T) {
 		{"model ready", call{method: "GET", path: "/v2/models/bankmarketing/ready"}, `{"name":"bankmarketing","ready":true}`},
 		{"model meta", call{method: "GET", path: "/v2/models/bankmarketing"}, `{"name":"age","datatype":"INT64","shape":[-1]}`},
 		{"readyz", call{method: "GET", path: "/readyz"}, "ok\n"},
-		{"docs", call{method: "GET", path: "/docs"}, `url: "swagger.json"`},
+		{"docs", call{method: "GET", path: "/docs"}, `<option value="swagger.json" data-name="azure">`},
 	}
 	for _, c := range cases {
 		w := do(h, c.call)
