@@ -45,6 +45,9 @@ func NewRegistry(kinds ...Step) Registry {
 // dangling references; they are checked again because a Workflow can be
 // built by hand (tests, the pipeline trigger).
 func NewPlan(wf *schema.Workflow, reg Registry) (*Plan, error) {
+	if err := CheckTarget(wf); err != nil {
+		return nil, err
+	}
 	p := &Plan{Workflow: wf, Nodes: map[string]*Node{}}
 	names := make([]string, 0, len(wf.Steps))
 	for name := range wf.Steps {
@@ -206,17 +209,43 @@ func keyLines(w io.Writer, n *Node, cfg map[string]any) error {
 	fmt.Fprintf(w, "step %s\n", n.Step.Name)
 	fmt.Fprintf(w, "kind %s\n", n.Step.Kind)
 	fmt.Fprintf(w, "version %s\n", n.Kind.Version())
-	// encoding/json sorts map keys, which makes this canonical.
-	js, err := json.Marshal(cfg)
+	js, err := canonicalJSON(cfg)
 	if err != nil {
-		return fmt.Errorf("step %s: config is not serialisable: %w", n.Step.Name, err)
+		return fmt.Errorf("config is not serialisable: %w", err)
 	}
 	fmt.Fprintf(w, "config %s\n", js)
 	return nil
+}
+
+// canonicalJSON encodes v with every object's keys sorted. Upstream outputs
+// reach a config as Go structs (fields in declaration order) after a run and
+// as maps (keys sorted) after a cache hit; both must key alike, so v is
+// decoded into generic values and encoded again, which sorts every object.
+func canonicalJSON(v any) ([]byte, error) {
+	js, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var g any
+	if err := json.Unmarshal(js, &g); err != nil {
+		return nil, err
+	}
+	return json.Marshal(g)
 }
 
 // hashKey turns key lines into "sha256:<hex>".
 func hashKey(lines string) string {
 	sum := sha256.Sum256([]byte(lines))
 	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// CheckTarget refuses a target this mlflow cannot run on: running such a
+// workflow locally instead would report success for work never done where
+// the file asks for it.
+func CheckTarget(wf *schema.Workflow) error {
+	if wf.Target == "" || wf.Target == "local" {
+		return nil
+	}
+	return &schema.Error{Pos: wf.TargetPos, Path: "target",
+		Msg: fmt.Sprintf("target %q is not built into this mlflow yet; only \"local\" runs", wf.Target)}
 }

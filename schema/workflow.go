@@ -8,10 +8,11 @@ import (
 // Workflow is a loaded, validated workflow: plain Go values, no CUE.
 // The engine and the steps only ever see this.
 type Workflow struct {
-	Name   string
-	File   string // absolute path of the file it was loaded from
-	Dir    string // directory of File; relative paths in step configs resolve here
-	Target string // "local" (default) or "azureml"
+	Name      string
+	File      string // absolute path of the file it was loaded from
+	Dir       string // directory of File; relative paths in step configs resolve here
+	Target    string // "local" (default) or "azureml"
+	TargetPos Pos    // where target is set (the file's start when it is not)
 	// AzureML is the raw `azureml: {...}` block for target "azureml".
 	AzureML map[string]any
 	// Params are the final parameter values (defaults unified with -p overrides).

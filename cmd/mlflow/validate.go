@@ -60,6 +60,9 @@ func (c *cli) validate(file string, params paramFlags) error {
 	if err == nil {
 		// The schema already declares kinds still to come (benchmark,
 		// publish): valid, but run would refuse them, so say so now.
+		if terr := engine.CheckTarget(wf); terr != nil {
+			fmt.Fprintf(c.stderr, "mlflow: warning: %v; run will refuse it\n", terr)
+		}
 		reg := engine.NewRegistry(steps.All()...)
 		for _, name := range sortedKeys(wf.Steps) {
 			if st := wf.Steps[name]; reg[st.Kind] == nil {

@@ -600,6 +600,7 @@ func (l *loader) validate() *schema.Workflow {
 	} else {
 		wf.Target, _ = w.LookupPath(cue.ParsePath("target")).String()
 	}
+	wf.TargetPos = l.userPos([]cue.Selector{cue.Str("target")})
 	if v := w.LookupPath(cue.ParsePath("azureml")); v.Exists() {
 		if m, err := l.toGo(v, nil, nil, false); err == nil {
 			wf.AzureML, _ = m.(map[string]any)

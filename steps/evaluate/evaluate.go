@@ -46,7 +46,7 @@ func (step) Run(ctx context.Context, req *engine.Request) (engine.Outputs, error
 	}
 	m, rec, err := models.Resolve(ctx, req.Store, c.Model.String())
 	if err != nil {
-		return nil, fmt.Errorf("model: %w", err)
+		return nil, err // names the model already
 	}
 	f, err := datasets.LoadFrame(req.Store, c.Dataset.Digest)
 	if err != nil {
