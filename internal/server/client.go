@@ -54,9 +54,18 @@ func Find(ctx context.Context, s *store.Store) (*Info, error) {
 	return in, nil
 }
 
-// DefaultAddr is where deploy starts the server; MLFLOW_SERVER_ADDR
-// overrides it.
+// DefaultAddr is where the server listens unless MLFLOW_SERVER_ADDR says otherwise.
 const DefaultAddr = "127.0.0.1:5000"
+
+// Addr is the address the workspace server listens on: MLFLOW_SERVER_ADDR, else
+// DefaultAddr. Deploy's background start and `mlflow server` both use it, so a server
+// started either way is where the other looks.
+func Addr() string {
+	if a := os.Getenv("MLFLOW_SERVER_ADDR"); a != "" {
+		return a
+	}
+	return DefaultAddr
+}
 
 // serverLogMax is the size past which a starting server's log is rotated.
 const serverLogMax = 8 << 20
@@ -64,17 +73,37 @@ const serverLogMax = 8 << 20
 // Ensure returns the running server, starting one in the background when
 // there is none: this executable, detached in its own session so it
 // outlives the command that started it, logging to server/server.log.
+// Concurrent calls, in one process or many, start at most one server: the
+// find-or-start runs under a lock in the workspace.
 func Ensure(ctx context.Context, s *store.Store) (*Info, error) {
+	return ensure(ctx, s, serverCommand)
+}
+
+// serverCommand is the command Ensure starts: `mlflow server` on the workspace.
+func serverCommand(s *store.Store, addr string) (*exec.Cmd, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	return exec.Command(self, "--workspace", s.Root, "server", "--addr", addr, "--fallback-addr", "127.0.0.1:0"), nil
+}
+
+func ensure(ctx context.Context, s *store.Store, command func(*store.Store, string) (*exec.Cmd, error)) (*Info, error) {
 	if in, err := Find(ctx, s); err == nil {
 		return in, nil
 	}
-	self, err := os.Executable()
+	release, err := lockStart(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	// Whoever held the lock before us may have started it.
+	if in, err := Find(ctx, s); err == nil {
+		return in, nil
+	}
+	cmd, err := command(s, Addr())
 	if err != nil {
 		return nil, fmt.Errorf("start server: %w", err)
-	}
-	addr := os.Getenv("MLFLOW_SERVER_ADDR")
-	if addr == "" {
-		addr = DefaultAddr
 	}
 	logPath := filepath.Join(s.Root, "server", "server.log")
 	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
@@ -90,7 +119,6 @@ func Ensure(ctx context.Context, s *store.Store) (*Info, error) {
 		return nil, err
 	}
 	defer lf.Close()
-	cmd := exec.Command(self, "--workspace", s.Root, "server", "--addr", addr, "--fallback-addr", "127.0.0.1:0")
 	cmd.Stdout, cmd.Stderr = lf, lf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
@@ -98,16 +126,22 @@ func Ensure(ctx context.Context, s *store.Store) (*Info, error) {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	// A server that finds the workspace already served exits 0: one started by hand
+	// (`mlflow server`) got there first, and we wait for it instead.
+	ours := true
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-exited:
-			return nil, fmt.Errorf("the server exited at start (%v); see %s", err, logPath)
+			if err != nil {
+				return nil, fmt.Errorf("the server exited at start (%v); see %s", err, logPath)
+			}
+			ours, exited = false, nil
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
-		if in, err := Find(ctx, s); err == nil && in.PID == cmd.Process.Pid {
+		if in, err := Find(ctx, s); err == nil && (!ours || in.PID == cmd.Process.Pid) {
 			return in, nil
 		}
 	}

@@ -53,8 +53,12 @@ type Options struct {
 	// in the background and must not fail because port 5000 is busy).
 	FallbackAddr string
 	Version      string
-	Load         LoadFunc // nil: LoadModel
-	Log          *log.Logger
+	// MetricsAuth guards /metrics: "none" (or empty) leaves it open, "key" asks for the
+	// admin token or any endpoint's key as a Bearer token, since the metrics name every
+	// endpoint, its model digests and its traffic.
+	MetricsAuth string
+	Load        LoadFunc // nil: LoadModel
+	Log         *log.Logger
 	// Ready, when set, is called with the info once the server listens.
 	Ready func(Info)
 }
@@ -69,6 +73,9 @@ type Server struct {
 
 	mu  sync.RWMutex
 	eps map[string]*mounted
+	// failed holds why an endpoint's last load failed, so that clients get a 503 with the
+	// reason (not a 404 that says it was never deployed) and `server status` shows it.
+	failed map[string]string
 	// reloadMu serializes reloads: two deploys of one endpoint must not
 	// both build a handler for it.
 	reloadMu sync.Mutex
@@ -80,10 +87,27 @@ type mounted struct {
 	strip  http.Handler
 	log    *reqlog.Writer
 	digest string // the loaded model's digest
+	// keys are the endpoint's keys when its auth is key: they also open /metrics.
+	keys endpoints.Keys
 }
 
 func infoPath(s *store.Store) string  { return filepath.Join(s.Root, "server", "server.json") }
 func tokenPath(s *store.Store) string { return filepath.Join(s.Root, "server", "admin.token") }
+
+// ownerLockPath is flocked by the serving process for its whole life: one workspace, one
+// server. startLockPath is flocked around find-or-start (Ensure), so that concurrent
+// deploys start one server between them.
+func ownerLockPath(s *store.Store) string { return filepath.Join(s.Root, "server", "server.lock") }
+func startLockPath(s *store.Store) string { return filepath.Join(s.Root, "server", "start.lock") }
+
+// ErrServed means another process already serves the workspace.
+var ErrServed = errors.New("another mlflow server already serves this workspace")
+
+// Metrics auth modes.
+const (
+	MetricsAuthNone = "none"
+	MetricsAuthKey  = "key"
+)
 
 // AdminToken returns the workspace's admin token, creating it (0600).
 func AdminToken(s *store.Store) (string, error) {
@@ -120,11 +144,18 @@ func New(s *store.Store, opts Options) (*Server, error) {
 	if opts.Log == nil {
 		opts.Log = log.New(io.Discard, "", 0)
 	}
+	switch opts.MetricsAuth {
+	case "":
+		opts.MetricsAuth = MetricsAuthNone
+	case MetricsAuthNone, MetricsAuthKey:
+	default:
+		return nil, fmt.Errorf("metrics auth %q: want none or key", opts.MetricsAuth)
+	}
 	tok, err := AdminToken(s)
 	if err != nil {
 		return nil, err
 	}
-	srv := &Server{s: s, opts: opts, metrics: serve.NewMetrics(), token: []byte(tok), eps: map[string]*mounted{}, mux: http.NewServeMux()}
+	srv := &Server{s: s, opts: opts, metrics: serve.NewMetrics(), token: []byte(tok), eps: map[string]*mounted{}, failed: map[string]string{}, mux: http.NewServeMux()}
 	srv.routes()
 	return srv, nil
 }
@@ -132,8 +163,15 @@ func New(s *store.Store, opts Options) (*Server, error) {
 // Handler is the server's root handler (for tests).
 func (srv *Server) Handler() http.Handler { return srv.mux }
 
-// Run serves until ctx ends, then shuts down gracefully.
+// Run serves until ctx ends, then shuts down gracefully. It first takes the workspace's
+// owner lock, held until it returns: when another process holds it, Run returns ErrServed
+// without serving, since two servers would publish different addresses and keys.
 func (srv *Server) Run(ctx context.Context) error {
+	release, err := own(srv.s)
+	if err != nil {
+		return err
+	}
+	defer release()
 	if err := srv.reloadAll(ctx); err != nil {
 		return err
 	}
@@ -146,6 +184,9 @@ func (srv *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("server: listen on %s: %w", srv.opts.Addr, err)
 	}
 	addr := ln.Addr().String()
+	if ta, ok := ln.Addr().(*net.TCPAddr); ok && !ta.IP.IsLoopback() {
+		srv.opts.Log.Printf("warning: listening on %s, which is not a loopback address: every host that can reach this machine can call the endpoints, their specs and probes; keep the endpoints' auth on key and consider --metrics-auth key", addr)
+	}
 	info := Info{Addr: addr, URL: "http://" + addr, PID: os.Getpid(), Started: time.Now().UTC(), Version: srv.opts.Version}
 	b, _ := json.MarshalIndent(info, "", "  ")
 	if err := store.WriteFileAtomic(infoPath(srv.s), append(b, '\n'), 0o644); err != nil {
@@ -178,7 +219,15 @@ func (srv *Server) routes() {
 	m.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "Healthy") })
 	m.HandleFunc("GET /livez", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	m.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
-	m.Handle("GET /metrics", srv.metrics)
+	m.HandleFunc("GET /metrics", srv.metricsAuth)
+	// Each endpoint's handler serves the same (workspace-wide) metrics under its prefix.
+	m.HandleFunc("GET /endpoints/{name}/metrics", func(w http.ResponseWriter, r *http.Request) {
+		if srv.lookup(r.PathValue("name")) == nil {
+			srv.missing(w, r.PathValue("name"), "message", "endpoint %s does not exist: deploy it first")
+			return
+		}
+		srv.metricsAuth(w, r)
+	})
 	m.HandleFunc("GET /v2", func(w http.ResponseWriter, r *http.Request) {
 		jsonOut(w, 200, map[string]any{"name": "mlflow", "version": srv.opts.Version, "extensions": []string{}})
 	})
@@ -189,20 +238,20 @@ func (srv *Server) routes() {
 			ep.h.ServeHTTP(w, r)
 			return
 		}
-		jsonOut(w, 404, map[string]any{"error": "Model with name " + r.PathValue("m") + " does not exist."})
+		srv.missing(w, r.PathValue("m"), "error", "Model with name %s does not exist.")
 	})
 	m.HandleFunc("/v2/models/{m}", func(w http.ResponseWriter, r *http.Request) {
 		if ep := srv.lookup(r.PathValue("m")); ep != nil {
 			ep.h.ServeHTTP(w, r)
 			return
 		}
-		jsonOut(w, 404, map[string]any{"error": "Model with name " + r.PathValue("m") + " does not exist."})
+		srv.missing(w, r.PathValue("m"), "error", "Model with name %s does not exist.")
 	})
 	endpoint := func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
 		ep := srv.lookup(name)
 		if ep == nil {
-			jsonOut(w, 404, map[string]any{"message": "endpoint " + name + " does not exist: deploy it first"})
+			srv.missing(w, name, "message", "endpoint %s does not exist: deploy it first")
 			return
 		}
 		ep.strip.ServeHTTP(w, r)
@@ -229,11 +278,69 @@ func (srv *Server) routes() {
 	}))
 }
 
+// missing answers for an endpoint that is not mounted: 503 with the reason when its load
+// failed (it is deployed, it cannot serve now), else 404 with notFound (a format with the
+// name) under key, the field each protocol's clients read.
+func (srv *Server) missing(w http.ResponseWriter, name, key, notFound string) {
+	srv.mu.RLock()
+	reason, failed := srv.failed[name]
+	srv.mu.RUnlock()
+	if failed {
+		jsonOut(w, 503, map[string]any{key: "endpoint " + name + " is deployed but failed to load: " + reason})
+		return
+	}
+	jsonOut(w, 404, map[string]any{key: fmt.Sprintf(notFound, name)})
+}
+
+// bearer returns the token of an "Authorization: Bearer TOKEN" header. The scheme is
+// required (case-insensitive, RFC 7235): a bare token is refused, as every client we
+// document sends the scheme.
+func bearer(r *http.Request) (string, bool) {
+	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	tok = strings.TrimSpace(tok)
+	return tok, tok != ""
+}
+
+// metricsAuth serves /metrics, asking for the admin token or an endpoint key when
+// MetricsAuth is key.
+func (srv *Server) metricsAuth(w http.ResponseWriter, r *http.Request) {
+	if srv.opts.MetricsAuth == MetricsAuthKey && !srv.metricsAllowed(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="mlflow-metrics"`)
+		jsonOut(w, 401, map[string]any{"error": "metrics need the admin token or an endpoint key as Bearer (the server runs with --metrics-auth key)"})
+		return
+	}
+	srv.metrics.ServeHTTP(w, r)
+}
+
+func (srv *Server) metricsAllowed(r *http.Request) bool {
+	tok, ok := bearer(r)
+	if !ok {
+		return false
+	}
+	b := []byte(tok)
+	if subtle.ConstantTimeCompare(b, srv.token) == 1 {
+		return true
+	}
+	srv.mu.RLock()
+	defer srv.mu.RUnlock()
+	for _, m := range srv.eps {
+		for _, k := range []string{m.keys.Primary, m.keys.Secondary} {
+			if k != "" && subtle.ConstantTimeCompare(b, []byte(k)) == 1 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // admin wraps an admin route with the token check.
 func (srv *Server) admin(f http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if subtle.ConstantTimeCompare([]byte(tok), srv.token) != 1 {
+		tok, ok := bearer(r)
+		if !ok || subtle.ConstantTimeCompare([]byte(tok), srv.token) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="mlflow-admin"`)
 			jsonOut(w, 401, map[string]any{"error": "admin token missing or wrong"})
 			return
@@ -249,6 +356,9 @@ type EndpointStatus struct {
 	Model   string `json:"model"`
 	Version int    `json:"version"`
 	Digest  string `json:"digest"`
+	// Error is why the endpoint's last load failed: it is not served (State "failed"), or
+	// it still serves the model it had before.
+	Error string `json:"error,omitempty"`
 }
 
 func (srv *Server) statusList() []EndpointStatus {
@@ -257,7 +367,12 @@ func (srv *Server) statusList() []EndpointStatus {
 	var out []EndpointStatus
 	for name, m := range srv.eps {
 		n, v, d := m.h.Model()
-		out = append(out, EndpointStatus{Name: name, State: m.ep.State, Model: n, Version: v, Digest: d})
+		out = append(out, EndpointStatus{Name: name, State: m.ep.State, Model: n, Version: v, Digest: d, Error: srv.failed[name]})
+	}
+	for name, reason := range srv.failed {
+		if srv.eps[name] == nil {
+			out = append(out, EndpointStatus{Name: name, State: "failed", Error: reason})
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
@@ -298,9 +413,21 @@ func (srv *Server) reloadAll(ctx context.Context) error {
 // its model when the digest changed (atomically: requests in flight finish
 // on the old model), reloads its keys, applies its state; a deleted record
 // unmounts it.
-func (srv *Server) reload(ctx context.Context, name string) (err error) {
+func (srv *Server) reload(ctx context.Context, name string) error {
 	srv.reloadMu.Lock()
 	defer srv.reloadMu.Unlock()
+	err := srv.reloadLocked(ctx, name)
+	srv.mu.Lock()
+	if err != nil {
+		srv.failed[name] = err.Error()
+	} else {
+		delete(srv.failed, name)
+	}
+	srv.mu.Unlock()
+	return err
+}
+
+func (srv *Server) reloadLocked(ctx context.Context, name string) (err error) {
 	e, err := endpoints.Get(ctx, srv.s, name)
 	if errors.Is(err, endpoints.ErrNotFound) {
 		srv.mu.Lock()
@@ -362,6 +489,7 @@ func (srv *Server) reload(ctx context.Context, name string) (err error) {
 		}
 		m.digest = mod.Digest()
 	}
+	var keys endpoints.Keys
 	if e.Auth == "none" {
 		m.h.SetKeys("", "")
 	} else {
@@ -370,10 +498,11 @@ func (srv *Server) reload(ctx context.Context, name string) (err error) {
 			return fmt.Errorf("endpoint %s: %w", name, err)
 		}
 		m.h.SetKeys(k.Primary, k.Secondary)
+		keys = k
 	}
 	m.h.SetStopped(e.State == endpoints.Stopped)
-	m.ep = e
 	srv.mu.Lock()
+	m.ep, m.keys = e, keys
 	srv.eps[name] = m
 	srv.mu.Unlock()
 	return nil

@@ -1,0 +1,184 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mlflow-go/mlflow/internal/store"
+)
+
+// childEnv, when set, makes the test binary a workspace server on that workspace: the
+// server Ensure starts in TestEnsureConcurrent.
+const childEnv = "MLFLOW_SERVER_TEST_CHILD"
+
+func TestMain(m *testing.M) {
+	if ws := os.Getenv(childEnv); ws != "" {
+		os.Exit(runChild(ws))
+	}
+	os.Exit(m.Run())
+}
+
+// runChild is what `mlflow server` does, without the CLI: a server that finds the
+// workspace served exits 0.
+func runChild(ws string) int {
+	s, err := store.Open(ws)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer s.Close()
+	srv, err := New(s, Options{Addr: os.Getenv("MLFLOW_SERVER_ADDR"), FallbackAddr: "127.0.0.1:0"})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	err = srv.Run(ctx)
+	if errors.Is(err, ErrServed) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestEnsureConcurrent: six deploys that find no server and call Ensure at once leave one
+// server process, and all six get it.
+func TestEnsureConcurrent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts server processes")
+	}
+	ws := t.TempDir()
+	s, err := store.Open(ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	t.Setenv("MLFLOW_SERVER_ADDR", freeAddr(t))
+
+	var mu sync.Mutex
+	var started []*exec.Cmd
+	command := func(s *store.Store, addr string) (*exec.Cmd, error) {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), childEnv+"="+s.Root, "MLFLOW_SERVER_ADDR="+addr)
+		mu.Lock()
+		started = append(started, cmd)
+		mu.Unlock()
+		return cmd, nil
+	}
+	t.Cleanup(func() {
+		for _, c := range started {
+			if c.Process != nil {
+				c.Process.Signal(syscall.SIGTERM)
+			}
+		}
+		// ensure reaps its child in a goroutine; wait for the pids to go.
+		deadline := time.Now().Add(10 * time.Second)
+		for _, c := range started {
+			for c.Process != nil && syscall.Kill(c.Process.Pid, 0) == nil && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+	})
+
+	const n = 6
+	infos := make([]*Info, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	begin := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-begin
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			infos[i], errs[i] = ensure(ctx, s, command)
+		}()
+	}
+	close(begin)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("deploy %d: %v", i, err)
+		}
+	}
+	if t.Failed() {
+		return
+	}
+	for i, in := range infos {
+		if in.PID != infos[0].PID || in.URL != infos[0].URL {
+			t.Errorf("deploy %d got server pid %d on %s, deploy 0 got pid %d on %s", i, in.PID, in.URL, infos[0].PID, infos[0].URL)
+		}
+	}
+	// Count the servers still alive a moment later (a loser that exits is fine).
+	time.Sleep(300 * time.Millisecond)
+	alive := 0
+	mu.Lock()
+	for _, c := range started {
+		if syscall.Kill(c.Process.Pid, 0) == nil && c.ProcessState == nil {
+			alive++
+		}
+	}
+	total := len(started)
+	mu.Unlock()
+	if alive != 1 {
+		t.Errorf("%d server processes alive after %d concurrent deploys (%d started), want 1", alive, n, total)
+	}
+	if in, err := Find(context.Background(), s); err != nil || in.PID != infos[0].PID {
+		t.Errorf("Find after the deploys: %v, %v; want pid %d", in, err, infos[0].PID)
+	}
+	t.Logf("%d deploys, %d server processes started, 1 alive (pid %d)", n, total, infos[0].PID)
+}
+
+// TestRunRefusesServedWorkspace: a second server on a served workspace returns ErrServed at
+// once and does not touch the first one's server.json.
+func TestRunRefusesServedWorkspace(t *testing.T) {
+	s, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	first := start(t, s, Options{})
+	srv, err := New(s, Options{Addr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err = srv.Run(ctx)
+	if !errors.Is(err, ErrServed) {
+		t.Fatalf("second Run: %v, want ErrServed", err)
+	}
+	if want := "pid " + strconv.Itoa(os.Getpid()); !strings.Contains(err.Error(), want) {
+		t.Errorf("second Run: %v, want it to name the owner (%s)", err, want)
+	}
+	in, err := readInfo(s)
+	if err != nil || in.URL != first.URL {
+		t.Errorf("server.json after the refused start: %+v, %v; want the first server's %s", in, err, first.URL)
+	}
+}
