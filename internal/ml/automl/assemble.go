@@ -1,0 +1,384 @@
+package automl
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/mlflow-go/mlflow/internal/ml/gbdt"
+	"github.com/mlflow-go/mlflow/internal/ml/linear"
+	"github.com/mlflow-go/mlflow/internal/ml/model"
+)
+
+// member is a trial chosen for the final model, with its weight.
+type member struct {
+	t *trial
+	w float64
+}
+
+// assemble turns the search's trials into the result: it chooses the members, scores their
+// blend out of fold, refits them, and builds, encodes and checks the artifact.
+func (s *search) assemble(ctx context.Context) (*Result, error) {
+	mems, refittable, err := s.choose(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.warnShortBudget(mems[0].t)
+	met := s.blendMetrics(mems)
+	a := s.artifact(mems, met)
+	refits := make([]foldModel, len(mems))
+	if s.cfg.Refit && refittable {
+		refits = s.refit(ctx, mems)
+	}
+	a.Members, a.Importance = s.members(mems, refits)
+	var board []model.LeaderboardEntry
+	a.Trials, board = s.trialRecords()
+	a.Examples = examples(s.p, 3)
+	a.Warnings = s.p.warnings
+	return s.result(a, mems, board, met)
+}
+
+// candidates are the trials that can join the final model: every fold done, models kept.
+func (s *search) candidates() []*trial {
+	var cands []*trial
+	for _, t := range s.trials {
+		if t.models != nil && s.full(t) {
+			cands = append(cands, t)
+		}
+	}
+	return cands
+}
+
+// choose picks the final model's members: a Caruana ensemble, or the best single trial,
+// within the inference bound; with no candidate, the fallback trial. refittable is false
+// for the fallback, which is returned as it was fit.
+func (s *search) choose(ctx context.Context) (mems []member, refittable bool, err error) {
+	cands := s.candidates()
+	switch {
+	case len(cands) == 0:
+		t, err := s.fallback(ctx)
+		if err != nil {
+			return nil, false, err
+		}
+		return []member{{t, 1}}, false, nil
+	case s.cfg.Ensemble && len(cands) > 1:
+		return s.ensemble(cands), true, nil
+	default:
+		return []member{{s.bestSingle(cands), 1}}, true, nil
+	}
+}
+
+// ensemble weighs the candidates by Caruana's selection; when the unbounded ensemble costs
+// more than the inference bound, it is selected again under the bound, which doubles until
+// the bounded ensemble is within costTolerance of the unbounded one.
+func (s *search) ensemble(cands []*trial) []member {
+	preds := make([][]float64, len(cands))
+	costs := make([]float64, len(cands))
+	for i, t := range cands {
+		preds[i], costs[i] = t.oof, s.inferenceCost(t)
+	}
+	spent := func(w []float64) float64 {
+		c := 0.0
+		for i, wi := range w {
+			if wi > 0 {
+				c += costs[i]
+			}
+		}
+		return c
+	}
+	w, full := caruana(preds, s.score, ensembleSteps)
+	lim, fullCost := s.costLimit(), spent(w)
+	if lim > 0 && fullCost > lim {
+		for ; ; lim *= 2 {
+			wc, sc := caruanaCapped(preds, costs, lim, s.score, ensembleSteps)
+			if withinTolerance(sc, full) || lim >= fullCost {
+				w = wc
+				break
+			}
+		}
+		if lim > s.costLimit() {
+			s.log("max_inference_cost %s gave an ensemble more than %.0f%% worse; raised to %s", formatLimit(s.costLimit()), 100*costTolerance, formatLimit(lim))
+		}
+	}
+	var mems []member
+	for i, t := range cands {
+		if w[i] > 0 {
+			mems = append(mems, member{t, w[i]})
+		}
+	}
+	s.log("ensemble: %d members, inference cost %.0f (unbounded %.0f, limit %s)", len(mems), spent(w), fullCost, formatLimit(s.costLimit()))
+	return mems
+}
+
+// bestSingle is the best candidate by the primary metric or, when that one costs more than
+// the inference bound, the best that fits a bound doubled until its pick is within
+// costTolerance of the best.
+func (s *search) bestSingle(cands []*trial) *trial {
+	best := cands[0]
+	for _, t := range cands[1:] {
+		if s.better(t, best) {
+			best = t
+		}
+	}
+	lim, c := s.costLimit(), s.inferenceCost(best)
+	if lim <= 0 || c <= lim {
+		return best
+	}
+	for ; lim < c; lim *= 2 {
+		var fit *trial
+		for _, t := range cands {
+			if s.inferenceCost(t) <= lim && (fit == nil || s.better(t, fit)) {
+				fit = t
+			}
+		}
+		if fit != nil && withinTolerance(fit.sel, best.sel) {
+			return fit
+		}
+	}
+	return best
+}
+
+// warnShortBudget warns when the budget did not let even the first trial finish every fold:
+// the model returned is then weaker than the user likely expects.
+func (s *search) warnShortBudget(chosen *trial) {
+	first := s.trials[0]
+	if !first.stopped && s.full(first) {
+		return
+	}
+	s.p.warnf("budget %v is too small for one full model (%s on %s): returning the best model reached (%s); give a larger budget",
+		s.cfg.Budget, first.spec.algo, s.val, reached(chosen, len(s.folds)))
+	s.log("warning: %s", s.p.warnings[len(s.p.warnings)-1])
+}
+
+// blendMetrics scores the final blend's out-of-fold predictions on the rows every member covers.
+func (s *search) blendMetrics(mems []member) map[string]float64 {
+	k, n := s.p.k(), len(s.p.y)
+	blend := make([]float64, n*k)
+	covered := make([]bool, n)
+	for i := range covered {
+		covered[i] = true
+	}
+	for _, m := range mems {
+		for i := range n {
+			if m.t.oofCnt[i] == 0 {
+				covered[i] = false
+			}
+			for c := range k {
+				blend[i*k+c] += m.w * m.t.oof[i*k+c]
+			}
+		}
+	}
+	var rows []int
+	for i, ok := range covered {
+		if ok {
+			rows = append(rows, i)
+		}
+	}
+	return s.metricsOn(rows, blend)
+}
+
+// artifact is the model file's description of the problem and the search, without members.
+func (s *search) artifact(mems []member, met map[string]float64) model.Artifact {
+	p := s.p
+	a := model.Artifact{
+		Format: model.Format, Version: model.FormatVersion,
+		Name: s.cfg.Name, Task: p.task, Target: p.target, Classes: p.classes,
+		Inputs: p.inputs, MissingTokens: model.MissingTokens,
+		PrimaryMetric: p.metric, Validation: s.val.String(),
+		Metrics: met,
+		Lineage: model.Lineage{Dataset: s.cfg.Dataset, Config: s.cfg.Lineage, Seed: s.cfg.Seed},
+	}
+	if p.task == model.Regression {
+		a.YMin, a.YMax = p.yMin, p.yMax
+	}
+	switch {
+	case len(mems) > 1:
+		a.Algorithm = "VotingEnsemble"
+	case mems[0].t.spec.algo != AlgoLinear:
+		a.Algorithm = mems[0].t.spec.algo
+	case p.task == model.Regression:
+		a.Algorithm = "Ridge"
+	default:
+		a.Algorithm = "LogisticRegression"
+	}
+	return a
+}
+
+// members are the artifact's members, each with its refit model where one finished (refits[i]
+// non-nil), else its fold models, and the inputs' importance: each tree model's gain shares,
+// weighted by its member's weight and averaged over the member's models.
+func (s *search) members(mems []member, refits []foldModel) ([]model.Member, []model.Importance) {
+	out := make([]model.Member, 0, len(mems))
+	imp := make([]float64, len(s.p.features))
+	for i, m := range mems {
+		mem := model.Member{Algorithm: m.t.spec.algo, Trial: m.t.id, Weight: m.w, Params: m.t.spec.show, OOF: m.t.metrics}
+		fitted := m.t.folds()
+		fms := m.t.models
+		if refits[i] != nil {
+			fms, fitted, mem.Refit = []foldModel{refits[i]}, 1, true
+		}
+		for _, fm := range fms {
+			switch fm := fm.(type) {
+			case *gbdt.Model:
+				mem.Trees = append(mem.Trees, fm)
+				g := fm.Importance()
+				tot := 0.0
+				for _, v := range g {
+					tot += v
+				}
+				if tot > 0 {
+					for j, v := range g {
+						imp[j] += m.w * v / tot / float64(fitted)
+					}
+				}
+			case *linear.Model:
+				mem.Linear = append(mem.Linear, fm)
+			}
+		}
+		out = append(out, mem)
+	}
+	return out, s.importance(imp)
+}
+
+// importance normalizes the summed gain shares to 1 and orders them, largest first; nil when
+// no member has trees.
+func (s *search) importance(imp []float64) []model.Importance {
+	tot := 0.0
+	for _, v := range imp {
+		tot += v
+	}
+	if tot <= 0 {
+		return nil
+	}
+	var out []model.Importance
+	for j, v := range imp {
+		out = append(out, model.Importance{Feature: s.p.features[j], Gain: v / tot})
+	}
+	slices.SortStableFunc(out, func(x, y model.Importance) int {
+		switch {
+		case x.Gain > y.Gain:
+			return -1
+		case x.Gain < y.Gain:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// trialRecords are every trial in leaderboard order, as the artifact records them and, with
+// their wall time, as the registry's leaderboard shows them.
+func (s *search) trialRecords() ([]model.Trial, []model.LeaderboardEntry) {
+	var trials []model.Trial
+	var board []model.LeaderboardEntry
+	for _, t := range s.leaderboard() {
+		tr := model.Trial{ID: t.id, Algorithm: t.spec.algo, Params: t.spec.show, Folds: t.folds(), Metrics: t.metrics, Stopped: t.stopped}
+		if tr.Params == nil {
+			tr.Params = map[string]any{}
+		}
+		trials = append(trials, tr)
+		board = append(board, model.LeaderboardEntry{Trial: tr, Seconds: math.Round(t.seconds*1000) / 1000})
+	}
+	return trials, board
+}
+
+// result encodes the artifact and decodes it again, so what is returned is exactly what a
+// reader of the bytes gets; with KeepBagged it adds the same ensemble on fold models only.
+func (s *search) result(a model.Artifact, mems []member, board []model.LeaderboardEntry, met map[string]float64) (*Result, error) {
+	mdl, err := model.New(a)
+	if err != nil {
+		return nil, fmt.Errorf("assemble model: %w", err)
+	}
+	b, err := mdl.Encode()
+	if err != nil {
+		return nil, fmt.Errorf("encode model: %w", err)
+	}
+	if mdl, err = model.Decode(b); err != nil {
+		return nil, fmt.Errorf("model does not decode: %w", err)
+	}
+	res := &Result{Model: mdl, Bytes: b, Leaderboard: board, Metrics: met, Warnings: s.p.warnings}
+	if s.cfg.KeepBagged {
+		if res.Bagged, err = bagged(a, mems); err != nil {
+			return nil, fmt.Errorf("assemble bagged model: %w", err)
+		}
+	}
+	return res, nil
+}
+
+// bagged is a's ensemble with every member's fold models in place of its refit model.
+func bagged(a model.Artifact, mems []member) (*model.Model, error) {
+	a.Members = slices.Clone(a.Members)
+	for i, m := range mems {
+		mem := &a.Members[i]
+		mem.Refit, mem.Trees, mem.Linear = false, nil, nil
+		for _, fm := range m.t.models {
+			switch fm := fm.(type) {
+			case *gbdt.Model:
+				mem.Trees = append(mem.Trees, fm)
+			case *linear.Model:
+				mem.Linear = append(mem.Linear, fm)
+			}
+		}
+	}
+	return model.New(a)
+}
+
+// leaderboard orders trials by the primary metric, full trials first.
+func (s *search) leaderboard() []*trial {
+	ts := slices.Clone(s.trials)
+	slices.SortStableFunc(ts, func(a, b *trial) int {
+		fa, fb := s.full(a), s.full(b)
+		switch {
+		case fa != fb && fa:
+			return -1
+		case fa != fb:
+			return 1
+		case s.better(a, b):
+			return -1
+		case s.better(b, a):
+			return 1
+		}
+		return a.id - b.id
+	})
+	return ts
+}
+
+// fallback is used when no trial covers every fold: the trial with the most folds done is
+// returned as it is; with none at all, GBDT defaults are fit for a few rounds on fold 1 without
+// the budget's deadline (still cancellable), so a model always comes back.
+func (s *search) fallback(ctx context.Context) (*trial, error) {
+	var best *trial
+	for _, t := range s.trials {
+		if t.models != nil && t.folds() > 0 && (best == nil || t.folds() > best.folds()) {
+			best = t
+		}
+	}
+	if best != nil {
+		return best, nil
+	}
+	sp := portfolio()[0]
+	sp.params.MaxIter = 10
+	sp.show = map[string]any{"max_iter": 10}
+	t := s.newTrial(sp)
+	if err := s.runFolds(context.WithoutCancel(ctx), t, []int{0}); err != nil {
+		return nil, err
+	}
+	if t.folds() == 0 {
+		return nil, fmt.Errorf("budget %v: no model could be fit", s.cfg.Budget)
+	}
+	t.stopped = true
+	return t, nil
+}
+
+func reached(t *trial, folds int) string {
+	it := 0
+	for _, v := range t.iters {
+		it = max(it, v)
+	}
+	s := fmt.Sprintf("trial %d, %d of %d folds", t.id, t.folds(), folds)
+	if it > 0 {
+		s += fmt.Sprintf(", %d of at most %d rounds", it, t.spec.params.MaxIter)
+	}
+	return s
+}
