@@ -76,9 +76,6 @@ func invalidf(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{errInvalid}, args...)...)
 }
 
-// errStepFailed is wrapped by run errors: exit 1.
-var errStepFailed = errors.New("step failed")
-
 // errPrinted means the error was already shown to the user; Main only sets
 // the exit code.
 type errPrinted struct {

@@ -81,6 +81,9 @@ func (c *cli) runWorkflow(ctx context.Context, file string, f *runFlags) error {
 	}
 	rec, err := engine.Run(ctx, p, s, opts)
 	out.finish(rec)
+	if rec != nil && !c.json {
+		printSummary(c.stdout, p, rec, s.Root)
+	}
 	switch {
 	case err == nil:
 		return nil
