@@ -34,9 +34,14 @@ func viewEndpoint(ctx context.Context, s *store.Store, e *endpoints.Endpoint) en
 	return v
 }
 
+// oneName is the command's NAME argument, checked by the store's name rule before it
+// becomes a path: "../../x" must not reach another folder's keys or log.
 func oneName(cmd string, args []string) (string, error) {
 	if len(args) != 1 {
 		return "", usagef("endpoint %s needs one endpoint NAME", cmd)
+	}
+	if err := endpoints.ValidName(args[0]); err != nil {
+		return "", invalidf("endpoint %s: %v", cmd, err)
 	}
 	return args[0], nil
 }
@@ -88,7 +93,7 @@ func cmdEndpoint() *command {
 						if uri == "" {
 							uri = "(server not running)"
 						}
-						fmt.Fprintf(c.stdout, "%-20s %-8s %-5s %-28s %s\n", v.Name, v.State, v.Auth, v.Model.Ref(), uri)
+						fmt.Fprintf(c.stdout, "%-20s %-8s %-5s %-28s %s\n", clean(v.Name), clean(v.State), clean(v.Auth), clean(v.Model.Ref()), clean(uri))
 					}
 					return nil
 				},
@@ -195,7 +200,8 @@ with --json. --follow keeps printing new requests until interrupted.`,
 							_, err := c.stdout.Write(reqlog.Append(nil, &e))
 							return err
 						}
-						_, err := fmt.Fprintln(c.stdout, reqlog.Text(&e))
+						// Method, path, request id and error come from clients.
+						_, err := fmt.Fprintln(c.stdout, clean(reqlog.Text(&e)))
 						return err
 					}
 					off := reqlog.Size(path)
@@ -265,8 +271,9 @@ func printEndpoint(w io.Writer, v endpointView) {
 	for _, k := range sortedKeys(v.Tags) {
 		rows = append(rows, [2]string{"tag " + k, v.Tags[k]})
 	}
+	// Names, description and tags come from workflow files, which may come from anyone.
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\n", r[0], r[1])
+		fmt.Fprintf(tw, "%s\t%s\n", clean(r[0]), clean(r[1]))
 	}
 	tw.Flush()
 }

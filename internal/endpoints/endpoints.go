@@ -226,6 +226,10 @@ func newKey() string {
 // ReadKeys returns the endpoint's keys. A keys file others can read is
 // refused: it would leak the keys.
 func ReadKeys(s *store.Store, name string) (Keys, error) {
+	// The name becomes a path: "../../x" would read another folder's keys.json.
+	if err := ValidName(name); err != nil {
+		return Keys{}, err
+	}
 	p := keysPath(s, name)
 	st, err := os.Stat(p)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -249,6 +253,9 @@ func ReadKeys(s *store.Store, name string) (Keys, error) {
 }
 
 func writeKeys(s *store.Store, name string, k Keys) error {
+	if err := ValidName(name); err != nil {
+		return err
+	}
 	b, _ := json.MarshalIndent(k, "", "  ")
 	if err := os.MkdirAll(Dir(s, name), 0o755); err != nil {
 		return err

@@ -79,3 +79,32 @@ func TestRecordsAndKeys(t *testing.T) {
 		t.Errorf("world-readable keys: %v", err)
 	}
 }
+
+// TestKeysStayInWorkspace: a name that climbs out of the workspace reads and writes nothing
+// there.
+func TestKeysStayInWorkspace(t *testing.T) {
+	dir := t.TempDir()
+	s, err := store.Open(filepath.Join(dir, "ws", ".mlflow"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	victim := filepath.Join(dir, "ws", "victim")
+	if err := os.MkdirAll(victim, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	secret := []byte(`{"primary": "victim-primary", "secondary": "victim-secondary"}`)
+	if err := os.WriteFile(filepath.Join(victim, "keys.json"), secret, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const name = "../../victim"
+	if k, err := endpoints.ReadKeys(s, name); err == nil || !strings.Contains(err.Error(), `endpoint name "../../victim"`) {
+		t.Errorf("ReadKeys(%q) = %+v, %v; want a name error", name, k, err)
+	}
+	if k, err := endpoints.Regenerate(s, name, "primary"); err == nil || !strings.Contains(err.Error(), `endpoint name "../../victim"`) {
+		t.Errorf("Regenerate(%q) = %+v, %v; want a name error", name, k, err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(victim, "keys.json")); string(b) != string(secret) {
+		t.Errorf("the victim's keys were rewritten: %s", b)
+	}
+}

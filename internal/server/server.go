@@ -176,16 +176,18 @@ func (srv *Server) Run(ctx context.Context) error {
 		return err
 	}
 	defer srv.closeAll()
-	ln, err := net.Listen("tcp", srv.opts.Addr)
+	listen := srv.opts.Addr
+	ln, err := net.Listen("tcp", listen)
 	if err != nil && srv.opts.FallbackAddr != "" && errors.Is(err, syscall.EADDRINUSE) {
-		ln, err = net.Listen("tcp", srv.opts.FallbackAddr)
+		listen = srv.opts.FallbackAddr
+		ln, err = net.Listen("tcp", listen)
 	}
 	if err != nil {
 		return fmt.Errorf("server: listen on %s: %w", srv.opts.Addr, err)
 	}
 	addr := ln.Addr().String()
 	if ta, ok := ln.Addr().(*net.TCPAddr); ok && !ta.IP.IsLoopback() {
-		srv.opts.Log.Printf("warning: listening on %s, which is not a loopback address: every host that can reach this machine can call the endpoints, their specs and probes; keep the endpoints' auth on key and consider --metrics-auth key", addr)
+		srv.opts.Log.Printf("warning: listening on %s (%s), which is not a loopback address: every host that can reach this machine can call the endpoints, their specs and probes; keep the endpoints' auth on key and consider --metrics-auth key", listen, addr)
 	}
 	info := Info{Addr: addr, URL: "http://" + addr, PID: os.Getpid(), Started: time.Now().UTC(), Version: srv.opts.Version}
 	b, _ := json.MarshalIndent(info, "", "  ")
