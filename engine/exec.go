@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -22,7 +21,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/mlflow-go/mlflow/internal/store"
-	"github.com/mlflow-go/mlflow/schema"
 )
 
 // ErrStepFailed wraps the aggregated step failures Run returns.
@@ -75,192 +73,299 @@ func NewRunID(now time.Time) string {
 	return now.UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b[:])
 }
 
+// Run executes the plan. It returns the run record (always, even on
+// failure) and an error wrapping ErrStepFailed (all failures together, each
+// naming its step once) or ErrCancelled.
+func Run(ctx context.Context, p *Plan, s *store.Store, opts Options) (*RunRecord, error) {
+	if err := migrate(ctx, s); err != nil {
+		return nil, err
+	}
+	return newRunner(p, s, opts).run(ctx)
+}
+
+// runner is one execution of a plan. Its fields other than the settings
+// belong to the coordinating goroutine (run and what it calls); step
+// goroutines see only their node, their inputs and emit, and hand their
+// result back over results.
+type runner struct {
+	plan     *Plan
+	store    *store.Store
+	opts     Options
+	now      func() time.Time
+	parallel int
+	rec      *RunRecord
+
+	emitMu sync.Mutex
+
+	ctx     context.Context // cancelled by SIGINT, or by --fail-fast on a failure
+	cancel  context.CancelCauseFunc
+	group   errgroup.Group
+	results chan result
+	running int
+
+	pending   map[string]int     // unfinished dependencies of each step
+	outputs   map[string]Outputs // of every succeeded step
+	remaining int                // steps not yet in a final state
+	errs      *multierror.Error
+	failed    bool
+	// Steps whose dependencies all succeeded, in the order they became
+	// ready. A step in waiting has a dependency whose record is not yet
+	// written, and starts only after the next flush (see run).
+	ready, waiting []string
+
+	// Finished steps and new cache entries not yet written (see flush).
+	dirty      []string
+	puts       []cacheEntry
+	lastRecord time.Time // when the whole record was last written
+}
+
+// result is a finished step, handed from its goroutine to the coordinator.
 type result struct {
 	name     string
 	rec      *StepRecord
 	outs     Outputs
 	err      error
 	canceled bool
-	// put, when set, is the cache entry to write with the next batch of step records.
+	// put, when set, is the cache entry to write with the step's record.
 	put *cacheEntry
 }
 
-// Run executes the plan. It returns the run record (always, even on
-// failure) and an error wrapping ErrStepFailed (all failures together, each
-// naming its step) or ErrCancelled.
-func Run(ctx context.Context, p *Plan, s *store.Store, opts Options) (*RunRecord, error) {
-	if err := migrate(ctx, s); err != nil {
-		return nil, err
+func newRunner(p *Plan, s *store.Store, opts Options) *runner {
+	r := &runner{plan: p, store: s, opts: opts, now: opts.Now, parallel: opts.Parallel,
+		results: make(chan result, len(p.Nodes)), pending: map[string]int{}, outputs: map[string]Outputs{},
+		remaining: len(p.Nodes)}
+	if r.now == nil {
+		r.now = time.Now
 	}
-	now := opts.Now
-	if now == nil {
-		now = time.Now
-	}
-	parallel := opts.Parallel
-	if parallel <= 0 {
-		parallel = runtime.NumCPU()
-	}
-	var emitMu sync.Mutex
-	emit := func(e Event) {
-		if opts.OnEvent == nil {
-			return
-		}
-		emitMu.Lock()
-		defer emitMu.Unlock()
-		opts.OnEvent(e)
+	if r.parallel <= 0 {
+		r.parallel = runtime.NumCPU()
 	}
 	wf := p.Workflow
-	rec := &RunRecord{
-		RunID:    opts.RunID,
-		Workflow: wf.Name,
-		File:     wf.File,
-		Trigger:  opts.Trigger,
-		Status:   StateRunning,
-		Started:  now(),
-		Params:   wf.Params,
-		Steps:    map[string]*StepRecord{},
+	r.rec = &RunRecord{RunID: opts.RunID, Workflow: wf.Name, File: wf.File, Trigger: opts.Trigger,
+		Status: StateRunning, Started: r.now(), Params: wf.Params, Steps: map[string]*StepRecord{}}
+	if r.rec.RunID == "" {
+		r.rec.RunID = NewRunID(r.rec.Started)
 	}
-	if rec.RunID == "" {
-		rec.RunID = NewRunID(rec.Started)
+	if r.rec.Trigger == "" {
+		r.rec.Trigger = "cli"
 	}
-	if rec.Trigger == "" {
-		rec.Trigger = "cli"
-	}
+	host, _ := os.Hostname()
+	r.rec.Owner = &RunOwner{PID: os.Getpid(), Host: host}
 	for name, n := range p.Nodes {
-		rec.Steps[name] = &StepRecord{Kind: n.Step.Kind, State: StatePending}
+		r.rec.Steps[name] = &StepRecord{Kind: n.Step.Kind, State: StatePending}
+		r.pending[name] = len(n.Deps)
 	}
-	if err := saveRun(ctx, s, rec, []string{}, nil); err != nil {
+	return r
+}
+
+func (r *runner) emit(e Event) {
+	if r.opts.OnEvent == nil {
+		return
+	}
+	r.emitMu.Lock()
+	defer r.emitMu.Unlock()
+	r.opts.OnEvent(e)
+}
+
+func (r *runner) run(ctx context.Context) (*RunRecord, error) {
+	// Runs left "running" by a killed process are settled before this one
+	// adds its own, so a listing never shows a dead run as live.
+	markInterrupted(ctx, r.store)
+	// The lock is held until after the final record is written: a reader
+	// that finds the run "running" and the lock free knows the process died.
+	owner, err := r.store.Own(ownerLock(r.rec.RunID))
+	if err != nil {
+		return nil, fmt.Errorf("record run %s: %w", r.rec.RunID, err)
+	}
+	defer owner.Release()
+	if err := saveRun(ctx, r.store, r.rec, nil, nil); err != nil {
 		return nil, fmt.Errorf("record run: %w", err)
 	}
-	// Finished steps are written in batches, at most every flushEvery, so
-	// that `mlflow runs show` sees progress without a commit per step.
-	var dirty []string
-	var puts []cacheEntry // written in the same transaction as the step records
-	lastFlush := now()
-	emit(Event{Time: rec.Started, Type: "run_started", RunID: rec.RunID})
+	r.lastRecord = r.now()
+	r.emit(Event{Time: r.rec.Started, Type: "run_started", RunID: r.rec.RunID})
 
-	runCtx, cancelRun := context.WithCancelCause(ctx)
-	defer cancelRun(nil)
-	g := new(errgroup.Group)
-	g.SetLimit(parallel)
-
-	pending := map[string]int{}
-	for name, n := range p.Nodes {
-		pending[name] = len(n.Deps)
-	}
-	outputs := map[string]Outputs{}
-	results := make(chan result, len(p.Nodes))
-	remaining := len(p.Nodes)
-	var errs *multierror.Error
-	failed := false
-
-	// skip marks every transitive dependent of name as skipped.
-	var skip func(name, why string)
-	skip = func(name, why string) {
-		for _, d := range p.Nodes[name].Dependents {
-			sr := rec.Steps[d]
-			if sr.State != StatePending {
-				continue
-			}
-			sr.State = StateSkipped
-			sr.Error = why
-			remaining--
-			emit(Event{Time: now(), Type: "step_finished", RunID: rec.RunID, Step: d, Kind: sr.Kind, State: StateSkipped, Error: why})
-			skip(d, why)
+	r.ctx, r.cancel = context.WithCancelCause(ctx)
+	defer r.cancel(nil)
+	for _, name := range r.plan.Order {
+		if r.pending[name] == 0 {
+			r.ready = append(r.ready, name)
 		}
 	}
+	for r.remaining > 0 {
+		r.launch()
+		if r.running < r.parallel && len(r.waiting) > 0 {
+			// A finished step's record and cache entry are durable before
+			// anything that depends on it starts: after a crash the next
+			// run finds the entry instead of running the step again. The
+			// flush waits until a free slot has nothing else to run, so
+			// that the steps finishing meanwhile share its commit (a
+			// commit per step tripled the cost of a cold 1,000-step run).
+			r.flush(ctx)
+			r.launch()
+		}
+		if r.running == 0 {
+			break // nothing runs and nothing can start: all that is left was settled
+		}
+		r.finish(<-r.results)
+		r.finishQueued()
+		if r.remaining > 0 && r.now().Sub(r.lastRecord) >= flushEvery {
+			// Otherwise at most every flushEvery, so that `mlflow runs
+			// show` sees progress without a commit per step.
+			r.flush(ctx)
+		}
+	}
+	r.group.Wait()
+	return r.complete(ctx)
+}
 
-	start := func(name string) {
-		rec.Steps[name].State = StateRunning
-		n := p.Nodes[name]
+// finishQueued takes every result already waiting, so that steps finishing
+// together are flushed together.
+func (r *runner) finishQueued() {
+	for r.remaining > 0 {
+		select {
+		case res := <-r.results:
+			r.finish(res)
+		default:
+			return
+		}
+	}
+}
+
+// finish records a finished step and finds what it unblocks.
+func (r *runner) finish(res result) {
+	r.remaining--
+	r.running--
+	r.rec.Steps[res.name] = res.rec
+	r.dirty = append(r.dirty, res.name)
+	if res.put != nil {
+		r.puts = append(r.puts, *res.put)
+	}
+	if res.err == nil {
+		r.outputs[res.name] = res.outs
+		for _, d := range r.plan.Nodes[res.name].Dependents {
+			if r.pending[d]--; r.pending[d] == 0 && r.rec.Steps[d].State == StatePending {
+				r.waiting = append(r.waiting, d)
+			}
+		}
+	} else {
+		if !res.canceled {
+			r.failed = true
+			r.errs = multierror.Append(r.errs, fmt.Errorf("step %s: %w", res.name, res.err))
+			if r.opts.FailFast {
+				r.cancel(fmt.Errorf("step %s failed (--fail-fast)", res.name))
+			}
+		}
+		r.skip(res.name, "dependency "+res.name+" "+res.rec.State)
+	}
+	if r.ctx.Err() != nil {
+		r.cancelUnstarted()
+	}
+}
+
+// skip marks every transitive dependent of name as skipped.
+func (r *runner) skip(name, why string) {
+	for _, d := range r.plan.Nodes[name].Dependents {
+		sr := r.rec.Steps[d]
+		if sr.State != StatePending {
+			continue
+		}
+		sr.State = StateSkipped
+		sr.Error = why
+		r.remaining--
+		r.emit(Event{Time: r.now(), Type: "step_finished", RunID: r.rec.RunID, Step: d, Kind: sr.Kind, State: StateSkipped, Error: why})
+		r.skip(d, why)
+	}
+}
+
+// cancelUnstarted records what can no longer start after a cancel:
+// nothing new starts, and what was ready is cancelled.
+func (r *runner) cancelUnstarted() {
+	for _, name := range r.plan.Order {
+		if sr := r.rec.Steps[name]; sr.State == StatePending && r.pending[name] == 0 {
+			sr.State = StateCancelled
+			sr.Error = "not started: run cancelled"
+			r.remaining--
+			r.emit(Event{Time: r.now(), Type: "step_finished", RunID: r.rec.RunID, Step: name, Kind: sr.Kind, State: StateCancelled})
+			r.skip(name, "dependency "+name+" cancelled")
+		}
+	}
+	r.ready, r.waiting = nil, nil
+}
+
+// launch starts ready steps while there are free slots (--parallel).
+func (r *runner) launch() {
+	if r.ctx.Err() != nil {
+		r.cancelUnstarted()
+		return
+	}
+	for r.running < r.parallel && len(r.ready) > 0 {
+		name := r.ready[0]
+		r.ready = r.ready[1:]
+		if r.rec.Steps[name].State != StatePending {
+			continue
+		}
+		r.running++
+		r.rec.Steps[name].State = StateRunning
+		n := r.plan.Nodes[name]
 		deps := make(map[string]Outputs, len(n.Deps))
 		for _, d := range n.Deps {
-			deps[d] = outputs[d]
+			deps[d] = r.outputs[d]
 		}
-		g.Go(func() error {
-			r := runStep(runCtx, s, n, deps, rec.RunID, wf, parallel, opts, now, emit)
-			results <- r
+		r.group.Go(func() error {
+			r.results <- r.runStep(n, deps)
 			return nil
 		})
 	}
-	for _, name := range p.Order {
-		if pending[name] == 0 {
-			start(name)
-		}
-	}
-	for remaining > 0 {
-		r := <-results
-		remaining--
-		rec.Steps[r.name] = r.rec
-		dirty = append(dirty, r.name)
-		if r.put != nil {
-			puts = append(puts, *r.put)
-		}
-		switch {
-		case r.err == nil:
-			outputs[r.name] = r.outs
-			for _, d := range p.Nodes[r.name].Dependents {
-				if pending[d]--; pending[d] == 0 && rec.Steps[d].State == StatePending {
-					if runCtx.Err() != nil {
-						continue
-					}
-					start(d)
-				}
-			}
-		default:
-			if !r.canceled {
-				failed = true
-				errs = multierror.Append(errs, fmt.Errorf("step %s: %w", r.name, r.err))
-				if opts.FailFast {
-					cancelRun(fmt.Errorf("step %s failed (--fail-fast)", r.name))
-				}
-			}
-			skip(r.name, "dependency "+r.name+" "+r.rec.State)
-		}
-		if runCtx.Err() != nil {
-			// Nothing new starts after a cancel; what never started is
-			// recorded as cancelled.
-			for _, name := range p.Order {
-				if sr := rec.Steps[name]; sr.State == StatePending && pending[name] == 0 {
-					sr.State = StateCancelled
-					sr.Error = "not started: run cancelled"
-					remaining--
-					emit(Event{Time: now(), Type: "step_finished", RunID: rec.RunID, Step: name, Kind: sr.Kind, State: StateCancelled})
-					skip(name, "dependency "+name+" cancelled")
-				}
-			}
-		}
-		if remaining > 0 && now().Sub(lastFlush) >= flushEvery {
-			if err := saveRun(ctx, s, rec, dirty, puts); err != nil {
-				errs = multierror.Append(errs, fmt.Errorf("record run: %w", err))
-			}
-			dirty, puts, lastFlush = dirty[:0], puts[:0], now()
-		}
-	}
-	g.Wait()
+}
 
-	rec.DurationMS = now().Sub(rec.Started).Milliseconds()
+// flush writes the finished steps' rows and cache entries in one
+// transaction (a cold 1,000-step run spent most of its time committing
+// when each step had its own), with the whole record at most every
+// flushEvery, and lets the steps waiting for it start.
+func (r *runner) flush(ctx context.Context) {
+	withRecord := r.now().Sub(r.lastRecord) >= flushEvery
+	if withRecord || len(r.dirty) > 0 || len(r.puts) > 0 {
+		names := r.dirty
+		if names == nil {
+			names = []string{} // nil would mean every step
+		}
+		if err := save(ctx, r.store, r.rec, withRecord, names, r.puts); err != nil {
+			r.errs = multierror.Append(r.errs, fmt.Errorf("record run: %w", err))
+		}
+		r.dirty, r.puts = r.dirty[:0], r.puts[:0]
+		if withRecord {
+			r.lastRecord = r.now()
+		}
+	}
+	r.ready = append(r.ready, r.waiting...)
+	r.waiting = r.waiting[:0]
+}
+
+// complete settles the run's status and writes the final record.
+func (r *runner) complete(ctx context.Context) (*RunRecord, error) {
+	rec := r.rec
+	rec.DurationMS = r.now().Sub(rec.Started).Milliseconds()
 	var runErr error
 	switch {
 	case ctx.Err() != nil:
 		rec.Status = StateCancelled
 		rec.Error = "cancelled"
 		runErr = ErrCancelled
-		if errs != nil {
-			runErr = fmt.Errorf("%w; also: %w", ErrCancelled, errs.ErrorOrNil())
+		if r.errs != nil {
+			runErr = fmt.Errorf("%w; also: %w", ErrCancelled, r.errs.ErrorOrNil())
 		}
-	case failed:
+	case r.failed:
 		rec.Status = StateFailed
-		errs.ErrorFormat = formatErrors
-		rec.Error = errs.Error()
-		runErr = fmt.Errorf("%w: %w", ErrStepFailed, errs.ErrorOrNil())
+		r.errs.ErrorFormat = formatErrors
+		rec.Error = r.errs.Error()
+		runErr = fmt.Errorf("%w: %w", ErrStepFailed, r.errs.ErrorOrNil())
 	default:
 		rec.Status = StateSucceeded
 	}
-	if err := saveRun(ctx, s, rec, nil, puts); err != nil && runErr == nil {
+	if err := saveRun(ctx, r.store, rec, nil, r.puts); err != nil && runErr == nil {
 		runErr = fmt.Errorf("record run: %w", err)
 	}
-	emit(Event{Time: now(), Type: "run_finished", RunID: rec.RunID, State: rec.Status, DurationMS: rec.DurationMS, Error: rec.Error})
+	r.emit(Event{Time: r.now(), Type: "run_finished", RunID: rec.RunID, State: rec.Status, DurationMS: rec.DurationMS, Error: rec.Error})
 	return rec, runErr
 }
 
@@ -273,216 +378,241 @@ func formatErrors(es []error) string {
 	return strings.Join(lines, "\n")
 }
 
-// runStep runs one step: cache or reconcile first, then the kind with
-// timeout and retries. It never panics.
-func runStep(ctx context.Context, s *store.Store, n *Node, deps map[string]Outputs, runID string,
-	wf *schema.Workflow, parallel int, opts Options, now func() time.Time, emit func(Event)) (res result) {
+// stepRun is one step's execution inside a run.
+type stepRun struct {
+	*runner
+	n   *Node
+	sr  *StepRecord
+	req *Request
+	log *lazyFile
+}
+
+// runStep runs one step: the cache or reconcile first, then the kind with
+// timeout and retries. It never panics. Errors do not name the step: the
+// coordinator adds the name once.
+func (r *runner) runStep(n *Node, deps map[string]Outputs) (res result) {
 	st := n.Step
-	res.name = st.Name
-	sr := &StepRecord{Kind: st.Kind, State: StateRunning, Started: now()}
-	res.rec = sr
-	emit(Event{Time: sr.Started, Type: "step_started", RunID: runID, Step: st.Name, Kind: st.Kind})
+	s := &stepRun{runner: r, n: n, sr: &StepRecord{Kind: st.Kind, State: StateRunning, Started: r.now()}}
+	res.name, res.rec = st.Name, s.sr
+	r.emit(Event{Time: s.sr.Started, Type: "step_started", RunID: r.rec.RunID, Step: st.Name, Kind: st.Kind})
 	defer func() {
 		if p := recover(); p != nil {
 			res.err = fmt.Errorf("panic in step kind %s: %v", st.Kind, p)
 			fmt.Fprintf(os.Stderr, "mlflow: step %s panicked: %v\n%s", st.Name, p, debug.Stack())
 		}
-		sr.DurationMS = now().Sub(sr.Started).Milliseconds()
-		switch {
-		case res.err == nil:
-			sr.State = StateSucceeded
-			sr.Outputs = res.outs
-		case ctx.Err() != nil:
-			// The run was cancelled (SIGINT, or --fail-fast after another
-			// step failed); whatever this step returned is a consequence.
-			sr.State = StateCancelled
-			sr.Error = "cancelled"
-			if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
-				sr.Error = "cancelled: " + cause.Error()
-			}
-			res.canceled = true
-		default:
-			sr.State = StateFailed
-			sr.Error = res.err.Error()
-		}
-		emit(Event{Time: now(), Type: "step_finished", RunID: runID, Step: st.Name, Kind: st.Kind, State: sr.State,
-			Cached: sr.Cached, DurationMS: sr.DurationMS, Error: sr.Error, Outputs: sr.Outputs})
+		s.settle(&res)
 	}()
-
 	cfg, err := Resolve(st.Config, deps)
 	if err != nil {
 		res.err = err
 		return res
 	}
-	var req *Request
-	defer func() {
-		if req != nil && req.scratch != "" {
-			os.RemoveAll(req.scratch)
-		}
-	}()
-	logDir := filepath.Join(s.Root, "tmp")
-	logf := &lazyFile{dir: logDir}
-	defer func() {
-		// Only a step that wrote something gets a log blob: most steps of
-		// a cached re-run write nothing, and a blob costs an fsync.
-		if logf.f == nil {
-			return
-		}
-		logf.f.Close()
-		defer os.Remove(logf.f.Name())
-		if f, err := os.Open(logf.f.Name()); err == nil {
-			if d, _, err := s.Put(f); err == nil {
-				sr.Log = d
-			}
-			f.Close()
-		}
-	}()
-	req = &Request{
-		RunID: runID, Step: st.Name, Kind: st.Kind, Workflow: wf, Config: cfg, Store: s,
-		Log: &syncWriter{w: logf}, scratchRoot: logDir, Parallel: parallel,
-		Progress: &progress{emit: emit, runID: runID, step: st.Name, kind: st.Kind, now: now},
+	scratch := filepath.Join(r.store.Root, "tmp")
+	s.log = &lazyFile{dir: scratch}
+	s.req = &Request{
+		RunID: r.rec.RunID, Step: st.Name, Kind: st.Kind, Workflow: r.plan.Workflow, Config: cfg, Store: r.store,
+		Log: &syncWriter{w: s.log}, scratchRoot: scratch, Parallel: r.parallel,
+		Progress: &progress{emit: r.emit, runID: r.rec.RunID, step: st.Name, kind: st.Kind, now: r.now},
 	}
+	defer s.cleanup()
 
-	_, noCacher := n.Kind.(NoCacher)
-	if nc, ok := n.Kind.(NoCacher); ok {
-		noCacher = nc.NoCache()
-	}
-	useCache := st.Cache && !opts.NoCache && !noCacher
-	rc, isReconciler := n.Kind.(Reconciler)
-	var key string
-	switch {
-	case useCache && isReconciler:
-		outs, ok, err := rc.Reconcile(ctx, req)
-		if err != nil {
-			res.err = fmt.Errorf("reconcile: %w", err)
-			return res
-		}
-		if ok {
-			sr.Cached = true
-			res.outs = outs
-			req.Logf("up to date: nothing to change")
-			return res
-		}
-	case useCache:
-		key, err = cacheKey(ctx, n, req, cfg, opts.KeyDebug)
-		if err != nil {
-			res.err = err
-			return res
-		}
-		sr.CacheKey = key
-		outs, used, ok := cacheGet(ctx, s, key)
-		if ok {
-			if r, isRestorer := n.Kind.(Restorer); isRestorer {
-				if err := r.Restore(ctx, req, outs); err != nil {
-					req.Logf("cache entry %s not restorable, running: %v", key, err)
-					ok = false
-				}
-			}
-		}
-		if ok {
-			sr.Cached = true
-			res.outs = outs
-			if now().Sub(used) > time.Hour {
-				// Refreshed at most hourly (as the go command's cache
-				// does): a trim needs only a rough age, and a write per
-				// hit would make an unchanged re-run pay a commit per step.
-				cacheTouch(ctx, s, key, now())
-			}
-			return res
-		}
-	}
-
-	attempts := max(st.Retry.Attempts, 1)
-	for attempt := 1; ; attempt++ {
-		sr.Attempts = attempt
-		res.outs, res.err = runOnce(ctx, n, req, st.Timeout)
-		if res.err == nil || attempt >= attempts || ctx.Err() != nil {
-			break
-		}
-		wait := st.Retry.Backoff << (attempt - 1)
-		req.Logf("attempt %d of %d failed: %v; retrying in %s", attempt, attempts, res.err, wait)
-		emit(Event{Time: now(), Type: "step_retry", RunID: runID, Step: st.Name, Kind: st.Kind, Attempt: attempt, Error: res.err.Error()})
-		select {
-		case <-ctx.Done():
-		case <-time.After(wait):
-		}
-	}
-	if res.err != nil {
-		req.Logf("error: %v", res.err)
+	pol := policyOf(n, r.opts.NoCache)
+	outs, key, hit, err := s.fromCache(pol)
+	if err != nil || hit {
+		res.outs, res.err = outs, err
 		return res
 	}
-	if err := checkOutputs(st.Kind, res.outs); err != nil {
-		res.err = err
+	if res.outs, res.err = s.attempts(); res.err != nil {
+		s.req.Logf("error: %v", res.err)
 		return res
 	}
-	if useCache && !isReconciler && key != "" {
-		// Written by the coordinator with the step's record: one commit per batch of steps
-		// rather than one per step (a cold 1,000-step run spent most of its time committing).
-		// Encoded now, while the outputs are this step's alone.
+	if res.err = checkOutputs(st.Kind, st.Outputs, res.outs); res.err != nil {
+		return res
+	}
+	if key != "" {
+		// Encoded now, while the outputs are this step's alone; written by
+		// the coordinator with the step's record.
 		if js, err := json.Marshal(res.outs); err != nil {
-			req.Logf("warning: cache entry not written: %v", err)
+			s.req.Logf("warning: cache entry not written: %v", err)
 		} else {
-			res.put = &cacheEntry{key: key, kind: st.Kind, outputs: string(js), at: now()}
+			res.put = &cacheEntry{key: key, kind: st.Kind, outputs: string(js), at: r.now()}
 		}
 	}
 	return res
 }
 
-func runOnce(ctx context.Context, n *Node, req *Request, timeout time.Duration) (outs Outputs, err error) {
-	if timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, timeout, fmt.Errorf("timed out after %s", timeout))
-		defer cancel()
+// withTimeout bounds ctx by the step's timeout. The cause is what the user
+// reads: "timed out after 5s".
+func withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d <= 0 {
+		return ctx, func() {}
 	}
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("panic in step kind %s: %v", n.Step.Kind, p)
-			req.Logf("panic: %v\n%s", p, debug.Stack())
-		}
-	}()
-	outs, err = n.Kind.Run(ctx, req)
-	if err != nil && timeout > 0 && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		err = context.Cause(ctx)
-	}
-	return outs, err
+	return context.WithTimeoutCause(ctx, d, fmt.Errorf("timed out after %s", d))
 }
 
-// checkOutputs holds kinds to their declared contract: every output the
-// schema declares must be produced.
-func checkOutputs(kind string, outs Outputs) error {
-	for _, k := range schema.Kinds() {
-		if k.Kind != kind {
-			continue
+// timedOut replaces err by ctx's cause when ctx's own deadline ended the
+// work, so "context deadline exceeded" never reaches the user.
+func timedOut(ctx context.Context, err error) error {
+	if err == nil || !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return err
+	}
+	if cause := context.Cause(ctx); !errors.Is(err, cause) {
+		return cause
+	}
+	return err
+}
+
+// fromCache applies the step's cache policy. A hit returns the outputs to
+// use. Otherwise key is the key to store the outputs under ("" for none).
+// Everything here (a Keyer hashing a large input, a reconcile, a restore)
+// is work of the step and runs under its timeout, like each attempt.
+func (s *stepRun) fromCache(pol cachePolicy) (outs Outputs, key string, hit bool, err error) {
+	ctx, cancel := withTimeout(s.ctx, s.n.Step.Timeout)
+	defer cancel()
+	switch pol.action {
+	case ActionReconcile:
+		outs, ok, err := s.n.Kind.(Reconciler).Reconcile(ctx, s.req)
+		if err != nil {
+			return nil, "", false, fmt.Errorf("reconcile: %w", timedOut(ctx, err))
 		}
-		var missing []string
-		for name := range k.Outputs {
-			if _, ok := outs[name]; !ok {
-				missing = append(missing, name)
+		if ok {
+			s.sr.Cached = true
+			s.req.Logf("up to date: nothing to change")
+		}
+		return outs, "", ok, nil
+	case ActionCached:
+		l, err := lookup(ctx, s.store, s.n, s.req, s.opts.KeyDebug)
+		if err != nil {
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) && !errors.Is(err, context.Cause(ctx)) {
+				err = fmt.Errorf("cache key: %w", context.Cause(ctx))
+			}
+			return nil, "", false, err
+		}
+		s.sr.CacheKey = l.key
+		if !l.hit() {
+			if l.miss != "not in cache" {
+				s.req.Logf("cache entry %s not used, running: %s", l.key, l.miss)
+			}
+			return nil, l.key, false, nil
+		}
+		if r, ok := s.n.Kind.(Restorer); ok {
+			if err := r.Restore(ctx, s.req, l.outs); err != nil {
+				if ctx.Err() != nil {
+					return nil, "", false, timedOut(ctx, err)
+				}
+				s.req.Logf("cache entry %s not restorable, running: %v", l.key, err)
+				return nil, l.key, false, nil
 			}
 		}
-		if len(missing) > 0 {
-			sort.Strings(missing)
-			return fmt.Errorf("step kind %s did not produce declared output(s) %s", kind, strings.Join(missing, ", "))
+		s.sr.Cached = true
+		if s.now().Sub(l.used) > time.Hour {
+			// Refreshed at most hourly (as the go command's cache does): a
+			// trim needs only a rough age, and a write per hit would make
+			// an unchanged re-run pay a commit per step.
+			cacheTouch(ctx, s.store, l.key, s.now())
 		}
+		return l.outs, l.key, true, nil
 	}
-	return nil
+	return nil, "", false, nil
 }
 
-func cacheKey(ctx context.Context, n *Node, req *Request, cfg map[string]any, debugW io.Writer) (string, error) {
-	var b bytes.Buffer
-	if err := keyLines(&b, n, cfg); err != nil {
-		return "", err
-	}
-	if k, ok := n.Kind.(Keyer); ok {
-		if err := k.Key(ctx, req, &b); err != nil {
-			return "", fmt.Errorf("cache key: %w", err)
+// attempts runs the kind until it succeeds or its retries are used up.
+func (s *stepRun) attempts() (outs Outputs, err error) {
+	st := s.n.Step
+	attempts := max(st.Retry.Attempts, 1)
+	for attempt := 1; ; attempt++ {
+		s.sr.Attempts = attempt
+		outs, err = s.attempt()
+		if err == nil || attempt >= attempts || s.ctx.Err() != nil {
+			return outs, err
+		}
+		wait := st.Retry.Backoff << (attempt - 1)
+		s.req.Logf("attempt %d of %d failed: %v; retrying in %s", attempt, attempts, err, wait)
+		s.emit(Event{Time: s.now(), Type: "step_retry", RunID: s.rec.RunID, Step: st.Name, Kind: st.Kind, Attempt: attempt, Error: err.Error()})
+		select {
+		case <-s.ctx.Done():
+		case <-time.After(wait):
 		}
 	}
-	key := hashKey(b.String())
-	if debugW != nil {
-		fmt.Fprintf(debugW, "cachehash %s %s:\n%s", n.Step.Name, key, b.String())
+}
+
+func (s *stepRun) attempt() (outs Outputs, err error) {
+	ctx, cancel := withTimeout(s.ctx, s.n.Step.Timeout)
+	defer cancel()
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic in step kind %s: %v", s.n.Step.Kind, p)
+			s.req.Logf("panic: %v\n%s", p, debug.Stack())
+		}
+	}()
+	outs, err = s.n.Kind.Run(ctx, s.req)
+	return outs, timedOut(ctx, err)
+}
+
+// settle gives the step its final state and reports it.
+func (s *stepRun) settle(res *result) {
+	sr := s.sr
+	sr.DurationMS = s.now().Sub(sr.Started).Milliseconds()
+	switch {
+	case res.err == nil:
+		sr.State = StateSucceeded
+		sr.Outputs = res.outs
+	case s.ctx.Err() != nil:
+		// The run was cancelled (SIGINT, or --fail-fast after another
+		// step failed); whatever this step returned is a consequence.
+		sr.State = StateCancelled
+		sr.Error = "cancelled"
+		if cause := context.Cause(s.ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+			sr.Error = "cancelled: " + cause.Error()
+		}
+		res.canceled = true
+		res.put = nil
+	default:
+		sr.State = StateFailed
+		sr.Error = res.err.Error()
 	}
-	return key, nil
+	s.emit(Event{Time: s.now(), Type: "step_finished", RunID: s.rec.RunID, Step: s.n.Step.Name, Kind: s.n.Step.Kind, State: sr.State,
+		Cached: sr.Cached, DurationMS: sr.DurationMS, Error: sr.Error, Outputs: sr.Outputs})
+}
+
+// cleanup removes the step's scratch and stores its log. Only a step that
+// wrote something gets a log blob: most steps of a cached re-run write
+// nothing, and a blob costs an fsync.
+func (s *stepRun) cleanup() {
+	if s.req.scratch != "" {
+		os.RemoveAll(s.req.scratch)
+	}
+	f := s.log.f
+	if f == nil {
+		return
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	// Read back through the open file, not by name: a log silent for over
+	// an hour may have been swept from tmp/ by another process's Open.
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return
+	}
+	if d, _, err := s.store.Put(f); err == nil {
+		s.sr.Log = d
+	}
+}
+
+// checkOutputs holds kinds to their declared contract (declared: output
+// name -> type, from the workflow's loader): every declared output must be
+// produced.
+func checkOutputs(kind string, declared map[string]string, outs Outputs) error {
+	var missing []string
+	for name := range declared {
+		if _, ok := outs[name]; !ok {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	sort.Strings(missing)
+	return fmt.Errorf("step kind %s did not produce declared output(s) %s", kind, strings.Join(missing, ", "))
 }
 
 // lazyFile creates its file on the first write.
@@ -532,11 +662,4 @@ func (p *progress) Update(done, total float64, status string) {
 	p.last = t
 	p.mu.Unlock()
 	p.emit(Event{Time: t, Type: "step_progress", RunID: p.runID, Step: p.step, Kind: p.kind, Done: done, Total: total, Status: status})
-}
-
-// StepKey is the cache key the engine would give kind run with req (req.Config already
-// resolved): for conformance tests of step kinds, which must give equal keys for equal inputs.
-func StepKey(ctx context.Context, kind Step, req *Request) (string, error) {
-	n := &Node{Step: &schema.Step{Name: req.Step, Kind: req.Kind}, Kind: kind}
-	return cacheKey(ctx, n, req, req.Config, nil)
 }

@@ -26,8 +26,11 @@ type PlanEntry struct {
 }
 
 // Preview predicts, without running anything, which steps the cache would
-// skip. A step is a hit only if every upstream step is a hit too, because
-// its key depends on what they produced.
+// skip, by the rules Run follows (policyOf, lookup). A step is a hit only
+// if every upstream step is a hit too, because its key depends on what
+// they produced. Unlike Run it restores nothing, so a hit that a kind's
+// Restore would refuse (an exec output file that cannot be rewritten) is
+// shown as cached.
 func Preview(ctx context.Context, p *Plan, s *store.Store, opts Options) ([]PlanEntry, error) {
 	if err := migrate(ctx, s); err != nil {
 		return nil, err
@@ -44,24 +47,15 @@ func Preview(ctx context.Context, p *Plan, s *store.Store, opts Options) ([]Plan
 }
 
 func previewStep(ctx context.Context, p *Plan, s *store.Store, n *Node, outputs map[string]Outputs, opts Options) (action, reason, key string) {
-	if nc, ok := n.Kind.(NoCacher); ok && nc.NoCache() {
-		return ActionAlways, "measurement: never cached", ""
-	}
-	if opts.NoCache {
-		return ActionRun, "--no-cache", ""
-	}
-	if !n.Step.Cache {
-		return ActionRun, "cache: false", ""
+	if pol := policyOf(n, opts.NoCache); pol.action != ActionCached {
+		return pol.action, pol.reason, ""
 	}
 	for _, d := range n.Deps {
 		if _, ok := outputs[d]; !ok {
 			return ActionRun, "upstream step " + d + " will run", ""
 		}
 	}
-	if _, ok := n.Kind.(Reconciler); ok {
-		return ActionReconcile, "compared with what is deployed", ""
-	}
-	deps := map[string]Outputs{}
+	deps := make(map[string]Outputs, len(n.Deps))
 	for _, d := range n.Deps {
 		deps[d] = outputs[d]
 	}
@@ -71,14 +65,13 @@ func previewStep(ctx context.Context, p *Plan, s *store.Store, n *Node, outputs 
 	}
 	req := &Request{Step: n.Step.Name, Kind: n.Step.Kind, Workflow: p.Workflow, Config: cfg, Store: s,
 		Log: io.Discard, Progress: NopProgress{}, Parallel: opts.Parallel}
-	key, err = cacheKey(ctx, n, req, cfg, opts.KeyDebug)
+	l, err := lookup(ctx, s, n, req, opts.KeyDebug)
 	if err != nil {
 		return ActionRun, err.Error(), ""
 	}
-	outs, _, ok := cacheGet(ctx, s, key)
-	if !ok {
-		return ActionRun, "not in cache", key
+	if !l.hit() {
+		return ActionRun, l.miss, l.key
 	}
-	outputs[n.Step.Name] = outs
-	return ActionCached, "", key
+	outputs[n.Step.Name] = l.outs
+	return ActionCached, "", l.key
 }

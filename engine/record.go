@@ -2,7 +2,9 @@ package engine
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,9 +21,12 @@ const (
 	StateFailed    = "failed"
 	StateSkipped   = "skipped"
 	StateCancelled = "cancelled"
+	// A run, or a step, whose process died before it finished (kill -9, a
+	// crash, power loss): found so by the next run, listing or show.
+	StateInterrupted = "interrupted"
 )
 
-// RunRecord is the final record of a run (docs/architecture.md#run-records). Field names
+// RunRecord is the record of a run. Field names
 // are a contract: tests and scripts parse them.
 type RunRecord struct {
 	RunID      string                 `json:"run_id"`
@@ -34,6 +39,16 @@ type RunRecord struct {
 	Params     map[string]any         `json:"params,omitempty"`
 	Steps      map[string]*StepRecord `json:"steps"`
 	Error      string                 `json:"error,omitempty"`
+	// Owner is the process that ran it, for the reader of an interrupted
+	// run; whether it is alive is told by the run's lock (ownerLock), since
+	// process ids are reused.
+	Owner *RunOwner `json:"owner,omitempty"`
+}
+
+// RunOwner is the process that executes a run.
+type RunOwner struct {
+	PID  int    `json:"pid"`
+	Host string `json:"host,omitempty"`
 }
 
 // StepRecord is one step's part of a run record.
@@ -92,23 +107,34 @@ func migrate(ctx context.Context, s *store.Store) error {
 // saveRun writes the run row and the rows of the named steps (all steps
 // when names is nil) in one transaction.
 func saveRun(ctx context.Context, s *store.Store, r *RunRecord, names []string, puts []cacheEntry) error {
+	return save(ctx, s, r, true, names, puts)
+}
+
+// save writes the named step rows and cache entries, and the run row with
+// the whole record when withRecord is set, in one transaction. Step rows
+// are cheap; the record grows with the run (1,000 steps are 150 KB of
+// JSON), so a run rewrites it only every flushEvery, and the step rows are
+// the truth where the two differ (see markIfGone).
+func save(ctx context.Context, s *store.Store, r *RunRecord, withRecord bool, names []string, puts []cacheEntry) error {
 	// Records are written after cancellation too, so they must not use the
 	// run's (possibly cancelled) context.
 	ctx = context.WithoutCancel(ctx)
-	rec, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
 	tx, err := s.DB.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO runs(id, workflow, file, trigger, status, started, duration_ms, record)
+	if withRecord {
+		rec, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO runs(id, workflow, file, trigger, status, started, duration_ms, record)
 		VALUES(?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT(id) DO UPDATE SET status=excluded.status, duration_ms=excluded.duration_ms, record=excluded.record`,
-		r.RunID, r.Workflow, r.File, r.Trigger, r.Status, r.Started.UTC().Format(time.RFC3339Nano), r.DurationMS, string(rec)); err != nil {
-		return err
+			r.RunID, r.Workflow, r.File, r.Trigger, r.Status, r.Started.UTC().Format(time.RFC3339Nano), r.DurationMS, string(rec)); err != nil {
+			return err
+		}
 	}
 	if names == nil {
 		for name := range r.Steps {
@@ -142,6 +168,118 @@ func saveRun(ctx context.Context, s *store.Store, r *RunRecord, names []string, 
 		}
 	}
 	return tx.Commit()
+}
+
+// ownerLock names the lock a run's process holds while the run is
+// running. The id is hashed because Options.RunID may be anything.
+func ownerLock(runID string) string {
+	sum := sha256.Sum256([]byte(runID))
+	return "run-" + hex.EncodeToString(sum[:12])
+}
+
+// markInterrupted records as interrupted every run recorded as running
+// whose process is gone. It is best effort: a read-only workspace or a busy
+// database leaves the records as they are, and the next reader tries again.
+func markInterrupted(ctx context.Context, s *store.Store) {
+	rows, err := s.DB.QueryContext(ctx, `SELECT id FROM runs WHERE status = ?`, StateRunning)
+	if err != nil {
+		return
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if rows.Scan(&id) == nil {
+			ids = append(ids, id)
+		}
+	}
+	rows.Close()
+	for _, id := range ids {
+		markIfGone(ctx, s, id)
+	}
+}
+
+// markIfGone marks run id interrupted if it is recorded as running and no
+// process holds its lock. The check runs inside a write transaction: the
+// owner writes its final record before it lets its lock go, and cannot
+// write while this transaction holds the database, so a run that is
+// "running" here with its lock free has lost its process; it did not just
+// finish.
+func markIfGone(ctx context.Context, s *store.Store, id string) (bool, error) {
+	ctx = context.WithoutCancel(ctx)
+	tx, err := s.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback()
+	var js string
+	err = tx.QueryRowContext(ctx, `SELECT record FROM runs WHERE id = ? AND status = ?`, id, StateRunning).Scan(&js)
+	if err != nil {
+		return false, nil // finished meanwhile, or gone
+	}
+	if held, err := s.Owned(ownerLock(id)); held || err != nil {
+		return false, err
+	}
+	var r RunRecord
+	if err := json.Unmarshal([]byte(js), &r); err != nil {
+		return false, nil
+	}
+	if err := mergeStepRows(ctx, tx, &r); err != nil {
+		return false, err
+	}
+	why := "interrupted: the process running it ended without finishing it"
+	if r.Owner != nil {
+		why = fmt.Sprintf("interrupted: process %d on %s ended without finishing the run", r.Owner.PID, r.Owner.Host)
+	}
+	r.Status, r.Error = StateInterrupted, why
+	for _, st := range r.Steps {
+		if st.State == StateRunning || st.State == StatePending {
+			st.State, st.Error = StateInterrupted, "interrupted"
+		}
+	}
+	rec, err := json.Marshal(&r)
+	if err != nil {
+		return false, err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, record = ? WHERE id = ?`, r.Status, string(rec), id); err != nil {
+		return false, err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE run_steps SET state = ?, error = ? WHERE run_id = ? AND state IN (?, ?)`,
+		StateInterrupted, "interrupted", id, StateRunning, StatePending); err != nil {
+		return false, err
+	}
+	return true, tx.Commit()
+}
+
+// mergeStepRows brings r's steps up to date from their rows: a run writes
+// a finished step's row before anything that depends on it starts, but its
+// whole record only every flushEvery (see save).
+func mergeStepRows(ctx context.Context, tx *sql.Tx, r *RunRecord) error {
+	rows, err := tx.QueryContext(ctx, `SELECT name, kind, state, cached, started, duration_ms, outputs, error, log
+		FROM run_steps WHERE run_id = ?`, r.RunID)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name, kind, state string
+		var cached bool
+		var started, outs, errText, log sql.NullString
+		var dur int64
+		if err := rows.Scan(&name, &kind, &state, &cached, &started, &dur, &outs, &errText, &log); err != nil {
+			return err
+		}
+		st := &StepRecord{Kind: kind, State: state, Cached: cached, DurationMS: dur, Error: errText.String, Log: log.String}
+		if old := r.Steps[name]; old != nil {
+			st.Attempts, st.CacheKey = old.Attempts, old.CacheKey
+		}
+		st.Started, _ = time.Parse(time.RFC3339Nano, started.String)
+		json.Unmarshal([]byte(outs.String), &st.Outputs)
+		if r.Steps == nil {
+			r.Steps = map[string]*StepRecord{}
+		}
+		r.Steps[name] = st
+	}
+	return rows.Err()
 }
 
 // ErrRunNotFound is returned by GetRun for an unknown id.
@@ -187,6 +325,11 @@ func GetRun(ctx context.Context, s *store.Store, id string) (*RunRecord, error) 
 	if err := json.Unmarshal([]byte(recs[0]), &r); err != nil {
 		return nil, fmt.Errorf("run %s: corrupt record: %w", id, err)
 	}
+	if r.Status == StateRunning {
+		if marked, _ := markIfGone(ctx, s, r.RunID); marked {
+			return GetRun(ctx, s, r.RunID)
+		}
+	}
 	return &r, nil
 }
 
@@ -195,6 +338,7 @@ func ListRuns(ctx context.Context, s *store.Store, limit int) ([]*RunRecord, err
 	if err := migrate(ctx, s); err != nil {
 		return nil, err
 	}
+	markInterrupted(ctx, s)
 	if limit <= 0 {
 		limit = -1
 	}
