@@ -569,6 +569,7 @@ func (h *Handler) openapiFull(l *loaded) obj {
 		obj{"name": tagOIP, "description": "Open Inference Protocol (KServe v2)."},
 		obj{"name": tagServer, "description": "Probes, metrics and these documents."},
 	}
+	doc["info"] = obj{"title": h.title(l), "description": "Every route of the endpoint " + h.title(l) + ": Azure ML's /score, MLflow's /invocations, the Open Inference Protocol, probes and metrics.", "version": "1.0"}
 	if h.opts.Prefix != "" {
 		// The workspace server also routes OIP at its root.
 		doc["servers"] = []any{obj{"url": h.opts.Prefix}, obj{"url": "/", "description": "OIP routes (/v2/...) at the server root"}}
@@ -601,5 +602,11 @@ func (h *Handler) openapiView(l *loaded, tag string) any {
 	}
 	doc["paths"] = paths
 	doc["info"] = obj{"title": h.title(l) + ": " + tag, "description": tag + " operations of " + h.title(l) + ".", "version": "1.0"}
+	// Only the view's tag, or Swagger UI shows the others as empty groups.
+	for _, t := range doc["tags"].([]any) {
+		if t.(obj)["name"] == tag {
+			doc["tags"] = []any{t}
+		}
+	}
 	return doc
 }
