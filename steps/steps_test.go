@@ -1,7 +1,12 @@
 package steps
 
 import (
+	"fmt"
+	"strings"
 	"testing"
+
+	"github.com/mlflow-go/mlflow/internal/datasets"
+	"github.com/mlflow-go/mlflow/internal/models"
 
 	"github.com/mlflow-go/mlflow/engine"
 	"github.com/mlflow-go/mlflow/schema/load"
@@ -41,6 +46,29 @@ func TestKindsMatchSchema(t *testing.T) {
 	for k := range declared {
 		if !seen[k] {
 			t.Logf("kind %s is declared in the schema but not built in yet: a run using it fails at planning", k)
+		}
+	}
+}
+
+// The schema and the registries agree on which dataset and model names are valid, so
+// `mlflow validate` accepts exactly what a run accepts.
+func TestNameRulesMatchSchema(t *testing.T) {
+	names := []string{"bank", "Bank_2.v-1", "9lives", "_x", "-x", "a b", "../x",
+		strings.Repeat("a", 128), strings.Repeat("a", 129), strings.Repeat("a", 255), strings.Repeat("a", 256)}
+	for _, c := range []struct {
+		kind, extra string
+		check       func(string) error
+	}{
+		{"dataset", "source: d.csv", datasets.CheckName},
+		{"automl", "dataset: ${{ steps.d.outputs.dataset }}\n    task: classification", models.ValidName},
+	} {
+		for _, name := range names {
+			src := fmt.Sprintf("name: w\nsteps:\n  d:\n    kind: dataset\n    source: d.csv\n  s:\n    kind: %s\n    %s\n    name: %q\n", c.kind, c.extra, name)
+			_, loadErr := load.Bytes("w.yaml", []byte(src), load.Options{})
+			goErr := c.check(name)
+			if (loadErr == nil) != (goErr == nil) {
+				t.Errorf("%s name %q: schema says %v, the registry says %v", c.kind, name, loadErr, goErr)
+			}
 		}
 	}
 }
