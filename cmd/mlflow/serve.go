@@ -62,17 +62,19 @@ Stop it with Ctrl-C or SIGTERM.`,
 			if err := endpoints.ValidName(name); err != nil {
 				return invalidf("serve: %v (set --name)", err)
 			}
+			// The log's lost lines are counted in the metrics this handler serves.
+			met := serve.NewMetrics()
 			var lw *reqlog.Writer
 			if !noLog {
 				if err := os.MkdirAll(endpoints.Dir(s, name), 0o755); err != nil {
 					return err
 				}
-				if lw, err = reqlog.Open(endpoints.LogPath(s, name), 0, 0, nil); err != nil {
+				if lw, err = reqlog.Open(endpoints.LogPath(s, name), 0, 0, met.LogDropped); err != nil {
 					return err
 				}
 				defer lw.Close()
 			}
-			h := serve.New(serve.Options{Endpoint: name, ClassicResponse: classic, Log: lw, Version: version})
+			h := serve.New(serve.Options{Endpoint: name, ClassicResponse: classic, Log: lw, Version: version, Metrics: met})
 			if err := h.Swap(m, ins); err != nil {
 				return invalidf("serve: %v", err)
 			}

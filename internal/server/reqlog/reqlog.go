@@ -69,7 +69,7 @@ const (
 )
 
 // Open starts a writer appending to path. onDrop (may be nil) is called
-// for each entry dropped because the writer was behind.
+// for each entry dropped: the writer was behind, or the disk refused it.
 func Open(path string, maxBytes int64, keep int, onDrop func()) (*Writer, error) {
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxBytes
@@ -113,10 +113,7 @@ func (w *Writer) Log(e Entry) {
 	}
 	if len(w.buf)+len(line) > maxPending {
 		w.mu.Unlock()
-		w.dropped.Add(1)
-		if w.onDrop != nil {
-			w.onDrop()
-		}
+		w.drop(1)
 		return
 	}
 	w.buf = append(w.buf, line...)
@@ -130,8 +127,17 @@ func (w *Writer) Log(e Entry) {
 	w.mu.Unlock()
 }
 
-// Dropped is the number of entries lost because the writer was behind.
+// Dropped is the number of entries lost: the writer was behind, or a write failed.
 func (w *Writer) Dropped() int64 { return w.dropped.Load() }
+
+func (w *Writer) drop(n int) {
+	w.dropped.Add(int64(n))
+	if w.onDrop != nil {
+		for range n {
+			w.onDrop()
+		}
+	}
+}
 
 // Close writes what is buffered and stops the writer.
 func (w *Writer) Close() error {
@@ -185,12 +191,12 @@ func (w *Writer) loop(f *os.File, size int64) {
 
 // write appends batch (whole lines) to f, rotating before the first line that would take the
 // file past maxBytes; a line longer than maxBytes gets a file to itself. It returns the file
-// now being written and its size.
+// now being written and its size. Lines a write refuses are dropped and counted; only an
+// error to reopen the file after a rotation is returned.
 func (w *Writer) write(f *os.File, size int64, batch []byte) (*os.File, int64, error) {
 	for len(batch) > 0 {
 		if size+int64(len(batch)) <= w.maxBytes {
-			f.Write(batch)
-			return f, size + int64(len(batch)), nil
+			return f, w.put(f, size, batch), nil
 		}
 		n := 0
 		if room := w.maxBytes - size; room > 0 {
@@ -202,8 +208,7 @@ func (w *Writer) write(f *os.File, size int64, batch []byte) (*os.File, int64, e
 			}
 		}
 		if n > 0 {
-			f.Write(batch[:n])
-			size += int64(n)
+			size = w.put(f, size, batch[:n])
 			batch = batch[n:]
 			if len(batch) == 0 {
 				break
@@ -220,15 +225,41 @@ func (w *Writer) write(f *os.File, size int64, batch []byte) (*os.File, int64, e
 	return f, size, nil
 }
 
+// put writes lines (whole lines) to f, which is size long, and returns its new size. A
+// failed or short write (a full disk, a file size limit) must not leave a torn line, which
+// would also spoil the next one: the file is cut back to its last whole line and the lines
+// not on disk are counted as dropped.
+func (w *Writer) put(f *os.File, size int64, lines []byte) int64 {
+	n, err := f.Write(lines)
+	if err == nil && n == len(lines) {
+		return size + int64(n)
+	}
+	n = max(n, 0)
+	written := int64(n)
+	if n > 0 && lines[n-1] != '\n' {
+		whole := bytes.LastIndexByte(lines[:n], '\n') + 1
+		if f.Truncate(size+int64(whole)) == nil {
+			written = int64(whole)
+		} else if m, _ := f.Write([]byte{'\n'}); m == 1 {
+			// Cannot cut it: end the torn line here so that it spoils only itself (readers
+			// skip a line that does not parse).
+			written++
+		}
+	}
+	w.drop(bytes.Count(lines, []byte{'\n'}) - bytes.Count(lines[:n], []byte{'\n'}))
+	return size + written
+}
+
 // drain counts the lines logged after the file could not be reopened, until Close.
 func (w *Writer) drain(open bool) {
 	for open {
 		_, open = <-w.wake
 		w.mu.Lock()
-		w.dropped.Add(int64(bytes.Count(w.buf, []byte{'\n'})))
+		n := bytes.Count(w.buf, []byte{'\n'})
 		w.buf = w.buf[:0]
 		w.waiting = false
 		w.mu.Unlock()
+		w.drop(n)
 	}
 }
 

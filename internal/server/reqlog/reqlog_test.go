@@ -6,8 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -153,5 +156,72 @@ func TestConcurrentLogRotateClose(t *testing.T) {
 		if st, _ := os.Stat(f); st.Size() > limit {
 			t.Errorf("%s: %d bytes, limit %d", f, st.Size(), limit)
 		}
+	}
+}
+
+func entry(i int) Entry {
+	return Entry{Time: time.Date(2026, 12, 1, 10, 0, i, 0, time.UTC), RequestID: fmt.Sprintf("r%d", i), Method: "POST", Path: "/score", Status: 200, Auth: "ok"}
+}
+
+// TestWriteErrorsAreCounted: lines the disk refuses are counted (the
+// mlflow_serve_request_log_dropped_total metric), not lost silently.
+func TestWriteErrorsAreCounted(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full")
+	}
+	var calls atomic.Int64
+	w, err := Open("/dev/full", 0, 0, func() { calls.Add(1) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		w.Log(entry(i))
+	}
+	w.Close()
+	if w.Dropped() != 5 || calls.Load() != 5 {
+		t.Errorf("5 lines to a full disk: Dropped %d, onDrop called %d times; want 5 and 5", w.Dropped(), calls.Load())
+	}
+}
+
+// TestShortWriteLeavesWholeLines: a write cut short (here by the file size limit, as a full
+// disk would) leaves the file ending in a whole line, with the cut lines counted.
+func TestShortWriteLeavesWholeLines(t *testing.T) {
+	line := len(Append(nil, &Entry{Time: entry(0).Time, RequestID: "r0", Method: "POST", Path: "/score", Status: 200, Auth: "ok"}))
+	path := filepath.Join(t.TempDir(), "requests.jsonl")
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
+		t.Skip(err)
+	}
+	signal.Ignore(syscall.SIGXFSZ) // the write then fails with EFBIG instead of killing us
+	defer signal.Reset(syscall.SIGXFSZ)
+	limit := syscall.Rlimit{Cur: uint64(2*line + line/2), Max: old.Max}
+	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &limit); err != nil {
+		t.Skip(err)
+	}
+	w, err := Open(path, 0, 0, nil)
+	if err != nil {
+		syscall.Setrlimit(syscall.RLIMIT_FSIZE, &old)
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		w.Log(entry(i))
+	}
+	w.Close()
+	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) > 0 && b[len(b)-1] != '\n' {
+		t.Errorf("the log ends in a torn line: %q", b[bytes.LastIndexByte(b, '\n')+1:])
+	}
+	es, _ := Read(path)
+	if got := int64(len(es)) + w.Dropped(); got != 5 || len(es) != bytes.Count(b, []byte{'\n'}) {
+		t.Errorf("%d lines on disk (%d bytes, %d newlines) + %d dropped, want 5 in all, every line whole", len(es), len(b), bytes.Count(b, []byte{'\n'}), w.Dropped())
+	}
+	if w.Dropped() == 0 {
+		t.Errorf("nothing dropped, but the limit (%d bytes) holds fewer than 5 lines of %d bytes", limit.Cur, line)
 	}
 }
