@@ -230,9 +230,12 @@ func (srv *Server) routes() {
 		}
 		srv.metricsAuth(w, r)
 	})
-	m.HandleFunc("GET /v2", func(w http.ResponseWriter, r *http.Request) {
+	serverMeta := func(w http.ResponseWriter, r *http.Request) {
 		jsonOut(w, 200, map[string]any{"name": "mlflow", "version": srv.opts.Version, "extensions": []string{}})
-	})
+	}
+	// The OIP spec writes the server metadata path as /v2/.
+	m.HandleFunc("GET /v2", serverMeta)
+	m.HandleFunc("GET /v2/{$}", serverMeta)
 	m.HandleFunc("GET /v2/health/live", func(w http.ResponseWriter, r *http.Request) { jsonOut(w, 200, map[string]any{"live": true}) })
 	m.HandleFunc("GET /v2/health/ready", func(w http.ResponseWriter, r *http.Request) { jsonOut(w, 200, map[string]any{"ready": true}) })
 	m.HandleFunc("/v2/models/{m}/", func(w http.ResponseWriter, r *http.Request) {
