@@ -247,7 +247,11 @@ func markIfGone(ctx context.Context, s *store.Store, id string) (bool, error) {
 		StateInterrupted, "interrupted", id, StateRunning, StatePending); err != nil {
 		return false, err
 	}
-	return true, tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return false, err
+	}
+	s.Drop(ownerLock(id)) // the dead process's lock file; best effort
+	return true, nil
 }
 
 // mergeStepRows brings r's steps up to date from their rows: a run writes

@@ -181,6 +181,15 @@ func TestOwner(t *testing.T) {
 	if held, err := s.Owned("run-x"); held || err != nil {
 		t.Fatalf("after Release: %v %v", held, err)
 	}
+	// A hold left by a dead holder (here: closed without Release) is dropped.
+	o, _ = s.Own("run-y")
+	o.f.Close()
+	if err := s.Drop("run-y"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(s.Root, "locks", "run-y")); !os.IsNotExist(err) {
+		t.Fatalf("lock file left: %v", err)
+	}
 	if _, err := s.Own("../x"); err == nil {
 		t.Fatal("a name with a path separator was accepted")
 	}

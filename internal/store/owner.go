@@ -84,3 +84,17 @@ func (s *Store) Owned(name string) (bool, error) {
 	syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 	return false, nil
 }
+
+// Drop removes the file of a hold that nobody has, as a killed holder
+// leaves it. Only for names that are never taken again (a run's id): a
+// holder taking the name between the check and the removal would lose it.
+func (s *Store) Drop(name string) error {
+	if held, err := s.Owned(name); held || err != nil {
+		return err
+	}
+	p, _ := s.lockPath(name)
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
