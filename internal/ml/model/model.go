@@ -283,9 +283,6 @@ func (m *Model) SetRegistry(name string, version int) {
 	m.version = version
 }
 
-// Examples are a few training rows (inputs only), for API examples.
-func (m *Model) Examples() []map[string]any { return m.A.Examples }
-
 // IsMissing reports whether s spells a missing value.
 func IsMissing(s string) bool {
 	s = strings.TrimSpace(s)

@@ -135,9 +135,3 @@ func nz(v float64) float64 {
 func (m *Model) Name() string   { return m.ModelName }
 func (m *Model) Version() int   { return m.ModelVersion }
 func (m *Model) Digest() string { return m.ModelDigest }
-func (m *Model) Examples() []map[string]any {
-	r2 := Row()
-	r2["duration"] = 900
-	r2["poutcome"] = "success"
-	return []map[string]any{Row(), r2}
-}
