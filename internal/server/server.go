@@ -268,7 +268,7 @@ func (srv *Server) routes() {
 	m.HandleFunc("GET /admin/status", srv.admin(srv.status))
 	m.HandleFunc("POST /admin/endpoints/{name}/reload", srv.admin(func(w http.ResponseWriter, r *http.Request) {
 		if err := srv.reload(r.Context(), r.PathValue("name")); err != nil {
-			jsonOut(w, 500, map[string]any{"error": err.Error()})
+			jsonOut(w, 500, map[string]any{"error": "endpoint " + r.PathValue("name") + ": " + err.Error()})
 			return
 		}
 		srv.status(w, r)
@@ -414,7 +414,7 @@ func (srv *Server) reloadAll(ctx context.Context) error {
 	return nil
 }
 
-// reload brings endpoint name in line with its record: mounts it, swaps
+// reload brings endpoint name in line with its record (its errors do not repeat the name): mounts it, swaps
 // its model when the digest changed (atomically: requests in flight finish
 // on the old model), reloads its keys, applies its state; a deleted record
 // unmounts it.
@@ -484,13 +484,13 @@ func (srv *Server) reloadLocked(ctx context.Context, name string) (err error) {
 	if m.digest != e.Model.Digest || m.digest == "" {
 		mod, ins, err := srv.opts.Load(ctx, srv.s, e.Model.Ref())
 		if err != nil {
-			return fmt.Errorf("endpoint %s: load model %s: %w", name, e.Model.Ref(), err)
+			return fmt.Errorf("load model %s: %w", e.Model.Ref(), err)
 		}
 		if e.Model.Digest != "" && mod.Digest() != e.Model.Digest {
-			return fmt.Errorf("endpoint %s: model %s has digest %s, the endpoint record wants %s", name, e.Model.Ref(), mod.Digest(), e.Model.Digest)
+			return fmt.Errorf("model %s has digest %s, the endpoint record wants %s", e.Model.Ref(), mod.Digest(), e.Model.Digest)
 		}
 		if err := m.h.Swap(mod, ins); err != nil {
-			return fmt.Errorf("endpoint %s: %w", name, err)
+			return err
 		}
 		m.digest = mod.Digest()
 	}
@@ -500,7 +500,7 @@ func (srv *Server) reloadLocked(ctx context.Context, name string) (err error) {
 	} else {
 		k, err := endpoints.EnsureKeys(srv.s, name)
 		if err != nil {
-			return fmt.Errorf("endpoint %s: %w", name, err)
+			return err
 		}
 		m.h.SetKeys(k.Primary, k.Secondary)
 		keys = k

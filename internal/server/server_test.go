@@ -169,7 +169,7 @@ func TestFailedEndpointIs503(t *testing.T) {
 		code int
 		want string
 	}{
-		{"/endpoints/bad/score", 503, "endpoint bad is deployed but failed to load: endpoint bad: load model broken:1: model broken:1: blob sha256:00 is corrupt"},
+		{"/endpoints/bad/score", 503, "endpoint bad is deployed but failed to load: load model broken:1: model broken:1: blob sha256:00 is corrupt"},
 		{"/v2/models/bad/ready", 503, "failed to load"},
 		{"/v2/models/bad", 503, "failed to load"},
 		{"/endpoints/nosuch/score", 404, "endpoint nosuch does not exist"},
