@@ -45,9 +45,9 @@ func cmdDatasets() *command {
 					tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 					fmt.Fprintln(tw, "NAME\tVERSION\tROWS\tCOLUMNS\tTARGET\tSIZE\tDIGEST\tCREATED\tSOURCE")
 					for _, d := range all {
-						fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", d.Name, d.Version, d.Rows, d.Columns,
-							dash(d.Target), humanBytes(d.Size), shortDigest(d.Digest),
-							d.Created.Local().Format("2006-01-02 15:04:05"), d.Source)
+						fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", clean(d.Name), d.Version, d.Rows, d.Columns,
+							dash(clean(d.Target)), humanBytes(d.Size), shortDigest(d.Digest),
+							d.Created.Local().Format("2006-01-02 15:04:05"), clean(d.Source))
 					}
 					return tw.Flush()
 				},
@@ -127,9 +127,9 @@ func printDataset(c *cli, d *datasets.Dataset) error {
 		}
 		var top []string
 		for _, vc := range col.Top[:min(3, len(col.Top))] {
-			top = append(top, fmt.Sprintf("%s %d", vc.Value, vc.Count))
+			top = append(top, fmt.Sprintf("%s %d", clean(vc.Value), vc.Count))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", col.Name, typ, col.Count, col.Missing, col.Distinct,
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", clean(col.Name), typ, col.Count, col.Missing, col.Distinct,
 			dsNum(col.Min), dsNum(col.Max), dsNum(col.Mean), dsNum(col.Std), dsNum(col.P25), dsNum(col.P50), dsNum(col.P75),
 			dash(strings.Join(top, ", ")))
 	}
@@ -137,11 +137,11 @@ func printDataset(c *cli, d *datasets.Dataset) error {
 		return err
 	}
 	if len(p.ClassBalance) > 0 {
-		fmt.Fprintf(w, "\nclass balance of %s:\n", p.Target)
+		fmt.Fprintf(w, "\nclass balance of %s:\n", clean(p.Target))
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "VALUE\tCOUNT\tSHARE")
 		for _, vc := range p.ClassBalance {
-			fmt.Fprintf(tw, "%s\t%d\t%.2f%%\n", vc.Value, vc.Count, 100*vc.Fraction)
+			fmt.Fprintf(tw, "%s\t%d\t%.2f%%\n", clean(vc.Value), vc.Count, 100*vc.Fraction)
 		}
 		return tw.Flush()
 	}

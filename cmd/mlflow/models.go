@@ -51,7 +51,7 @@ func cmdModels() *command {
 						if v, ok := r.Meta.Metrics[r.Meta.PrimaryMetric]; ok {
 							score = fmt.Sprintf("%.4f", v)
 						}
-						fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Version, r.Task, r.Algorithm,
+						fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", clean(r.Name), r.Version, r.Task, r.Algorithm,
 							dash(r.Meta.PrimaryMetric), score, shortDigest(r.Digest), r.Created.Local().Format("2006-01-02 15:04:05"))
 					}
 					return tw.Flush()
@@ -174,7 +174,7 @@ func printModel(c *cli, r models.Record) {
 		fmt.Fprintln(w, "\nfeature importance (share of split gain)")
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		for _, im := range m.Importance {
-			fmt.Fprintf(tw, "  %s\t%.4f\n", im.Feature, im.Gain)
+			fmt.Fprintf(tw, "  %s\t%.4f\n", clean(im.Feature), im.Gain)
 		}
 		tw.Flush()
 	}

@@ -59,9 +59,9 @@ func cmdRuns() *command {
 								cached++
 							}
 						}
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", r.RunID, r.Workflow, r.Status,
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", r.RunID, clean(r.Workflow), r.Status,
 							r.Started.Local().Format("2006-01-02 15:04:05"), fmtDuration(time.Duration(r.DurationMS)*time.Millisecond),
-							len(r.Steps), cached, r.Trigger)
+							len(r.Steps), cached, clean(r.Trigger))
 					}
 					return tw.Flush()
 				},
@@ -143,8 +143,8 @@ func printRun(w io.Writer, r *engine.RunRecord) {
 		if !st.Started.IsZero() {
 			started = st.Started.Local().Format("15:04:05.000")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\t%s\t%s\n", n, st.Kind, st.State, st.Cached, started,
-			fmtDuration(time.Duration(st.DurationMS)*time.Millisecond), truncate(firstLine(st.Error), 60))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\t%s\t%s\n", clean(n), st.Kind, st.State, st.Cached, started,
+			fmtDuration(time.Duration(st.DurationMS)*time.Millisecond), clean(truncate(firstLine(st.Error), 60)))
 	}
 	tw.Flush()
 	for _, n := range names {
