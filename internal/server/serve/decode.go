@@ -1,10 +1,11 @@
 package serve
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"strconv"
-	"strings"
+	"unicode/utf8"
 )
 
 // shape is the request body form, which also decides the answer's form.
@@ -36,13 +37,46 @@ func (p protocol) String() string {
 	return [...]string{"azure", "mlflow", "oip", "other"}[p]
 }
 
+// DefaultMaxRows bounds the rows of one request. Each row costs 8 bytes
+// per column however few bytes of body it took, so the bound keeps a
+// request's memory near its body's size; bigger batches belong in a
+// batch job.
+const DefaultMaxRows = 100_000
+
+// decodeOpts are the endpoint's rules for the decoder.
+type decodeOpts struct {
+	// maxRows answers 413 past it; DefaultMaxRows when 0.
+	maxRows int
+	// strict refuses columns the model does not have. Otherwise they are
+	// ignored, as MLflow's scoring server and Azure's scoring scripts do
+	// (and pandas' to_csv writes an index column).
+	strict bool
+}
+
+// output is an OIP output tensor a request asks for.
+type output uint8
+
+const (
+	outPredict output = iota + 1
+	outProba
+)
+
+// maxIgnored bounds the ignored column names a request keeps for the log.
+const maxIgnored = 16
+
 // request is what the decoder learned besides the rows.
 type request struct {
 	shape shape
 	rows  int
 	proba bool // predict_proba
+	// outs are the OIP outputs asked for, in order; none means predict.
+	outs  [2]output
+	nouts int
 	// oipID is the request's "id" as a raw JSON string literal, echoed.
 	oipID []byte
+	// ignored names the columns the model does not have, which were
+	// skipped (the first maxIgnored distinct ones).
+	ignored []string
 }
 
 // badRequest is a client error; status is 400 unless set.
@@ -61,19 +95,43 @@ func badf(format string, args ...any) error {
 type decoder struct {
 	s    scanner
 	l    *loaded
+	opts decodeOpts
+	req  request
 	x    []float64
 	seen []bool
-	tmp  []byte // unescape scratch
+	tmp  []byte // value unescape scratch
+	key  []byte // key unescape scratch, apart so a key outlives a value
 	rows int
-	// cols maps positional cells to model columns (dataframe_split).
+	// colRows is the length of the first column of a columnar body, -1
+	// until one is read.
+	colRows int
+	// body is the whole body's length, which bounds the rows (see grow).
+	body int
+	// cols maps positional cells to model columns (dataframe_split, CSV);
+	// -1 is an ignored column.
 	cols []int
 }
 
+func newDecoder(l *loaded, body []byte, sc *scratch, o decodeOpts) decoder {
+	if o.maxRows <= 0 {
+		o.maxRows = DefaultMaxRows
+	}
+	return decoder{
+		s: scanner{b: body}, l: l, opts: o, colRows: -1, body: len(body),
+		x: sc.x[:0], seen: sc.seen[:0], tmp: sc.tmp[:0], key: sc.key[:0], cols: sc.cols[:0],
+	}
+}
+
+func (d *decoder) release(sc *scratch) {
+	sc.x, sc.seen, sc.tmp, sc.key, sc.cols = d.x, d.seen, d.tmp, d.key, d.cols
+}
+
 // decode parses body for proto into sc's row buffer.
-func (l *loaded) decode(proto protocol, body []byte, sc *scratch) (request, error) {
-	d := decoder{s: scanner{b: body}, l: l, x: sc.x[:0], seen: sc.seen[:0], tmp: sc.tmp[:0], cols: sc.cols[:0]}
-	req, err := d.top(proto)
-	sc.x, sc.seen, sc.tmp, sc.cols = d.x, d.seen, d.tmp, d.cols
+func (l *loaded) decode(proto protocol, body []byte, sc *scratch, o decodeOpts) (request, error) {
+	d := newDecoder(l, body, sc, o)
+	err := d.top(proto)
+	d.release(sc)
+	req := d.req
 	if err != nil {
 		return req, err
 	}
@@ -84,209 +142,13 @@ func (l *loaded) decode(proto protocol, body []byte, sc *scratch) (request, erro
 	return req, nil
 }
 
-func (d *decoder) keyString(raw []byte, esc bool) string {
-	if !esc {
-		return string(raw)
-	}
-	d.tmp = unescape(d.tmp[:0], raw)
-	return string(d.tmp)
-}
-
-func (d *decoder) top(proto protocol) (request, error) {
-	var req request
-	s := &d.s
-	if c := s.peek(); c != '{' {
-		if c == 0 {
-			return req, badf("empty body: send a JSON object")
-		}
-		if c == '[' && proto == protoMLflow {
-			return req, badf("%s", mlflowShapeMsg)
-		}
-		if err := s.skip(0); err != nil {
-			return req, err
-		}
-		return req, badf("the body must be a JSON object")
-	}
-	s.i++
-	var splitCols, splitData [2]int // value spans, parsed after the object
-	for first := true; ; first = false {
-		more, err := s.next('}', first)
-		if err != nil {
-			return req, err
-		}
-		if !more {
-			break
-		}
-		raw, esc, err := s.key()
-		if err != nil {
-			return req, err
-		}
-		k := d.keyString(raw, esc)
-		switch proto {
-		case protoAzure:
-			switch k {
-			case "data":
-				if err := d.setShape(&req, shapeClassic); err != nil {
-					return req, err
-				}
-				if err := d.rowsArray("data"); err != nil {
-					return req, err
-				}
-			case "method":
-				if err := d.method(&req); err != nil {
-					return req, err
-				}
-			case "Inputs":
-				if err := d.setShape(&req, shapeInputs); err != nil {
-					return req, err
-				}
-				if err := d.inputsObject(); err != nil {
-					return req, err
-				}
-			case "GlobalParameters":
-				if err := d.globalParameters(&req); err != nil {
-					return req, err
-				}
-			default:
-				if err := s.skip(1); err != nil {
-					return req, err
-				}
-			}
-		case protoMLflow:
-			switch k {
-			case "dataframe_records", "instances":
-				sh := shapeRecords
-				if k == "instances" {
-					sh = shapeInstances
-				}
-				if err := d.setShape(&req, sh); err != nil {
-					return req, err
-				}
-				if err := d.rowsArray(k); err != nil {
-					return req, err
-				}
-			case "inputs":
-				if err := d.setShape(&req, shapeColumns); err != nil {
-					return req, err
-				}
-				switch s.peek() {
-				case '{':
-					if err := d.columnsObject(); err != nil {
-						return req, err
-					}
-				case '[':
-					if err := d.rowsArray("inputs"); err != nil {
-						return req, err
-					}
-				default:
-					return req, badf("inputs must be an object of columns or an array of records")
-				}
-			case "dataframe_split":
-				if err := d.setShape(&req, shapeSplit); err != nil {
-					return req, err
-				}
-				if err := d.splitSpans(&splitCols, &splitData); err != nil {
-					return req, err
-				}
-			default:
-				// "params" and anything else: MLflow ignores unknown
-				// parameters for models without a params schema.
-				if err := s.skip(1); err != nil {
-					return req, err
-				}
-			}
-		case protoOIP:
-			switch k {
-			case "inputs":
-				if err := d.setShape(&req, shapeOIP); err != nil {
-					return req, err
-				}
-				if err := d.tensors(); err != nil {
-					return req, err
-				}
-			case "id":
-				if s.peek() != '"' {
-					return req, badf("id must be a string")
-				}
-				start := s.i
-				if _, _, err := s.str(); err != nil {
-					return req, err
-				}
-				req.oipID = s.b[start:s.i]
-			case "outputs":
-				if err := d.oipOutputs(&req); err != nil {
-					return req, err
-				}
-			default: // parameters
-				if err := s.skip(1); err != nil {
-					return req, err
-				}
-			}
-		}
-	}
-	if err := s.end(); err != nil {
-		return req, err
-	}
-	if req.shape == shapeSplit {
-		if err := d.split(splitCols, splitData); err != nil {
-			return req, err
-		}
-	}
-	if req.shape == shapeNone {
-		switch proto {
-		case protoAzure:
-			return req, badf("A value is not provided for the 'data' parameter: send {\"data\": [...]} or {\"Inputs\": {\"data\": [...]}}")
-		case protoMLflow:
-			return req, badf("%s", mlflowShapeMsg)
-		default:
-			return req, badf("inputs is required: send {\"inputs\": [{\"name\", \"shape\", \"datatype\", \"data\"}, ...]}")
-		}
-	}
-	return req, nil
-}
-
-const mlflowShapeMsg = "The input must be a JSON dictionary with exactly one of the input fields {'dataframe_split', 'dataframe_records', 'instances', 'inputs'}"
-
-func (d *decoder) setShape(req *request, sh shape) error {
-	if req.shape != shapeNone {
-		if req.shape >= shapeSplit && sh >= shapeSplit && sh <= shapeColumns {
-			return badf("%s", mlflowShapeMsg)
-		}
-		return badf("the body holds two inputs; send only one of \"data\" and \"Inputs\"")
-	}
-	req.shape = sh
-	return nil
-}
-
-func (d *decoder) method(req *request) error {
-	s := &d.s
-	if s.peek() != '"' {
-		return badf("method must be a string: \"predict\" or \"predict_proba\"")
-	}
-	raw, esc, err := s.str()
-	if err != nil {
-		return err
-	}
-	switch m := d.keyString(raw, esc); m {
-	case "predict":
-		req.proba = false
-	case "predict_proba":
-		if d.l.nout < 2 {
-			return badf("method predict_proba needs a classification model; %s is a regression model", d.l.name)
-		}
-		req.proba = true
-	default:
-		return badf("method %q is not supported: use \"predict\" or \"predict_proba\"", clip(m))
-	}
-	return nil
-}
-
-// globalParameters reads {"method": ...}; older v2 scoring files send a
-// bare number there, which is accepted and ignored.
-func (d *decoder) globalParameters(req *request) error {
+// object calls member for each member of the object at the cursor with
+// its key unescaped (valid until the next key); member consumes the
+// value. A value that is not an object is refused with notObject.
+func (d *decoder) object(notObject string, member func(key []byte) error) error {
 	s := &d.s
 	if s.peek() != '{' {
-		return s.skip(1)
+		return badf("%s", notObject)
 	}
 	s.i++
 	for first := true; ; first = false {
@@ -298,95 +160,315 @@ func (d *decoder) globalParameters(req *request) error {
 		if err != nil {
 			return err
 		}
-		if d.keyString(raw, esc) == "method" {
-			if err := d.method(req); err != nil {
-				return err
-			}
-			continue
+		if esc {
+			d.key = unescape(d.key[:0], raw)
+			raw = d.key
 		}
-		if err := s.skip(2); err != nil {
+		if err := member(raw); err != nil {
 			return err
 		}
 	}
 }
 
-func (d *decoder) inputsObject() error {
+// array calls elem with the index of each element of the array at the
+// cursor; elem consumes the element. A value that is not an array is
+// refused with notArray.
+func (d *decoder) array(notArray string, elem func(i int) error) error {
 	s := &d.s
-	if s.peek() != '{' {
-		return badf("Inputs must be an object: {\"Inputs\": {\"data\": [...]}}")
+	if s.peek() != '[' {
+		return badf("%s", notArray)
 	}
 	s.i++
-	found := false
-	for first := true; ; first = false {
-		more, err := s.next('}', first)
-		if err != nil {
+	for i, first := 0, true; ; i, first = i+1, false {
+		more, err := s.next(']', first)
+		if err != nil || !more {
 			return err
 		}
-		if !more {
-			break
-		}
-		raw, esc, err := s.key()
-		if err != nil {
-			return err
-		}
-		if d.keyString(raw, esc) == "data" {
-			found = true
-			if err := d.rowsArray("Inputs.data"); err != nil {
-				return err
-			}
-			continue
-		}
-		if err := s.skip(2); err != nil {
+		if err := elem(i); err != nil {
 			return err
 		}
 	}
-	if !found {
-		return badf("A value is not provided for the 'data' parameter: send {\"Inputs\": {\"data\": [...]}}")
+}
+
+// raw reads a string value without copying it unless it has escapes,
+// refusing anything else with notString.
+func (d *decoder) raw(notString string) ([]byte, error) {
+	if d.s.peek() != '"' {
+		return nil, badf("%s", notString)
+	}
+	raw, esc, err := d.s.str()
+	if err != nil || !esc {
+		return raw, err
+	}
+	return unescape(nil, raw), nil
+}
+
+// str reads a string value, refusing anything else with notString.
+func (d *decoder) str(notString string) (string, error) {
+	if d.s.peek() != '"' {
+		return "", badf("%s", notString)
+	}
+	raw, esc, err := d.s.str()
+	if err != nil {
+		return "", err
+	}
+	if esc {
+		d.tmp = unescape(d.tmp[:0], raw)
+		raw = d.tmp
+	}
+	return string(raw), nil
+}
+
+func (d *decoder) top(proto protocol) error {
+	s := &d.s
+	if c := s.peek(); c != '{' {
+		if c == 0 {
+			return badf("empty body: send a JSON object")
+		}
+		if c == '[' && proto == protoMLflow {
+			return badf("%s", mlflowShapeMsg)
+		}
+		if err := s.skip(0); err != nil {
+			return err
+		}
+		return badf("the body must be a JSON object")
+	}
+	var split splitSpans
+	err := d.object("the body must be a JSON object", func(k []byte) error {
+		switch proto {
+		case protoAzure:
+			return d.azureMember(k)
+		case protoMLflow:
+			return d.mlflowMember(k, &split)
+		default:
+			return d.oipMember(k)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if err := s.end(); err != nil {
+		return err
+	}
+	if d.req.shape == shapeSplit {
+		if err := d.split(split); err != nil {
+			return err
+		}
+	}
+	if d.req.shape == shapeNone {
+		switch proto {
+		case protoAzure:
+			return badf("A value is not provided for the 'data' parameter: send {\"data\": [...]} or {\"Inputs\": {\"data\": [...]}}")
+		case protoMLflow:
+			return badf("%s", mlflowShapeMsg)
+		default:
+			return badf("inputs is required: send {\"inputs\": [{\"name\", \"shape\", \"datatype\", \"data\"}, ...]}")
+		}
 	}
 	return nil
 }
 
+func (d *decoder) azureMember(k []byte) error {
+	switch string(k) {
+	case "data":
+		if err := d.setShape(shapeClassic); err != nil {
+			return err
+		}
+		return d.rowsArray("data")
+	case "method":
+		return d.method()
+	case "Inputs":
+		if err := d.setShape(shapeInputs); err != nil {
+			return err
+		}
+		return d.inputsObject()
+	case "GlobalParameters":
+		return d.globalParameters()
+	}
+	return d.s.skip(1)
+}
+
+func (d *decoder) mlflowMember(k []byte, split *splitSpans) error {
+	switch string(k) {
+	case "dataframe_records":
+		if err := d.setShape(shapeRecords); err != nil {
+			return err
+		}
+		return d.rowsArray("dataframe_records")
+	case "instances":
+		if err := d.setShape(shapeInstances); err != nil {
+			return err
+		}
+		return d.rowsArray("instances")
+	case "inputs":
+		if err := d.setShape(shapeColumns); err != nil {
+			return err
+		}
+		switch d.s.peek() {
+		case '{':
+			return d.columnsObject()
+		case '[':
+			return d.rowsArray("inputs")
+		}
+		return badf("inputs must be an object of columns or an array of records")
+	case "dataframe_split":
+		if err := d.setShape(shapeSplit); err != nil {
+			return err
+		}
+		return d.splitSpans(split)
+	case "params":
+		return d.mlflowParams()
+	}
+	// Anything else: MLflow ignores unknown parameters for models without
+	// a params schema.
+	return d.s.skip(1)
+}
+
+func (d *decoder) oipMember(k []byte) error {
+	s := &d.s
+	switch string(k) {
+	case "inputs":
+		if err := d.setShape(shapeOIP); err != nil {
+			return err
+		}
+		return d.tensors()
+	case "id":
+		if s.peek() != '"' {
+			return badf("id must be a string")
+		}
+		start := s.i
+		if _, _, err := s.str(); err != nil {
+			return err
+		}
+		d.req.oipID = s.b[start:s.i]
+		return nil
+	case "outputs":
+		return d.oipOutputs()
+	}
+	return s.skip(1) // parameters
+}
+
+const mlflowShapeMsg = "The input must be a JSON dictionary with exactly one of the input fields {'dataframe_split', 'dataframe_records', 'instances', 'inputs'}"
+
+func (d *decoder) setShape(sh shape) error {
+	req := &d.req
+	if req.shape != shapeNone {
+		if req.shape >= shapeSplit && sh >= shapeSplit && sh <= shapeColumns {
+			return badf("%s", mlflowShapeMsg)
+		}
+		return badf("the body holds two inputs; send only one of \"data\" and \"Inputs\"")
+	}
+	req.shape = sh
+	return nil
+}
+
+func (d *decoder) method() error {
+	m, err := d.str("method must be a string: \"predict\" or \"predict_proba\"")
+	if err != nil {
+		return err
+	}
+	switch m {
+	case "predict":
+		d.req.proba = false
+	case "predict_proba":
+		if d.l.nout < 2 {
+			return badf("method predict_proba needs a classification model; %s is a regression model", d.l.name)
+		}
+		d.req.proba = true
+	default:
+		return badf("method %q is not supported: use \"predict\" or \"predict_proba\"", clip(m))
+	}
+	return nil
+}
+
+// globalParameters reads {"method": ...}; older v2 scoring files send a
+// bare number there, which is accepted and ignored.
+func (d *decoder) globalParameters() error {
+	if d.s.peek() != '{' {
+		return d.s.skip(1)
+	}
+	return d.object("", func(k []byte) error {
+		if string(k) == "method" {
+			return d.method()
+		}
+		return d.s.skip(2)
+	})
+}
+
+func (d *decoder) inputsObject() error {
+	found := false
+	err := d.object("Inputs must be an object: {\"Inputs\": {\"data\": [...]}}", func(k []byte) error {
+		if string(k) == "data" {
+			found = true
+			return d.rowsArray("Inputs.data")
+		}
+		return d.s.skip(2)
+	})
+	if err == nil && !found {
+		return badf("A value is not provided for the 'data' parameter: send {\"Inputs\": {\"data\": [...]}}")
+	}
+	return err
+}
+
 // addRow appends one row of NaN cells and returns its index.
-func (d *decoder) addRow() int {
+func (d *decoder) addRow() (int, error) {
+	if d.rows >= d.opts.maxRows {
+		return 0, d.tooManyRows()
+	}
 	for range d.l.nc {
 		d.x = append(d.x, math.NaN())
 	}
 	d.rows++
-	return d.rows - 1
+	return d.rows - 1, nil
+}
+
+func (d *decoder) tooManyRows() error {
+	return &badRequest{413, fmt.Sprintf("the request has more than %d rows, this endpoint's limit (max_rows): send smaller batches", d.opts.maxRows)}
+}
+
+// grow adds n rows at once for a columnar body, whose first column says
+// how many rows there are before any other column is read. Every column
+// must have n values of at least one byte and a separator each, so a
+// body shorter than 2*n*nc bytes cannot be complete: refusing it here
+// keeps a short body from reserving rows for columns it never sends.
+func (d *decoder) grow(what string, j, n int) error {
+	if n > d.opts.maxRows {
+		return d.tooManyRows()
+	}
+	if n > d.body/(2*d.l.nc) {
+		return badf("%s %q has %d values, more than a %d-byte body can hold for each of the model's %d columns", what, d.l.inputs[j].Name, n, d.body, d.l.nc)
+	}
+	if need := n * d.l.nc; cap(d.x) < need {
+		d.x = make([]float64, need)
+	} else {
+		d.x = d.x[:need]
+	}
+	for i := range d.x {
+		d.x[i] = math.NaN()
+	}
+	d.rows = n
+	return nil
 }
 
 // rowsArray reads an array of records (objects keyed by column) or of
 // positional rows (arrays in the model's column order).
 func (d *decoder) rowsArray(field string) error {
-	s := &d.s
-	if s.peek() != '[' {
-		if s.peek() == '{' {
-			return badf("%s must be an array of records, got an object", field)
-		}
-		return badf("%s must be an array of records", field)
+	if d.s.peek() == '{' {
+		return badf("%s must be an array of records, got an object", field)
 	}
-	s.i++
-	for first := true; ; first = false {
-		more, err := s.next(']', first)
+	return d.array(field+" must be an array of records", func(int) error {
+		r, err := d.addRow()
 		if err != nil {
 			return err
 		}
-		if !more {
-			return nil
-		}
-		r := d.addRow()
-		switch s.peek() {
+		switch d.s.peek() {
 		case '{':
-			err = d.record(r)
+			return d.record(r)
 		case '[':
-			err = d.positional(r, nil)
-		default:
-			err = badf("record %d: want an object of columns, got %s", r, d.token())
+			return d.positional(r, nil)
 		}
-		if err != nil {
-			return err
-		}
-	}
+		return badf("record %d: want an object of columns, got %s", r, d.token())
+	})
 }
 
 // token describes the value at the cursor for an error message without
@@ -407,49 +489,80 @@ func clip(v string) string {
 	return v
 }
 
-func (d *decoder) record(r int) error {
-	s := &d.s
-	s.i++ // '{'
-	nc := d.l.nc
+// resetSeen starts a new set of columns read.
+func (d *decoder) resetSeen() {
 	d.seen = d.seen[:0]
-	for range nc {
+	for range d.l.nc {
 		d.seen = append(d.seen, false)
 	}
-	for first := true; ; first = false {
-		more, err := s.next('}', first)
-		if err != nil {
-			return err
+}
+
+// lookup maps a column name to the model's column: -1 for a name the
+// model does not have, which is refused on a strict endpoint and
+// otherwise noted and ignored. A name seen twice is refused. where
+// prefixes errors ("record 3", "inputs").
+func (d *decoder) lookup(name []byte, where string, r int) (int, error) {
+	j, ok := d.l.col[string(name)]
+	if !ok {
+		if d.opts.strict {
+			return -1, badf("%s: unknown column %q (the model's columns are %s)", d.where(where, r), clip(string(name)), d.l.colList)
 		}
-		if !more {
-			break
-		}
-		raw, esc, err := s.key()
-		if err != nil {
-			return err
-		}
-		var j int
-		var ok bool
-		if esc {
-			d.tmp = unescape(d.tmp[:0], raw)
-			j, ok = d.l.col[string(d.tmp)]
-		} else {
-			j, ok = d.l.col[string(raw)]
-		}
-		if !ok {
-			return badf("record %d: unknown column %q (the model's columns are %s)", r, clip(d.keyString(raw, esc)), d.l.colList)
-		}
-		if d.seen[j] {
-			return badf("record %d: column %q appears twice", r, d.l.inputs[j].Name)
-		}
-		d.seen[j] = true
-		if err := d.cell(r, j); err != nil {
-			return err
+		d.ignore(name)
+		return -1, nil
+	}
+	if d.seen[j] {
+		return -1, badf("%s: column %q appears twice", d.where(where, r), d.l.inputs[j].Name)
+	}
+	d.seen[j] = true
+	return j, nil
+}
+
+// where is an error prefix: "record R" when r >= 0, else where itself.
+func (d *decoder) where(where string, r int) string {
+	if r >= 0 {
+		return "record " + strconv.Itoa(r)
+	}
+	return where
+}
+
+func (d *decoder) ignore(name []byte) {
+	for _, n := range d.req.ignored {
+		if n == string(name) {
+			return
 		}
 	}
+	if len(d.req.ignored) < maxIgnored {
+		d.req.ignored = append(d.req.ignored, clip(string(name)))
+	}
+}
+
+// missing is the first model column not seen, -1 when all were.
+func (d *decoder) missing() int {
 	for j, ok := range d.seen {
 		if !ok {
-			return badf("record %d: missing column %q", r, d.l.inputs[j].Name)
+			return j
 		}
+	}
+	return -1
+}
+
+func (d *decoder) record(r int) error {
+	d.resetSeen()
+	err := d.object("", func(k []byte) error {
+		j, err := d.lookup(k, "", r)
+		if err != nil {
+			return err
+		}
+		if j < 0 {
+			return d.s.skip(1)
+		}
+		return d.cell(r, j)
+	})
+	if err != nil {
+		return err
+	}
+	if j := d.missing(); j >= 0 {
+		return badf("record %d: missing column %q", r, d.l.inputs[j].Name)
 	}
 	return nil
 }
@@ -457,37 +570,34 @@ func (d *decoder) record(r int) error {
 // positional reads one row given as an array: in model column order, or
 // through cols (dataframe_split's columns) when not nil.
 func (d *decoder) positional(r int, cols []int) error {
-	s := &d.s
-	s.i++ // '['
 	want := d.l.nc
 	if cols != nil {
 		want = len(cols)
 	}
 	n := 0
-	for first := true; ; first = false {
-		more, err := s.next(']', first)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
-		if n >= want {
+	err := d.array("", func(i int) error {
+		if i >= want {
 			return badf("record %d: has more than %d values", r, want)
 		}
-		j := n
-		if cols != nil {
-			j = cols[n]
-		}
-		if err := d.cell(r, j); err != nil {
-			return err
-		}
 		n++
+		j := i
+		if cols != nil {
+			if j = cols[i]; j < 0 {
+				return d.s.skip(1)
+			}
+		}
+		return d.cell(r, j)
+	})
+	if err != nil {
+		return err
 	}
 	if n < want {
 		j := n
 		if cols != nil {
 			j = cols[n]
+		}
+		if j < 0 {
+			return badf("record %d: has %d values, want %d", r, n, want)
 		}
 		return badf("record %d: missing column %q (%d values, want %d)", r, d.l.inputs[j].Name, n, want)
 	}
@@ -498,7 +608,6 @@ func (d *decoder) positional(r int, cols []int) error {
 func (d *decoder) cell(r, j int) error {
 	s := &d.s
 	in := &d.l.inputs[j]
-	dst := &d.x[r*d.l.nc+j]
 	c := s.peek()
 	start := s.i
 	switch {
@@ -506,53 +615,35 @@ func (d *decoder) cell(r, j int) error {
 		if err := s.lit("null"); err != nil {
 			return err
 		}
-		*dst = math.NaN() // a missing value, which the model handles
+		d.x[r*d.l.nc+j] = math.NaN() // a missing value, which the model handles
 		return nil
 	case c == '"':
 		raw, esc, err := s.str()
 		if err != nil {
-			return err
+			return d.cellSyntax(r, j, err)
 		}
 		if in.Type != "string" {
 			return d.wrongType(r, j, start)
 		}
-		var v float64
-		var ok bool
 		if esc {
 			d.tmp = unescape(d.tmp[:0], raw)
-			v, ok = d.l.levels[j][string(d.tmp)]
-		} else {
-			v, ok = d.l.levels[j][string(raw)]
+			raw = d.tmp
 		}
-		if !ok {
-			// An unseen spelling: the model decides (its missing-value
-			// tokens, or NaN for a new category).
-			if esc {
-				v = d.l.code(j, d.tmp)
-			} else {
-				v = d.l.code(j, raw)
-			}
-		}
-		*dst = v
+		d.setString(r, j, raw)
 		return nil
 	case c == '-' || (c >= '0' && c <= '9'):
 		tok, err := s.num()
 		if err != nil {
-			return err
+			return d.cellSyntax(r, j, err)
+		}
+		if in.Type == "boolean" && len(tok) == 1 && (tok[0] == '0' || tok[0] == '1') {
+			d.x[r*d.l.nc+j] = d.l.bools[j][tok[0]-'0']
+			return nil
 		}
 		if in.Type != "integer" && in.Type != "number" {
-			if in.Type == "boolean" && (string(tok) == "0" || string(tok) == "1") {
-				*dst = d.l.bools[j][tok[0]-'0']
-				return nil
-			}
 			return d.wrongType(r, j, start)
 		}
-		v, err := strconv.ParseFloat(string(tok), 64)
-		if err != nil {
-			return badf("record %d, column %q: number %s is out of range", r, in.Name, clip(string(tok)))
-		}
-		*dst = v
-		return nil
+		return d.setNumber(r, j, tok)
 	case c == 't' || c == 'f':
 		word := "true"
 		if c == 'f' {
@@ -564,11 +655,7 @@ func (d *decoder) cell(r, j int) error {
 		if in.Type != "boolean" {
 			return d.wrongType(r, j, start)
 		}
-		if c == 't' {
-			*dst = d.l.bools[j][1]
-		} else {
-			*dst = d.l.bools[j][0]
-		}
+		d.x[r*d.l.nc+j] = d.l.bools[j][b2i(c == 't')]
 		return nil
 	default:
 		if err := s.skip(1); err != nil {
@@ -578,6 +665,44 @@ func (d *decoder) cell(r, j int) error {
 	}
 }
 
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// cellSyntax names the cell of a malformed value (bad UTF-8, a bad
+// number), which a byte offset alone leaves the client to find.
+func (d *decoder) cellSyntax(r, j int, err error) error {
+	return badf("record %d, column %q: %v", r, d.l.inputs[j].Name, err)
+}
+
+// setString codes a string value of column j; the JSON and CSV paths
+// both come here, so they agree on categories.
+func (d *decoder) setString(r, j int, v []byte) {
+	c, ok := d.l.levels[j][string(v)]
+	if !ok {
+		// An unseen spelling: the model decides (its missing-value
+		// tokens, or NaN for a new category).
+		c = d.l.code(j, v)
+	}
+	d.x[r*d.l.nc+j] = c
+}
+
+// setNumber parses a number already checked against JSON's grammar: the
+// CSV path checks it too, so neither takes NaN, Inf, 1_000 or hex.
+func (d *decoder) setNumber(r, j int, tok []byte) error {
+	v, err := strconv.ParseFloat(string(tok), 64)
+	if err != nil {
+		return badf("record %d, column %q: number %s is out of range", r, d.l.inputs[j].Name, clip(string(tok)))
+	}
+	d.x[r*d.l.nc+j] = v
+	return nil
+}
+
+var typeWords = map[string]string{"integer": "an integer", "number": "a number", "string": "a string", "boolean": "true or false"}
+
 func (d *decoder) wrongType(r, j, start int) error {
 	in := &d.l.inputs[j]
 	s := d.s
@@ -585,514 +710,514 @@ func (d *decoder) wrongType(r, j, start int) error {
 	if err := s.skip(1); err != nil {
 		return err
 	}
-	want := map[string]string{"integer": "an integer", "number": "a number", "string": "a string", "boolean": "true or false"}[in.Type]
-	return badf("record %d, column %q: want %s, got %s", r, in.Name, want, clip(string(s.b[start:s.i])))
+	return badf("record %d, column %q: want %s, got %s", r, in.Name, typeWords[in.Type], clip(string(s.b[start:s.i])))
 }
 
 // columnsObject reads MLflow's columnar {"col": [v, ...], ...}.
 func (d *decoder) columnsObject() error {
-	s := &d.s
-	s.i++ // '{'
-	nc := d.l.nc
-	seen := make([]bool, nc)
-	first1 := -1
-	for first := true; ; first = false {
-		more, err := s.next('}', first)
+	d.resetSeen()
+	err := d.object("", func(k []byte) error {
+		j, err := d.lookup(k, "inputs", -1)
 		if err != nil {
 			return err
 		}
-		if !more {
-			break
+		if j < 0 {
+			return d.s.skip(1)
 		}
-		raw, esc, err := s.key()
-		if err != nil {
-			return err
-		}
-		name := d.keyString(raw, esc)
-		j, ok := d.l.col[name]
-		if !ok {
-			return badf("inputs: unknown column %q (the model's columns are %s)", clip(name), d.l.colList)
-		}
-		if seen[j] {
-			return badf("inputs: column %q appears twice", name)
-		}
-		seen[j] = true
-		n, err := d.column(j, first1 < 0, false)
-		if err != nil {
-			return err
-		}
-		if first1 < 0 {
-			first1 = j
-		} else if n != d.rows {
-			return badf("inputs: column %q has %d values, column %q has %d", name, n, d.l.inputs[first1].Name, d.rows)
-		}
+		return d.column("inputs: column", j, false)
+	})
+	if err != nil {
+		return err
 	}
-	for j, ok := range seen {
-		if !ok {
-			if d.rows == 0 {
-				return nil // reported as "no records"
-			}
-			return badf("record 0: missing column %q", d.l.inputs[j].Name)
+	return d.columnsComplete()
+}
+
+// columnsComplete checks that a columnar body sent every column; no
+// rows at all is left for decode to report.
+func (d *decoder) columnsComplete() error {
+	j := d.missing()
+	if j < 0 || d.colRows == 0 {
+		return nil
+	}
+	return badf("record 0: missing column %q", d.l.inputs[j].Name)
+}
+
+// column reads an array of values for model column j. The first column
+// read sets the rows (counted before any is stored, see grow); nested
+// arrays ([[17], [87]]) are flattened when flat is set, as OIP's [N, 1]
+// shapes are. what names the column in errors ("inputs: column").
+func (d *decoder) column(what string, j int, flat bool) error {
+	name := d.l.inputs[j].Name
+	if d.s.peek() != '[' {
+		return badf("%s %q must be an array of values", what, name)
+	}
+	if d.colRows < 0 {
+		saved := d.s
+		n, err := d.values(what, j, flat, func(int) error { return d.s.skip(1) })
+		if err != nil {
+			return err
 		}
+		d.s = saved
+		if err := d.grow(what, j, n); err != nil {
+			return err
+		}
+		d.colRows = n
+	}
+	n, err := d.values(what, j, flat, func(r int) error {
+		if r >= d.rows {
+			return badf("%s %q has more values than the first column (%d)", what, name, d.rows)
+		}
+		return d.cell(r, j)
+	})
+	if err != nil {
+		return err
+	}
+	if n != d.rows {
+		return badf("%s %q has %d values, the first column has %d", what, name, n, d.rows)
 	}
 	return nil
 }
 
-// column reads an array of values for model column j. The first column
-// read creates the rows; nested arrays ([[17], [87]]) are flattened when
-// flat is set, as OIP's [N, 1] shapes are.
-func (d *decoder) column(j int, create, flat bool) (int, error) {
-	s := &d.s
-	if s.peek() != '[' {
-		return 0, badf("column %q must be an array of values", d.l.inputs[j].Name)
-	}
+// values calls leaf for each value of the array at the cursor, through
+// nested arrays when flat is set, and returns how many there were.
+func (d *decoder) values(what string, j int, flat bool, leaf func(r int) error) (int, error) {
 	n := 0
-	var walk func(depth int) error
-	walk = func(depth int) error {
-		s.i++ // '['
-		for first := true; ; first = false {
-			more, err := s.next(']', first)
-			if err != nil || !more {
-				return err
-			}
-			if flat && s.peek() == '[' {
-				if depth >= 4 {
-					return badf("column %q: data nested too deep", d.l.inputs[j].Name)
-				}
-				if err := walk(depth + 1); err != nil {
-					return err
-				}
-				continue
-			}
-			if create {
-				d.addRow()
-			} else if n >= d.rows {
-				return badf("column %q has more values than the first column (%d)", d.l.inputs[j].Name, d.rows)
-			}
-			if err := d.cell(n, j); err != nil {
-				return err
-			}
-			n++
-		}
-	}
-	return n, walk(0)
+	err := d.walk(what, j, flat, 0, &n, leaf)
+	return n, err
 }
 
-// splitSpans records where dataframe_split's columns and data are, since
-// data may come before columns.
-func (d *decoder) splitSpans(cols, data *[2]int) error {
-	s := &d.s
-	if s.peek() != '{' {
-		return badf("dataframe_split must be an object with columns and data")
-	}
-	s.i++
-	for first := true; ; first = false {
-		more, err := s.next('}', first)
-		if err != nil || !more {
-			return err
+func (d *decoder) walk(what string, j int, flat bool, depth int, n *int, leaf func(r int) error) error {
+	return d.array("", func(int) error {
+		if flat && d.s.peek() == '[' {
+			if depth >= 4 {
+				return badf("%s %q: data nested too deep", what, d.l.inputs[j].Name)
+			}
+			return d.walk(what, j, flat, depth+1, n, leaf)
 		}
-		raw, esc, err := s.key()
-		if err != nil {
-			return err
-		}
-		k := d.keyString(raw, esc)
+		*n++
+		return leaf(*n - 1)
+	})
+}
+
+// splitSpans is where dataframe_split's columns and data are: data may
+// come before columns, so both are read after the object.
+type splitSpans struct{ cols, data [2]int }
+
+func (d *decoder) splitSpans(sp *splitSpans) error {
+	return d.object("dataframe_split must be an object with columns and data", func(k []byte) error {
+		s := &d.s
 		s.ws()
 		start := s.i
+		// k is overwritten by nested keys: decide before skipping.
+		var dst *[2]int
+		switch string(k) {
+		case "columns":
+			dst = &sp.cols
+		case "data":
+			dst = &sp.data
+		}
 		if err := s.skip(2); err != nil {
 			return err
 		}
-		switch k {
-		case "columns":
-			*cols = [2]int{start, s.i}
-		case "data":
-			*data = [2]int{start, s.i}
+		if dst != nil {
+			*dst = [2]int{start, s.i}
 		}
-	}
+		return nil
+	})
 }
 
-func (d *decoder) split(cols, data [2]int) error {
-	if data[1] == 0 {
+// at runs fn with the scanner on span of the body.
+func (d *decoder) at(span [2]int, fn func() error) error {
+	saved := d.s
+	d.s = scanner{b: saved.b[:span[1]], i: span[0]}
+	err := fn()
+	d.s = saved
+	return err
+}
+
+func (d *decoder) split(sp splitSpans) error {
+	if sp.data[1] == 0 {
 		return badf("dataframe_split: data is required")
 	}
-	if cols[1] == 0 {
+	if sp.cols[1] == 0 {
 		return badf("dataframe_split: columns is required")
 	}
-	saved := d.s
-	defer func() { d.s = saved }()
-	d.s = scanner{b: saved.b[:cols[1]], i: cols[0]}
-	s := &d.s
-	if s.peek() != '[' {
-		return badf("dataframe_split: columns must be an array of names")
-	}
-	s.i++
 	d.cols = d.cols[:0]
-	seen := make([]bool, d.l.nc)
-	for first := true; ; first = false {
-		more, err := s.next(']', first)
-		if err != nil {
+	d.resetSeen()
+	err := d.at(sp.cols, func() error {
+		return d.array("dataframe_split: columns must be an array of names", func(int) error {
+			if d.s.peek() != '"' {
+				return badf("dataframe_split: columns must be an array of names")
+			}
+			raw, esc, err := d.s.str()
+			if err != nil {
+				return err
+			}
+			if esc {
+				d.key = unescape(d.key[:0], raw)
+				raw = d.key
+			}
+			j, err := d.lookup(raw, "dataframe_split", -1)
+			d.cols = append(d.cols, j)
 			return err
-		}
-		if !more {
-			break
-		}
-		if s.peek() != '"' {
-			return badf("dataframe_split: columns must be an array of names")
-		}
-		raw, esc, err := s.str()
-		if err != nil {
-			return err
-		}
-		name := d.keyString(raw, esc)
-		j, ok := d.l.col[name]
-		if !ok {
-			return badf("dataframe_split: unknown column %q (the model's columns are %s)", clip(name), d.l.colList)
-		}
-		if seen[j] {
-			return badf("dataframe_split: column %q appears twice", name)
-		}
-		seen[j] = true
-		d.cols = append(d.cols, j)
+		})
+	})
+	if err != nil {
+		return err
 	}
-	for j, ok := range seen {
-		if !ok {
-			return badf("record 0: missing column %q", d.l.inputs[j].Name)
-		}
+	if j := d.missing(); j >= 0 {
+		return badf("record 0: missing column %q", d.l.inputs[j].Name)
 	}
-	d.s = scanner{b: saved.b[:data[1]], i: data[0]}
-	if s.peek() != '[' {
-		return badf("dataframe_split: data must be an array of rows")
-	}
-	s.i++
-	for first := true; ; first = false {
-		more, err := s.next(']', first)
-		if err != nil {
-			return err
-		}
-		if !more {
-			return nil
-		}
-		r := d.addRow()
-		if s.peek() != '[' {
-			return badf("record %d: want an array of values, got %s", r, d.token())
-		}
-		if err := d.positional(r, d.cols); err != nil {
-			return err
-		}
-	}
+	return d.at(sp.data, func() error {
+		return d.array("dataframe_split: data must be an array of rows", func(int) error {
+			r, err := d.addRow()
+			if err != nil {
+				return err
+			}
+			if d.s.peek() != '[' {
+				return badf("record %d: want an array of values, got %s", r, d.token())
+			}
+			return d.positional(r, d.cols)
+		})
+	})
 }
 
-// oipDatatypes are the tensor types of the Open Inference Protocol.
-var oipDatatypes = map[string]bool{
-	"BOOL": true, "UINT8": true, "UINT16": true, "UINT32": true, "UINT64": true,
-	"INT8": true, "INT16": true, "INT32": true, "INT64": true,
-	"FP16": true, "FP32": true, "FP64": true, "BYTES": true,
+// oipDatatypes are the tensor types of the Open Inference Protocol, each
+// with the column types it can carry.
+var oipDatatypes = map[string]string{
+	"BOOL": "boolean", "BYTES": "string",
+	"UINT8": "numeric", "UINT16": "numeric", "UINT32": "numeric", "UINT64": "numeric",
+	"INT8": "numeric", "INT16": "numeric", "INT32": "numeric", "INT64": "numeric",
+	"FP16": "numeric", "FP32": "numeric", "FP64": "numeric",
+}
+
+// maxShapeDims bounds a tensor's shape: the pandas codec's tensors are
+// [N] or [N, 1], and a shape is never worth more memory than that.
+const maxShapeDims = 8
+
+// tensor is one OIP input as read: its data is decoded once the whole
+// object (whose datatype may follow the data) is known.
+type tensor struct {
+	name, dtype []byte // into the body unless unescaped
+	data        [2]int
+	shape       [maxShapeDims]int
+	dims        int
 }
 
 // tensors reads OIP inputs with the pandas codec: one tensor per column.
 func (d *decoder) tensors() error {
-	s := &d.s
-	if s.peek() != '[' {
-		return badf("inputs must be an array of tensors")
-	}
-	s.i++
-	seen := make([]bool, d.l.nc)
-	firstCol := -1
-	for first := true; ; first = false {
-		more, err := s.next(']', first)
-		if err != nil {
+	d.resetSeen()
+	err := d.array("inputs must be an array of tensors", func(int) error {
+		var t tensor
+		if err := d.tensorFields(&t); err != nil {
 			return err
 		}
-		if !more {
-			break
-		}
-		if s.peek() != '{' {
-			return badf("inputs: each tensor must be an object with name, shape, datatype and data")
-		}
-		s.i++
-		var name, dtype string
-		var data [2]int
-		var shape []int
-		for first := true; ; first = false {
-			more, err := s.next('}', first)
-			if err != nil {
-				return err
-			}
-			if !more {
-				break
-			}
-			raw, esc, err := s.key()
-			if err != nil {
-				return err
-			}
-			switch d.keyString(raw, esc) {
-			case "name", "datatype":
-				k := d.keyString(raw, esc)
-				if s.peek() != '"' {
-					return badf("inputs: tensor %s must be a string", k)
-				}
-				raw, esc, err := s.str()
+		return d.tensor(&t)
+	})
+	if err != nil {
+		return err
+	}
+	return d.columnsComplete()
+}
+
+const tensorMsg = "inputs: each tensor must be an object with name, shape, datatype and data"
+
+func (d *decoder) tensorFields(t *tensor) error {
+	s := &d.s
+	return d.object(tensorMsg, func(k []byte) error {
+		switch string(k) {
+		case "name":
+			v, err := d.raw("inputs: tensor name must be a string")
+			t.name = v
+			return err
+		case "datatype":
+			v, err := d.raw("inputs: tensor datatype must be a string")
+			t.dtype = v
+			return err
+		case "shape":
+			return d.array("inputs: tensor shape must be an array of integers", func(i int) error {
+				tok, err := s.num()
 				if err != nil {
-					return err
-				}
-				if k == "name" {
-					name = d.keyString(raw, esc)
-				} else {
-					dtype = d.keyString(raw, esc)
-				}
-			case "shape":
-				if s.peek() != '[' {
 					return badf("inputs: tensor shape must be an array of integers")
 				}
-				s.i++
-				for first := true; ; first = false {
-					more, err := s.next(']', first)
-					if err != nil {
-						return err
-					}
-					if !more {
-						break
-					}
-					tok, err := s.num()
-					if err != nil {
-						return badf("inputs: tensor shape must be an array of integers")
-					}
-					v, err := strconv.Atoi(string(tok))
-					if err != nil || v < 0 {
-						return badf("inputs: bad tensor shape value %s", clip(string(tok)))
-					}
-					shape = append(shape, v)
+				if i >= maxShapeDims {
+					return badf("inputs: tensor shape has more than %d dimensions", maxShapeDims)
 				}
-			case "data":
-				s.ws()
-				data[0] = s.i
-				if err := s.skip(1); err != nil {
-					return err
+				v, err := strconv.Atoi(string(tok))
+				if err != nil || v < 0 {
+					return badf("inputs: bad tensor shape value %s", clip(string(tok)))
 				}
-				data[1] = s.i
+				t.shape[i] = v
+				t.dims = i + 1
+				return nil
+			})
+		case "data":
+			s.ws()
+			t.data[0] = s.i
+			if err := s.skip(1); err != nil {
+				return err
+			}
+			t.data[1] = s.i
+			return nil
+		}
+		return s.skip(2)
+	})
+}
+
+func (d *decoder) tensor(t *tensor) error {
+	if len(t.name) == 0 {
+		return badf("inputs: a tensor has no name")
+	}
+	j, err := d.lookup(t.name, "inputs", -1)
+	if err != nil || j < 0 {
+		return err
+	}
+	in := &d.l.inputs[j]
+	kind, ok := oipDatatypes[string(t.dtype)]
+	if !ok {
+		return badf("inputs: tensor %q has unknown datatype %q", t.name, clip(string(t.dtype)))
+	}
+	if want := oipType(in.Type); kind != in.Type && !(kind == "numeric" && (in.Type == "integer" || in.Type == "number")) {
+		return badf("inputs: tensor %q has datatype %s, but column %q is %s: send %s", t.name, t.dtype, in.Name, in.Type, want)
+	}
+	if t.data[1] == 0 {
+		return badf("inputs: tensor %q has no data", t.name)
+	}
+	if err := d.at(t.data, func() error { return d.column("inputs: tensor", j, true) }); err != nil {
+		return err
+	}
+	if t.dims == 0 {
+		return nil
+	}
+	// Multiply without overflow: past n the product cannot match.
+	n, p := d.rows, 1
+	for _, v := range t.shape[:t.dims] {
+		if v != 0 && p > n/v {
+			p = n + 1
+			break
+		}
+		p *= v
+	}
+	if p != n || (t.dims > 1 && t.shape[0] != n) {
+		shape := append([]int(nil), t.shape[:t.dims]...) // t stays on the stack
+		return badf("inputs: tensor %q has shape %v but %d values", t.name, shape, n)
+	}
+	return nil
+}
+
+// oipOutputs reads [{"name": "predict"|"predict_proba"}, ...]; the answer
+// has each output asked for, in the order asked.
+func (d *decoder) oipOutputs() error {
+	const msg = "outputs must be an array of {\"name\": ...}"
+	return d.array(msg, func(int) error {
+		return d.object(msg, func(k []byte) error {
+			if string(k) != "name" {
+				return d.s.skip(3)
+			}
+			n, err := d.str("outputs: name must be a string")
+			if err != nil {
+				return err
+			}
+			var o output
+			switch n {
+			case "predict":
+				o = outPredict
+			case "predict_proba":
+				if d.l.nout < 2 {
+					return badf("output predict_proba needs a classification model")
+				}
+				o = outProba
 			default:
-				if err := s.skip(2); err != nil {
-					return err
+				also := ""
+				if d.l.nout > 1 {
+					also = " and predict_proba"
+				}
+				return badf("unknown output %q: this model has predict%s", clip(n), also)
+			}
+			req := &d.req
+			for _, have := range req.outs[:req.nouts] {
+				if have == o {
+					return badf("outputs: %s is asked for twice", n)
 				}
 			}
+			req.outs[req.nouts] = o
+			req.nouts++
+			return nil
+		})
+	})
+}
+
+// decodeCSV reads MLflow's text/csv body: a header row naming columns,
+// then one record per line (RFC 4180 quoting, no embedded newlines).
+func (l *loaded) decodeCSV(body []byte, sc *scratch, o decodeOpts) (request, error) {
+	d := newDecoder(l, body, sc, o)
+	d.req.shape = shapeCSV
+	err := d.csv(body)
+	d.release(sc)
+	d.req.rows = d.rows
+	return d.req, err
+}
+
+func (d *decoder) csv(body []byte) error {
+	if !utf8.Valid(body) {
+		return badf("CSV line %d: invalid UTF-8: the scoring server only supports UTF-8", 1+bytes.Count(body[:invalidUTF8(body)], []byte{'\n'}))
+	}
+	body = bytes.TrimRight(body, "\r\n")
+	if bytes.IndexByte(body, '\n') < 0 {
+		return badf("CSV needs a header row and at least one record")
+	}
+	var fields [][]byte
+	for r := -1; body != nil; r++ {
+		line := body
+		if k := bytes.IndexByte(body, '\n'); k >= 0 {
+			line, body = body[:k], body[k+1:]
+		} else {
+			body = nil
 		}
-		if name == "" {
-			return badf("inputs: a tensor has no name")
+		line = bytes.TrimSuffix(line, []byte{'\r'})
+		var err error
+		if fields, err = splitCSV(fields[:0], line); err != nil {
+			if r < 0 {
+				return badf("CSV header: %v", err)
+			}
+			return badf("record %d: %v", r, err)
 		}
-		j, ok := d.l.col[name]
-		if !ok {
-			return badf("inputs: unknown tensor %q (the model's columns are %s)", clip(name), d.l.colList)
+		if r < 0 {
+			err = d.csvHeader(fields)
+		} else {
+			err = d.csvRecord(fields)
 		}
-		if seen[j] {
-			return badf("inputs: tensor %q appears twice", name)
-		}
-		seen[j] = true
-		if !oipDatatypes[dtype] {
-			return badf("inputs: tensor %q has unknown datatype %q", name, clip(dtype))
-		}
-		if data[1] == 0 {
-			return badf("inputs: tensor %q has no data", name)
-		}
-		saved := d.s
-		d.s = scanner{b: saved.b[:data[1]], i: data[0]}
-		n, err := d.column(j, firstCol < 0, true)
-		d.s = saved
 		if err != nil {
 			return err
-		}
-		if firstCol < 0 {
-			firstCol = j
-		} else if n != d.rows {
-			return badf("inputs: tensor %q has %d values, tensor %q has %d", name, n, d.l.inputs[firstCol].Name, d.rows)
-		}
-		if len(shape) > 0 {
-			p := 1
-			for _, v := range shape {
-				p *= v
-			}
-			if p != n || (len(shape) > 1 && shape[0] != n) {
-				return badf("inputs: tensor %q has shape %v but %d values", name, shape, n)
-			}
-		}
-	}
-	for j, ok := range seen {
-		if !ok && d.rows > 0 {
-			return badf("record 0: missing column %q", d.l.inputs[j].Name)
 		}
 	}
 	return nil
 }
 
-// oipOutputs accepts [{"name": "predict"|"predict_proba"}].
-func (d *decoder) oipOutputs(req *request) error {
-	s := &d.s
-	if s.peek() != '[' {
-		return badf("outputs must be an array of {\"name\": ...}")
-	}
-	s.i++
-	for first := true; ; first = false {
-		more, err := s.next(']', first)
-		if err != nil || !more {
+func (d *decoder) csvHeader(fields [][]byte) error {
+	d.resetSeen()
+	d.cols = d.cols[:0]
+	for _, h := range fields {
+		j, err := d.lookup(h, "CSV header", -1)
+		if err != nil {
 			return err
 		}
-		if s.peek() != '{' {
-			return badf("outputs must be an array of {\"name\": ...}")
-		}
-		s.i++
-		for first := true; ; first = false {
-			more, err := s.next('}', first)
-			if err != nil {
-				return err
-			}
-			if !more {
-				break
-			}
-			raw, esc, err := s.key()
-			if err != nil {
-				return err
-			}
-			if d.keyString(raw, esc) != "name" {
-				if err := s.skip(3); err != nil {
-					return err
-				}
-				continue
-			}
-			if s.peek() != '"' {
-				return badf("outputs: name must be a string")
-			}
-			raw, esc, err = s.str()
-			if err != nil {
-				return err
-			}
-			switch n := d.keyString(raw, esc); n {
-			case "predict":
-			case "predict_proba":
-				if d.l.nout < 2 {
-					return badf("output predict_proba needs a classification model")
-				}
-				req.proba = true
-			default:
-				return badf("unknown output %q: this model has predict%s", clip(n), map[bool]string{true: " and predict_proba", false: ""}[d.l.nout > 1])
-			}
-		}
+		d.cols = append(d.cols, j)
 	}
+	if j := d.missing(); j >= 0 {
+		return badf("CSV header: missing column %q", d.l.inputs[j].Name)
+	}
+	return nil
 }
 
-// decodeCSV reads MLflow's text/csv body: a header row naming columns.
-func (l *loaded) decodeCSV(body []byte, sc *scratch) (request, error) {
-	req := request{shape: shapeCSV}
-	text := strings.ReplaceAll(string(body), "\r\n", "\n")
-	lines := strings.Split(strings.TrimRight(text, "\n"), "\n")
-	if len(lines) < 2 {
-		return req, badf("CSV needs a header row and at least one record")
-	}
-	header, err := splitCSV(lines[0])
+func (d *decoder) csvRecord(fields [][]byte) error {
+	r, err := d.addRow()
 	if err != nil {
-		return req, badf("CSV header: %v", err)
+		return err
 	}
-	cols := make([]int, len(header))
-	seen := make([]bool, l.nc)
-	for i, h := range header {
-		j, ok := l.col[h]
-		if !ok {
-			return req, badf("CSV header: unknown column %q (the model's columns are %s)", clip(h), l.colList)
-		}
-		if seen[j] {
-			return req, badf("CSV header: column %q appears twice", h)
-		}
-		seen[j] = true
-		cols[i] = j
+	if len(fields) != len(d.cols) {
+		return badf("record %d: has %d values, the header has %d", r, len(fields), len(d.cols))
 	}
-	for j, ok := range seen {
-		if !ok {
-			return req, badf("CSV header: missing column %q", l.inputs[j].Name)
+	for i, v := range fields {
+		j := d.cols[i]
+		if j < 0 || len(v) == 0 {
+			continue // ignored column, or a missing value
 		}
-	}
-	x := sc.x[:0]
-	for r, line := range lines[1:] {
-		f, err := splitCSV(line)
-		if err != nil {
-			return req, badf("record %d: %v", r, err)
-		}
-		if len(f) != len(cols) {
-			return req, badf("record %d: has %d values, the header has %d", r, len(f), len(cols))
-		}
-		base := len(x)
-		for range l.nc {
-			x = append(x, math.NaN())
-		}
-		for i, v := range f {
-			j := cols[i]
-			in := &l.inputs[j]
-			if v == "" {
-				continue
-			}
-			switch in.Type {
-			case "string":
-				c, ok := l.levels[j][v]
-				if !ok {
-					c = l.m.Code(j, v)
-				}
-				x[base+j] = c
-			case "boolean":
-				switch strings.ToLower(v) {
-				case "true", "1":
-					x[base+j] = l.bools[j][1]
-				case "false", "0":
-					x[base+j] = l.bools[j][0]
-				default:
-					return req, badf("record %d, column %q: want true or false, got %q", r, in.Name, clip(v))
-				}
+		in := &d.l.inputs[j]
+		switch in.Type {
+		case "string":
+			d.setString(r, j, v)
+		case "boolean":
+			switch {
+			case bytes.EqualFold(v, []byte("true")) || string(v) == "1":
+				d.x[r*d.l.nc+j] = d.l.bools[j][1]
+			case bytes.EqualFold(v, []byte("false")) || string(v) == "0":
+				d.x[r*d.l.nc+j] = d.l.bools[j][0]
 			default:
-				fv, err := strconv.ParseFloat(v, 64)
-				if err != nil {
-					return req, badf("record %d, column %q: want a number, got %q", r, in.Name, clip(v))
-				}
-				x[base+j] = fv
+				return badf("record %d, column %q: want true or false, got %q", r, in.Name, clip(string(v)))
+			}
+		default:
+			if s := (scanner{b: v}); !isNumber(&s) {
+				return badf("record %d, column %q: want a number, got %q", r, in.Name, clip(string(v)))
+			}
+			if err := d.setNumber(r, j, v); err != nil {
+				return err
 			}
 		}
-		req.rows++
 	}
-	sc.x = x
-	return req, nil
+	return nil
 }
 
-// splitCSV splits one CSV line with RFC 4180 quoting (no embedded newlines).
-func splitCSV(line string) ([]string, error) {
-	var out []string
+// isNumber reports whether s holds exactly one JSON number.
+func isNumber(s *scanner) bool {
+	_, err := s.num()
+	return err == nil && s.i == len(s.b)
+}
+
+// invalidUTF8 is the offset of b's first byte that is not UTF-8.
+func invalidUTF8(b []byte) int {
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size == 1 {
+			return i
+		}
+		i += size
+	}
+	return len(b)
+}
+
+// splitCSV appends the fields of one CSV line to dst. A field points
+// into line unless it has a doubled quote to undo.
+func splitCSV(dst [][]byte, line []byte) ([][]byte, error) {
 	for {
-		if strings.HasPrefix(line, `"`) {
-			var b strings.Builder
-			i := 1
-			for {
-				k := strings.IndexByte(line[i:], '"')
-				if k < 0 {
-					return nil, fmt.Errorf("unterminated quoted field")
-				}
-				b.WriteString(line[i : i+k])
-				i += k + 1
-				if i < len(line) && line[i] == '"' {
-					b.WriteByte('"')
-					i++
-					continue
-				}
-				break
+		if len(line) == 0 || line[0] != '"' {
+			k := bytes.IndexByte(line, ',')
+			if k < 0 {
+				return append(dst, line), nil
 			}
-			out = append(out, b.String())
-			line = line[i:]
-			if line == "" {
-				return out, nil
-			}
-			if line[0] != ',' {
-				return nil, fmt.Errorf("text after a quoted field")
-			}
-			line = line[1:]
+			dst = append(dst, line[:k])
+			line = line[k+1:]
 			continue
 		}
-		k := strings.IndexByte(line, ',')
-		if k < 0 {
-			return append(out, line), nil
+		field := line[1:1]
+		copied := false
+		i := 1
+		for {
+			k := bytes.IndexByte(line[i:], '"')
+			if k < 0 {
+				return nil, fmt.Errorf("unterminated quoted field")
+			}
+			q := i + k
+			doubled := q+1 < len(line) && line[q+1] == '"'
+			switch {
+			case doubled && !copied:
+				field = append([]byte(nil), line[1:q+1]...)
+				copied = true
+			case doubled:
+				field = append(field, line[i:q+1]...)
+			case copied:
+				field = append(field, line[i:q]...)
+			default:
+				field = line[1:q]
+			}
+			if !doubled {
+				i = q + 1
+				break
+			}
+			i = q + 2
 		}
-		out = append(out, line[:k])
-		line = line[k+1:]
+		dst = append(dst, field)
+		line = line[i:]
+		if len(line) == 0 {
+			return dst, nil
+		}
+		if line[0] != ',' {
+			return nil, fmt.Errorf("text after a quoted field")
+		}
+		line = line[1:]
 	}
+}
+
+func (h *Handler) decodeOpts() decodeOpts {
+	return decodeOpts{maxRows: h.opts.MaxRows, strict: h.opts.StrictColumns}
 }

@@ -13,6 +13,7 @@ type scratch struct {
 	out  []float64
 	seen []bool
 	tmp  []byte
+	key  []byte
 	cols []int
 	resp []byte
 }
@@ -107,15 +108,31 @@ func (l *loaded) appendOIP(dst []byte, req *request, out []float64) []byte {
 		dst = append(dst, `,"id":`...)
 		dst = append(dst, req.oipID...)
 	}
-	dst = append(dst, `,"outputs":[{"name":"`...)
+	dst = append(dst, `,"outputs":[`...)
+	outs := req.outs[:req.nouts]
+	if len(outs) == 0 {
+		outs = []output{outPredict}
+	}
+	for k, o := range outs {
+		if k > 0 {
+			dst = append(dst, ',')
+		}
+		dst = l.appendTensor(dst, o, req.rows, out)
+	}
+	return append(dst, "]}"...)
+}
+
+// appendTensor writes one OIP output tensor.
+func (l *loaded) appendTensor(dst []byte, o output, rows int, out []float64) []byte {
+	dst = append(dst, `{"name":"`...)
 	switch {
-	case req.proba:
+	case o == outProba:
 		dst = append(dst, `predict_proba","shape":[`...)
-		dst = strconv.AppendInt(dst, int64(req.rows), 10)
+		dst = strconv.AppendInt(dst, int64(rows), 10)
 		dst = append(dst, ',')
 		dst = strconv.AppendInt(dst, int64(l.nout), 10)
 		dst = append(dst, `],"datatype":"FP64","data":[`...)
-		for i, v := range out[:req.rows*l.nout] {
+		for i, v := range out[:rows*l.nout] {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
@@ -123,9 +140,9 @@ func (l *loaded) appendOIP(dst []byte, req *request, out []float64) []byte {
 		}
 	case l.nout == 1:
 		dst = append(dst, `predict","shape":[`...)
-		dst = strconv.AppendInt(dst, int64(req.rows), 10)
+		dst = strconv.AppendInt(dst, int64(rows), 10)
 		dst = append(dst, `],"datatype":"FP64","data":[`...)
-		for r := 0; r < req.rows; r++ {
+		for r := 0; r < rows; r++ {
 			if r > 0 {
 				dst = append(dst, ',')
 			}
@@ -133,14 +150,14 @@ func (l *loaded) appendOIP(dst []byte, req *request, out []float64) []byte {
 		}
 	default:
 		dst = append(dst, `predict","shape":[`...)
-		dst = strconv.AppendInt(dst, int64(req.rows), 10)
+		dst = strconv.AppendInt(dst, int64(rows), 10)
 		dst = append(dst, `],"datatype":"BYTES","data":[`...)
-		for r := 0; r < req.rows; r++ {
+		for r := 0; r < rows; r++ {
 			if r > 0 {
 				dst = append(dst, ',')
 			}
 			dst = append(dst, l.label1[argmax(out[r*l.nout:(r+1)*l.nout])]...)
 		}
 	}
-	return append(dst, "]}]}"...)
+	return append(dst, "]}"...)
 }

@@ -52,6 +52,12 @@ type Options struct {
 	Log *reqlog.Writer
 	// Version is the mlflow version reported by /version and /v2.
 	Version string
+	// MaxRows bounds the rows of one request; more answer 413. Default
+	// DefaultMaxRows.
+	MaxRows int
+	// StrictColumns refuses a request naming a column the model does not
+	// have (400); by default such columns are ignored.
+	StrictColumns bool
 }
 
 // Handler serves one endpoint. The model and the keys are swapped
@@ -534,9 +540,9 @@ func (h *Handler) scoreOnce(w http.ResponseWriter, r *http.Request, p protocol, 
 	var req request
 	var err error
 	if csv {
-		req, err = l.decodeCSV(body, sc)
+		req, err = l.decodeCSV(body, sc, h.decodeOpts())
 	} else {
-		req, err = l.decode(p, body, sc)
+		req, err = l.decode(p, body, sc, h.decodeOpts())
 	}
 	if err != nil {
 		f := fail(400, err.Error())

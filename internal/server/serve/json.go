@@ -1,10 +1,11 @@
 package serve
 
 import (
-	"github.com/mlflow-go/mlflow/internal/jsonx"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/mlflow-go/mlflow/internal/jsonx"
 )
 
 // scanner is a minimal JSON tokenizer over a byte slice. It validates what
@@ -134,6 +135,14 @@ func (s *scanner) str() (raw []byte, esc bool, err error) {
 			}
 		case c < 0x20:
 			return nil, false, s.fail("control character in string")
+		case c >= utf8.RuneSelf:
+			// JSON text is UTF-8 (RFC 8259); a value that is not would
+			// reach the model as a category nobody can spell.
+			r, size := utf8.DecodeRune(s.b[s.i:])
+			if r == utf8.RuneError && size == 1 {
+				return nil, false, s.fail("invalid UTF-8 in a string")
+			}
+			s.i += size
 		default:
 			s.i++
 		}

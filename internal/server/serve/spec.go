@@ -197,7 +197,7 @@ func examplePair(l *loaded) (in, out any) {
 	in = obj{"Inputs": obj{"data": rows}, "GlobalParameters": obj{"method": "predict"}}
 	body, _ := json.Marshal(in)
 	sc := &scratch{}
-	req, err := l.decode(protoAzure, body, sc)
+	req, err := l.decode(protoAzure, body, sc, decodeOpts{})
 	if err != nil {
 		return in, obj{"Results": []string{}}
 	}
