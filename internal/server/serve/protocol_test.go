@@ -50,6 +50,24 @@ func TestMLflowContract(t *testing.T) {
 	}
 }
 
+// TestMLflowParams: MLflow refuses a params member that is not an object.
+func TestMLflowParams(t *testing.T) {
+	h := newHandler(t, serve.Options{Endpoint: "bankmarketing"})
+	for _, params := range []string{`1`, `"x"`, `[1]`, `true`} {
+		body := `{"dataframe_records": [` + row + `], "params": ` + params + `}`
+		w := do(h, call{method: "POST", path: "/invocations", ctype: "application/json", key: key1, body: body})
+		if w.Code != 400 || !strings.Contains(w.Body.String(), "Parameters must be a dictionary") {
+			t.Errorf("params %s: %d %s", params, w.Code, w.Body)
+		}
+	}
+	for _, params := range []string{`{}`, `{"k": [1, {"a": null}]}`, `null`} {
+		body := `{"dataframe_records": [` + row + `], "params": ` + params + `}`
+		if w := do(h, call{method: "POST", path: "/invocations", ctype: "application/json", key: key1, body: body}); w.Code != 200 {
+			t.Errorf("params %s: %d %s", params, w.Code, w.Body)
+		}
+	}
+}
+
 // TestOIPPaths: the spec's literal server metadata path has a trailing
 // slash, and a version the endpoint does not serve is not ready but
 // missing.
