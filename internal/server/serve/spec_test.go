@@ -153,6 +153,7 @@ func TestAnswersMatchSpecs(t *testing.T) {
 				{method: "GET", path: "/version"},
 				{method: "POST", path: "/v2/models/bankmarketing/infer", ctype: js, key: key1, body: oipBody()},
 				{method: "POST", path: "/v2/models/bankmarketing/versions/3/infer", ctype: js, key: key1, body: oipWith(`[{"name": "predict_proba"}]`)},
+				{method: "POST", path: "/v2/models/bankmarketing/infer", ctype: js, key: key1, body: oipWith(`[{"name": "predict"}, {"name": "predict_proba"}]`)},
 				{method: "POST", path: "/v2/models/bankmarketing/infer", ctype: js, key: key1, body: `{"inputs": []}`},
 				{method: "POST", path: "/v2/models/other/infer", ctype: js, key: key1, body: oipBody()},
 				{method: "GET", path: "/v2"},
