@@ -217,10 +217,13 @@ type File struct {
 // in the workflow.
 type Files map[string]File
 
-// Report is a load test's result (the benchmark step). Latencies are in
-// milliseconds; Status counts responses per HTTP status code.
+// Report is a load test's result (the benchmark step, `mlflow bench
+// --json`). Latencies are in milliseconds, from a high-dynamic-range
+// histogram of every answered request; Status counts answers per HTTP
+// status code. Failures are requests without a 2xx answer.
 type Report struct {
 	Requests  int            `json:"requests"`
+	Successes int            `json:"successes"`
 	Failures  int            `json:"failures"`
 	ErrorRate float64        `json:"error_rate"`
 	RPS       float64        `json:"rps"`
@@ -234,8 +237,12 @@ type Report struct {
 	Status    map[string]int `json:"status"`
 	// Errors counts failures that got no HTTP answer, by error.
 	Errors map[string]int `json:"errors,omitempty"`
-	Bytes  int64          `json:"bytes"`
-	Path   string         `json:"path,omitempty"` // the report's JSON file
+	Bytes  int64          `json:"bytes"` // received, headers included
+	// DurationMS is the measured part's length (warmup excluded).
+	DurationMS float64 `json:"duration_ms"`
+	Path       string  `json:"path,omitempty"` // the report's JSON file
+	// Histogram is the latency histogram picture (SVG) beside it.
+	Histogram string `json:"histogram,omitempty"`
 }
 
 // Pipeline is a published pipeline: never its key.

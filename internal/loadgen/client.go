@@ -1,0 +1,383 @@
+package loadgen
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// target is where every request goes, and the request's bytes, built once.
+type target struct {
+	addr    string // host:port to dial
+	tls     *tls.Config
+	head    bool // a HEAD request: answers have no body
+	request []byte
+}
+
+func newTarget(c Config) (*target, error) {
+	u, err := url.Parse(c.URL)
+	if err != nil {
+		return nil, err
+	}
+	t := &target{addr: u.Host}
+	if u.Port() == "" {
+		port := "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+		t.addr = net.JoinHostPort(u.Hostname(), port)
+	}
+	if u.Scheme == "https" {
+		t.tls = &tls.Config{ServerName: u.Hostname(), NextProtos: []string{"http/1.1"}}
+	}
+	method := c.Method
+	if method == "" {
+		method = "GET"
+		if c.Body != nil {
+			method = "POST"
+		}
+	}
+	if strings.ContainsAny(method, " \r\n") {
+		return nil, fmt.Errorf("method %q: not a method", method)
+	}
+	t.head = method == "HEAD"
+	path := u.RequestURI()
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\n", method, path)
+	h := c.Header.Clone()
+	if h == nil {
+		h = http.Header{}
+	}
+	host := u.Host
+	if v := h.Get("Host"); v != "" {
+		host = v
+		h.Del("Host")
+	}
+	fmt.Fprintf(&b, "Host: %s\r\n", host)
+	if h.Get("User-Agent") == "" {
+		h.Set("User-Agent", "mlflow-bench")
+	}
+	if c.Body != nil || method == "POST" || method == "PUT" || method == "PATCH" {
+		h.Set("Content-Length", strconv.Itoa(len(c.Body)))
+	}
+	if !c.KeepAlive {
+		h.Set("Connection", "close")
+	}
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		for _, v := range h[k] {
+			if strings.ContainsAny(k, " :\r\n") || strings.ContainsAny(v, "\r\n") {
+				return nil, fmt.Errorf("header %q: names and values cannot hold line breaks, and names no spaces or colons", k)
+			}
+			fmt.Fprintf(&b, "%s: %s\r\n", k, v)
+		}
+	}
+	b.WriteString("\r\n")
+	b.Write(c.Body)
+	t.request = b.Bytes()
+	return t, nil
+}
+
+// conn is one open connection and its reader.
+type conn struct {
+	c  net.Conn
+	br *bufio.Reader
+}
+
+// answer is one request's outcome.
+type answer struct {
+	status      int
+	bytes, body int64 // received: everything, and the body alone
+	sent        int64
+	reused      bool // sent on a connection opened before
+	err         error
+}
+
+// protocolError is an answer that is not HTTP/1.x as we read it.
+type protocolError struct{ msg string }
+
+func (e *protocolError) Error() string { return "bad response: " + e.msg }
+
+// maxHeader bounds an answer's status line and headers: a broken or
+// hostile server cannot make the generator buffer without limit.
+const maxHeader = 64 << 10
+
+// do sends one request and reads its answer on the worker's connection,
+// opening one first when needed.
+func (w *worker) do(ctx context.Context) answer {
+	t, cfg := w.r.target, &w.r.cfg
+	for attempt := 0; ; attempt++ {
+		var a answer
+		cn := w.conn
+		if cn == nil {
+			var err error
+			if cn, err = w.dial(ctx); err != nil {
+				a.err = err
+				return a
+			}
+		} else {
+			a.reused = true
+		}
+		cn.c.SetDeadline(time.Now().Add(cfg.Timeout))
+		n, err := cn.c.Write(t.request)
+		a.sent = int64(n)
+		keep := false
+		if err == nil {
+			keep, err = readAnswer(cn.br, t.head, &a)
+		}
+		if err != nil || !keep || !cfg.KeepAlive {
+			w.drop()
+		}
+		// A kept-alive connection the server closed while idle fails
+		// before any byte of an answer: that is no failure of this
+		// request, so it is sent once more on a new connection, as
+		// net/http does.
+		if err != nil && a.reused && a.bytes == 0 && attempt == 0 && isClosed(err) && ctx.Err() == nil {
+			continue
+		}
+		a.err = err
+		return a
+	}
+}
+
+func (w *worker) dial(ctx context.Context) (*conn, error) {
+	t, cfg := w.r.target, &w.r.cfg
+	d := net.Dialer{Timeout: cfg.Timeout}
+	c, err := d.DialContext(ctx, "tcp", t.addr)
+	if err != nil {
+		return nil, err
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetNoDelay(true)
+	}
+	if t.tls != nil {
+		tc := tls.Client(c, t.tls)
+		tc.SetDeadline(time.Now().Add(cfg.Timeout))
+		if err := tc.HandshakeContext(ctx); err != nil {
+			c.Close()
+			return nil, err
+		}
+		c = tc
+	}
+	cn := &conn{c: c, br: bufio.NewReaderSize(c, 16<<10)}
+	w.mu.Lock()
+	w.conn = cn
+	if w.r.aborted.Load() {
+		c.SetDeadline(time.Unix(1, 0))
+	}
+	w.mu.Unlock()
+	return cn, nil
+}
+
+func (w *worker) drop() {
+	w.mu.Lock()
+	if w.conn != nil {
+		w.conn.c.Close()
+		w.conn = nil
+	}
+	w.mu.Unlock()
+}
+
+func isClosed(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// readAnswer reads one answer into a; keep says the connection may carry
+// another request.
+func readAnswer(br *bufio.Reader, head bool, a *answer) (keep bool, err error) {
+	for {
+		line, err := readLine(br, a)
+		if err != nil {
+			return false, err
+		}
+		// "HTTP/1.1 200 OK"
+		if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' {
+			return false, &protocolError{fmt.Sprintf("status line %q", truncate(line))}
+		}
+		code, err := strconv.Atoi(string(line[9:12]))
+		if err != nil || code < 100 {
+			return false, &protocolError{fmt.Sprintf("status line %q", truncate(line))}
+		}
+		keep = line[7] == '1' // HTTP/1.1 keeps the connection unless told otherwise
+		length, chunked := int64(-1), false
+		for {
+			h, err := readLine(br, a)
+			if err != nil {
+				return false, err
+			}
+			if len(h) == 0 {
+				break
+			}
+			name, value, ok := bytes.Cut(h, []byte(":"))
+			if !ok {
+				return false, &protocolError{fmt.Sprintf("header line %q", truncate(h))}
+			}
+			value = bytes.TrimSpace(value)
+			switch {
+			case bytes.EqualFold(name, []byte("Content-Length")):
+				n, err := strconv.ParseInt(string(value), 10, 64)
+				if err != nil || n < 0 {
+					return false, &protocolError{fmt.Sprintf("Content-Length %q", truncate(value))}
+				}
+				length = n
+			case bytes.EqualFold(name, []byte("Transfer-Encoding")):
+				chunked = bytes.EqualFold(value, []byte("chunked"))
+			case bytes.EqualFold(name, []byte("Connection")):
+				if bytes.EqualFold(value, []byte("close")) {
+					keep = false
+				} else if bytes.EqualFold(value, []byte("keep-alive")) {
+					keep = true
+				}
+			}
+		}
+		if code >= 100 && code < 200 && code != 101 {
+			continue // an interim answer; the real one follows
+		}
+		a.status = code
+		switch {
+		case head || code == 204 || code == 304 || code == 101:
+			return keep && code != 101, nil
+		case chunked:
+			return keep, readChunked(br, a)
+		case length >= 0:
+			n, err := br.Discard(int(length))
+			a.bytes += int64(n)
+			a.body += int64(n)
+			if err != nil {
+				return false, err
+			}
+			return keep, nil
+		default:
+			// No length: the body runs to the end of the connection.
+			n, err := io.Copy(io.Discard, br)
+			a.bytes += n
+			a.body += n
+			return false, err
+		}
+	}
+}
+
+// readLine returns one line without its CRLF; it fails on a line longer
+// than maxHeader.
+func readLine(br *bufio.Reader, a *answer) ([]byte, error) {
+	line, err := br.ReadSlice('\n')
+	a.bytes += int64(len(line))
+	if err == bufio.ErrBufferFull {
+		// Longer than the buffer: legal, if rare; read on up to maxHeader.
+		long := append([]byte(nil), line...)
+		for err == bufio.ErrBufferFull && len(long) < maxHeader {
+			line, err = br.ReadSlice('\n')
+			a.bytes += int64(len(line))
+			long = append(long, line...)
+		}
+		if err == bufio.ErrBufferFull {
+			return nil, &protocolError{fmt.Sprintf("a header line longer than %d bytes", maxHeader)}
+		}
+		line = long
+	}
+	if err != nil {
+		if err == io.EOF && len(line) > 0 {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return bytes.TrimRight(line, "\r\n"), nil
+}
+
+func readChunked(br *bufio.Reader, a *answer) error {
+	for {
+		line, err := readLine(br, a)
+		if err != nil {
+			return err
+		}
+		if i := bytes.IndexByte(line, ';'); i >= 0 {
+			line = line[:i] // chunk extensions
+		}
+		n, err := strconv.ParseInt(string(bytes.TrimSpace(line)), 16, 64)
+		if err != nil || n < 0 {
+			return &protocolError{fmt.Sprintf("chunk size %q", truncate(line))}
+		}
+		if n == 0 {
+			for { // trailers, then the empty line
+				t, err := readLine(br, a)
+				if err != nil {
+					return err
+				}
+				if len(t) == 0 {
+					return nil
+				}
+			}
+		}
+		m, err := br.Discard(int(n))
+		a.bytes += int64(m)
+		a.body += int64(m)
+		if err != nil {
+			return err
+		}
+		crlf, err := readLine(br, a)
+		if err != nil {
+			return err
+		}
+		if len(crlf) != 0 {
+			return &protocolError{"chunk not followed by CRLF"}
+		}
+	}
+}
+
+func truncate(b []byte) string {
+	const n = 40
+	if len(b) > n {
+		return string(b[:n]) + "..."
+	}
+	return string(b)
+}
+
+// errKind names a failure without an answer, in the words a user would
+// search for. The set is fixed: error texts carry addresses and ports, and
+// a report must stay small whatever the network did.
+func errKind(err error) string {
+	var pe *protocolError
+	var dnsErr *net.DNSError
+	var ne net.Error
+	switch {
+	case errors.As(err, &pe):
+		return "bad response"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return "connection reset"
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection closed before the answer ended"
+	case errors.As(err, &dnsErr):
+		return "unknown host"
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return "host unreachable"
+	case errors.Is(err, context.Canceled):
+		return "cancelled"
+	}
+	var tlsErr *tls.CertificateVerificationError
+	if errors.As(err, &tlsErr) {
+		return "TLS certificate not trusted"
+	}
+	return "other"
+}
