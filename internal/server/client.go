@@ -101,10 +101,6 @@ func ensure(ctx context.Context, s *store.Store, command func(*store.Store, stri
 	if in, err := Find(ctx, s); err == nil {
 		return in, nil
 	}
-	cmd, err := command(s, Addr())
-	if err != nil {
-		return nil, fmt.Errorf("start server: %w", err)
-	}
 	logPath := filepath.Join(s.Root, "server", "server.log")
 	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
 		return nil, err
@@ -119,15 +115,27 @@ func ensure(ctx context.Context, s *store.Store, command func(*store.Store, stri
 		return nil, err
 	}
 	defer lf.Close()
-	cmd.Stdout, cmd.Stderr = lf, lf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start server: %w", err)
+	spawn := func() (*exec.Cmd, chan error, error) {
+		cmd, err := command(s, Addr())
+		if err != nil {
+			return nil, nil, fmt.Errorf("start server: %w", err)
+		}
+		cmd.Stdout, cmd.Stderr = lf, lf
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		if err := cmd.Start(); err != nil {
+			return nil, nil, fmt.Errorf("start server: %w", err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		return cmd, exited, nil
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	cmd, exited, err := spawn()
+	if err != nil {
+		return nil, err
+	}
 	// A server that finds the workspace already served exits 0: one started by hand
-	// (`mlflow server`) got there first, and we wait for it instead.
+	// (`mlflow server`) got there first and we wait for it, or one that was stopping still
+	// held the workspace and we start ours again once it has let go.
 	ours := true
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
@@ -143,6 +151,12 @@ func ensure(ctx context.Context, s *store.Store, command func(*store.Store, stri
 		}
 		if in, err := Find(ctx, s); err == nil && (!ours || in.PID == cmd.Process.Pid) {
 			return in, nil
+		}
+		if !ours && ownerFree(s) {
+			if cmd, exited, err = spawn(); err != nil {
+				return nil, err
+			}
+			ours = true
 		}
 	}
 	return nil, fmt.Errorf("the server did not become ready in 20s; see %s", logPath)

@@ -80,31 +80,9 @@ func TestEnsureConcurrent(t *testing.T) {
 	defer s.Close()
 	t.Setenv("MLFLOW_SERVER_ADDR", freeAddr(t))
 
-	var mu sync.Mutex
-	var started []*exec.Cmd
-	command := func(s *store.Store, addr string) (*exec.Cmd, error) {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), childEnv+"="+s.Root, "MLFLOW_SERVER_ADDR="+addr)
-		mu.Lock()
-		started = append(started, cmd)
-		mu.Unlock()
-		return cmd, nil
-	}
-	t.Cleanup(func() {
-		for _, c := range started {
-			if c.Process != nil {
-				c.Process.Signal(syscall.SIGTERM)
-			}
-		}
-		// ensure reaps its child in a goroutine; wait for the pids to go.
-		deadline := time.Now().Add(10 * time.Second)
-		for _, c := range started {
-			for c.Process != nil && syscall.Kill(c.Process.Pid, 0) == nil && time.Now().Before(deadline) {
-				time.Sleep(20 * time.Millisecond)
-			}
-		}
-	})
-
+	kids := startChildren(t)
+	command := kids.command
+	mu, started := &kids.mu, &kids.cmds
 	const n = 6
 	infos := make([]*Info, n)
 	errs := make([]error, n)
@@ -139,12 +117,12 @@ func TestEnsureConcurrent(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	alive := 0
 	mu.Lock()
-	for _, c := range started {
-		if syscall.Kill(c.Process.Pid, 0) == nil && c.ProcessState == nil {
+	for _, c := range *started {
+		if syscall.Kill(c.Process.Pid, 0) == nil { // ensure reaps the ones that exit
 			alive++
 		}
 	}
-	total := len(started)
+	total := len(*started)
 	mu.Unlock()
 	if alive != 1 {
 		t.Errorf("%d server processes alive after %d concurrent deploys (%d started), want 1", alive, n, total)
@@ -153,6 +131,77 @@ func TestEnsureConcurrent(t *testing.T) {
 		t.Errorf("Find after the deploys: %v, %v; want pid %d", in, err, infos[0].PID)
 	}
 	t.Logf("%d deploys, %d server processes started, 1 alive (pid %d)", n, total, infos[0].PID)
+}
+
+// children starts workspace servers as Ensure does, as this test binary (see TestMain), and
+// stops them when the test ends.
+type children struct {
+	mu   sync.Mutex
+	cmds []*exec.Cmd
+}
+
+func startChildren(t *testing.T) *children {
+	k := &children{}
+	t.Cleanup(func() {
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		for _, c := range k.cmds {
+			if c.Process != nil {
+				c.Process.Signal(syscall.SIGTERM)
+			}
+		}
+		// ensure reaps its children in goroutines; wait for the pids to go.
+		deadline := time.Now().Add(10 * time.Second)
+		for _, c := range k.cmds {
+			for c.Process != nil && syscall.Kill(c.Process.Pid, 0) == nil && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+	})
+	return k
+}
+
+func (k *children) command(s *store.Store, addr string) (*exec.Cmd, error) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+s.Root, "MLFLOW_SERVER_ADDR="+addr)
+	k.mu.Lock()
+	k.cmds = append(k.cmds, cmd)
+	k.mu.Unlock()
+	return cmd, nil
+}
+
+// TestEnsureWhileOwnerStops: a deploy right after `mlflow server stop`, while the old server
+// still holds the workspace for its last requests, gets a new server once the old one lets
+// go (its first start defers to the old owner and exits).
+func TestEnsureWhileOwnerStops(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts server processes")
+	}
+	s, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	t.Setenv("MLFLOW_SERVER_ADDR", freeAddr(t))
+	old, err := flock(ownerLockPath(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.AfterFunc(500*time.Millisecond, func() { old.Close() })
+	kids := startChildren(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	in, err := ensure(ctx, s, kids.command)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kids.mu.Lock()
+	n := len(kids.cmds)
+	last := kids.cmds[n-1].Process.Pid
+	kids.mu.Unlock()
+	if n < 2 || in.PID != last {
+		t.Errorf("ensure got pid %d after %d starts (last pid %d), want the second start's server", in.PID, n, last)
+	}
 }
 
 // TestRunRefusesServedWorkspace: a second server on a served workspace returns ErrServed at

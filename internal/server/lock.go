@@ -52,6 +52,16 @@ func own(s *store.Store) (release func(), err error) {
 	return func() { f.Close() }, nil
 }
 
+// ownerFree reports whether no process owns the workspace now.
+func ownerFree(s *store.Store) bool {
+	f, err := flock(ownerLockPath(s))
+	if err != nil {
+		return false
+	}
+	f.Close()
+	return true
+}
+
 // lockStart takes the find-or-start lock, waiting for another starter to finish or ctx to
 // end. It polls rather than blocks so that a cancelled deploy stops waiting.
 func lockStart(ctx context.Context, s *store.Store) (release func(), err error) {

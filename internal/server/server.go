@@ -22,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -186,10 +187,16 @@ func (srv *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("server: listen on %s: %w", srv.opts.Addr, err)
 	}
 	addr := ln.Addr().String()
+	url := "http://" + addr
 	if ta, ok := ln.Addr().(*net.TCPAddr); ok && !ta.IP.IsLoopback() {
+		if ta.IP.IsUnspecified() {
+			// Every interface: local clients (deploy, the CLI) reach it on loopback; a URL
+			// with [::] or 0.0.0.0 would be printed as every endpoint's scoring URI.
+			url = "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(ta.Port))
+		}
 		srv.opts.Log.Printf("warning: listening on %s (%s), which is not a loopback address: every host that can reach this machine can call the endpoints, their specs and probes; keep the endpoints' auth on key and consider --metrics-auth key", listen, addr)
 	}
-	info := Info{Addr: addr, URL: "http://" + addr, PID: os.Getpid(), Started: time.Now().UTC(), Version: srv.opts.Version}
+	info := Info{Addr: addr, URL: url, PID: os.Getpid(), Started: time.Now().UTC(), Version: srv.opts.Version}
 	b, _ := json.MarshalIndent(info, "", "  ")
 	if err := store.WriteFileAtomic(infoPath(srv.s), append(b, '\n'), 0o644); err != nil {
 		ln.Close()

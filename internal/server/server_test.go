@@ -222,9 +222,13 @@ func TestWarnsOffLoopback(t *testing.T) {
 		warn bool
 	}{{"127.0.0.1:0", false}, {"0.0.0.0:0", true}} {
 		var buf syncBuf
-		start(t, newStore(t), Options{Addr: c.addr, Log: log.New(&buf, "", 0)})
+		in := start(t, newStore(t), Options{Addr: c.addr, Log: log.New(&buf, "", 0)})
 		if got := strings.Contains(buf.String(), "not a loopback address"); got != c.warn {
 			t.Errorf("--addr %s: warned %v, want %v: %s", c.addr, got, c.warn, buf.String())
+		}
+		// Local clients reach a server on every interface through loopback.
+		if !strings.HasPrefix(in.URL, "http://127.0.0.1:") {
+			t.Errorf("--addr %s: URL %s, want it on 127.0.0.1", c.addr, in.URL)
 		}
 	}
 }
