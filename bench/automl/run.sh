@@ -1,8 +1,10 @@
 #!/bin/sh
 # Side by side, in one run on the same cores: one default GBDT fit on the bank training file
-# (wall/CPU seconds) and stratified 5-fold CV accuracy and AUC, ours against sklearn's
-# HistGradientBoostingClassifier (bench/peers/hgb_peer.py), both limited to 2 threads.
+# (wall/CPU seconds, medians of FITS fits, default 3) and stratified 5-fold CV accuracy and
+# AUC, ours against sklearn's HistGradientBoostingClassifier (bench/peers/hgb_peer.py), both
+# limited to 2 threads.
 #   bench/automl/run.sh [FILE.csv TARGET]    (FILE relative to the repository root)
+#   FITS=5 bench/automl/run.sh
 # Needs the packages of bench/peers/packages.txt: bash bench/peers/install.sh
 set -eu
 cd "$(dirname "$0")/../.."
@@ -13,13 +15,14 @@ target=${2:-y}
 bin=$(mktemp -d)/automl-bench
 trap 'rm -rf "$(dirname "$bin")"' EXIT
 go build -o "$bin" ./bench/automl
-ours=$(GOMAXPROCS=2 "$bin" "$csv" "$target")
-theirs=$(OMP_NUM_THREADS=2 /usr/bin/python3 bench/peers/hgb_peer.py "$csv" "$target")
-/usr/bin/python3 - "$ours" "$theirs" <<'PY'
+fits=${FITS:-3}
+ours=$(GOMAXPROCS=2 "$bin" "$csv" "$target" "$fits")
+theirs=$(OMP_NUM_THREADS=2 /usr/bin/python3 bench/peers/hgb_peer.py "$csv" "$target" "$fits")
+/usr/bin/python3 - "$ours" "$theirs" "$fits" <<'PY'
 import json, sys
 a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 w = max(len(r["model"]) for r in (a, b))
-print(f"{'one default fit, 2 threads':{w}}  {'fit wall s':>10}  {'fit cpu s':>9}  {'cv5 acc':>7}  {'cv5 AUC':>7}")
+print(f"{'default fit, median of ' + sys.argv[3] + ', 2 threads':{w}}  {'fit wall s':>10}  {'fit cpu s':>9}  {'cv5 acc':>7}  {'cv5 AUC':>7}")
 for r in (a, b):
     print(f"{r['model']:{w}}  {r['fit_s_wall']:>10.3f}  {r['fit_s_cpu']:>9.3f}  {r['cv5_accuracy']:>7.4f}  {r['cv5_auc']:>7.4f}")
 print(f"{a['rows']} rows; ours kept {a.get('iterations')} boosting rounds (early stopping on a stratified 10 %)")
