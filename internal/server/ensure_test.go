@@ -8,8 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -201,33 +199,5 @@ func TestEnsureWhileOwnerStops(t *testing.T) {
 	kids.mu.Unlock()
 	if n < 2 || in.PID != last {
 		t.Errorf("ensure got pid %d after %d starts (last pid %d), want the second start's server", in.PID, n, last)
-	}
-}
-
-// TestRunRefusesServedWorkspace: a second server on a served workspace returns ErrServed at
-// once and does not touch the first one's server.json.
-func TestRunRefusesServedWorkspace(t *testing.T) {
-	s, err := store.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	first := start(t, s, Options{})
-	srv, err := New(s, Options{Addr: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err = srv.Run(ctx)
-	if !errors.Is(err, ErrServed) {
-		t.Fatalf("second Run: %v, want ErrServed", err)
-	}
-	if want := "pid " + strconv.Itoa(os.Getpid()); !strings.Contains(err.Error(), want) {
-		t.Errorf("second Run: %v, want it to name the owner (%s)", err, want)
-	}
-	in, err := readInfo(s)
-	if err != nil || in.URL != first.URL {
-		t.Errorf("server.json after the refused start: %+v, %v; want the first server's %s", in, err, first.URL)
 	}
 }

@@ -1,4 +1,4 @@
-package server
+package server_test
 
 import (
 	"bytes"
@@ -7,23 +7,25 @@ import (
 	"io"
 	"log"
 	"net/http"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mlflow-go/mlflow/internal/endpoints"
+	"github.com/mlflow-go/mlflow/internal/server"
 	"github.com/mlflow-go/mlflow/internal/server/fakemodel"
 	"github.com/mlflow-go/mlflow/internal/server/serve"
+	"github.com/mlflow-go/mlflow/internal/server/wstest"
 	"github.com/mlflow-go/mlflow/internal/store"
 )
 
-// start runs a server on s until the test ends (wstest.Start, which this package cannot
-// import).
-func start(t *testing.T, s *store.Store, opts Options) Info {
+// start runs a server on s until the test ends, loading a fake model for every endpoint but
+// one whose model is "broken".
+func start(t *testing.T, s *store.Store, opts server.Options) server.Info {
 	t.Helper()
-	if opts.Addr == "" {
-		opts.Addr = "127.0.0.1:0"
-	}
 	if opts.Load == nil {
 		opts.Load = func(_ context.Context, _ *store.Store, ref string) (serve.Model, []serve.Input, error) {
 			if ref == "broken:1" {
@@ -32,28 +34,7 @@ func start(t *testing.T, s *store.Store, opts Options) Info {
 			return fakemodel.New("bank", 1), fakemodel.Columns, nil
 		}
 	}
-	ready := make(chan Info, 1)
-	opts.Ready = func(in Info) { ready <- in }
-	srv, err := New(s, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
-	select {
-	case in := <-ready:
-		return in
-	case err := <-done:
-		t.Fatalf("server: %v", err)
-	}
-	panic("unreachable")
+	return wstest.Start(t, s, opts)
 }
 
 func newStore(t *testing.T) *store.Store {
@@ -93,8 +74,8 @@ func get(t *testing.T, url, auth string) (int, string) {
 
 func TestAdminNeedsBearerScheme(t *testing.T) {
 	s := newStore(t)
-	in := start(t, s, Options{})
-	tok, err := AdminToken(s)
+	in := start(t, s, server.Options{})
+	tok, err := server.AdminToken(s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,8 +99,8 @@ func TestAdminNeedsBearerScheme(t *testing.T) {
 func TestMetricsAuth(t *testing.T) {
 	s := newStore(t)
 	deployRecord(t, s, "bank", "bank")
-	in := start(t, s, Options{MetricsAuth: MetricsAuthKey})
-	tok, _ := AdminToken(s)
+	in := start(t, s, server.Options{MetricsAuth: server.MetricsAuthKey})
+	tok, _ := server.AdminToken(s)
 	k, err := endpoints.ReadKeys(s, "bank")
 	if err != nil {
 		t.Fatal(err)
@@ -150,11 +131,11 @@ func TestMetricsAuth(t *testing.T) {
 	}
 	// The default stays open, as Prometheus scrapes it without credentials.
 	s2 := newStore(t)
-	in2 := start(t, s2, Options{})
+	in2 := start(t, s2, server.Options{})
 	if code, _ := get(t, in2.URL+"/metrics", ""); code != 200 {
 		t.Errorf("metrics with metrics auth none: %d, want 200", code)
 	}
-	if _, err := New(s2, Options{MetricsAuth: "token"}); err == nil || !strings.Contains(err.Error(), `metrics auth "token": want none or key`) {
+	if _, err := server.New(s2, server.Options{MetricsAuth: "token"}); err == nil || !strings.Contains(err.Error(), `metrics auth "token": want none or key`) {
 		t.Errorf("New with metrics auth token: %v", err)
 	}
 }
@@ -163,7 +144,7 @@ func TestFailedEndpointIs503(t *testing.T) {
 	s := newStore(t)
 	deployRecord(t, s, "good", "bank")
 	deployRecord(t, s, "bad", "broken")
-	in := start(t, s, Options{})
+	in := start(t, s, server.Options{})
 	for _, c := range []struct {
 		path string
 		code int
@@ -180,8 +161,8 @@ func TestFailedEndpointIs503(t *testing.T) {
 			t.Errorf("GET %s: %d %s, want %d with %q", c.path, code, body, c.code, c.want)
 		}
 	}
-	var st struct{ Endpoints []EndpointStatus }
-	if err := Admin(context.Background(), s, &in, "GET", "/admin/status", &st); err != nil {
+	var st struct{ Endpoints []server.EndpointStatus }
+	if err := server.Admin(context.Background(), s, &in, "GET", "/admin/status", &st); err != nil {
 		t.Fatal(err)
 	}
 	if len(st.Endpoints) != 2 || st.Endpoints[0].Name != "bad" || st.Endpoints[0].State != "failed" ||
@@ -190,7 +171,7 @@ func TestFailedEndpointIs503(t *testing.T) {
 	}
 	// A redeploy that loads clears the failure.
 	deployRecord(t, s, "bad", "bank")
-	if err := Reload(context.Background(), s, "bad"); err != nil {
+	if err := server.Reload(context.Background(), s, "bad"); err != nil {
 		t.Fatal(err)
 	}
 	if code, body := get(t, in.URL+"/endpoints/bad/livez", ""); code != 200 {
@@ -222,7 +203,7 @@ func TestWarnsOffLoopback(t *testing.T) {
 		warn bool
 	}{{"127.0.0.1:0", false}, {"0.0.0.0:0", true}} {
 		var buf syncBuf
-		in := start(t, newStore(t), Options{Addr: c.addr, Log: log.New(&buf, "", 0)})
+		in := start(t, newStore(t), server.Options{Addr: c.addr, Log: log.New(&buf, "", 0)})
 		if got := strings.Contains(buf.String(), "not a loopback address"); got != c.warn {
 			t.Errorf("--addr %s: warned %v, want %v: %s", c.addr, got, c.warn, buf.String())
 		}
@@ -230,5 +211,29 @@ func TestWarnsOffLoopback(t *testing.T) {
 		if !strings.HasPrefix(in.URL, "http://127.0.0.1:") {
 			t.Errorf("--addr %s: URL %s, want it on 127.0.0.1", c.addr, in.URL)
 		}
+	}
+}
+
+// TestRunRefusesServedWorkspace: a second server on a served workspace returns ErrServed at
+// once and does not touch the first one's server.json.
+func TestRunRefusesServedWorkspace(t *testing.T) {
+	s := newStore(t)
+	first := start(t, s, server.Options{})
+	srv, err := server.New(s, server.Options{Addr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err = srv.Run(ctx)
+	if !errors.Is(err, server.ErrServed) {
+		t.Fatalf("second Run: %v, want ErrServed", err)
+	}
+	if want := "pid " + strconv.Itoa(os.Getpid()); !strings.Contains(err.Error(), want) {
+		t.Errorf("second Run: %v, want it to name the owner (%s)", err, want)
+	}
+	in, err := server.Find(context.Background(), s)
+	if err != nil || in.URL != first.URL {
+		t.Errorf("server.json after the refused start: %+v, %v; want the first server's %s", in, err, first.URL)
 	}
 }
