@@ -608,5 +608,32 @@ func (h *Handler) openapiView(l *loaded, tag string) any {
 			doc["tags"] = []any{t}
 		}
 	}
+	// Only the schemas the view's operations use, so its model list is
+	// the protocol's.
+	comp := doc["components"].(obj)
+	all := comp["schemas"].(obj)
+	used := obj{}
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case obj:
+			if ref, ok := x["$ref"].(string); ok {
+				name := strings.TrimPrefix(ref, "#/components/schemas/")
+				if _, seen := used[name]; !seen && all[name] != nil {
+					used[name] = all[name]
+					walk(all[name])
+				}
+			}
+			for _, e := range x {
+				walk(e)
+			}
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		}
+	}
+	walk(paths)
+	comp["schemas"] = used
 	return doc
 }

@@ -412,3 +412,45 @@ func short(v any) string {
 	}
 	return string(b)
 }
+
+// TestSpecViews: each protocol view of /openapi.json keeps its own
+// operations and the schemas they use, every reference resolving.
+func TestSpecViews(t *testing.T) {
+	h := newHandler(t, serve.Options{Endpoint: "bankmarketing"})
+	for _, c := range []struct {
+		view       string
+		has, hasnt []string
+	}{
+		{"azure", []string{"/score", "ServiceOutput", "ClassicInput"}, []string{"/invocations", "MLflowError", "OIPTensor"}},
+		{"mlflow", []string{"/invocations", "/ping", "MLflowError", "Record"}, []string{"/score", "ServiceOutput", "OIPTensor"}},
+		{"oip", []string{"/v2/models/{m}/infer", "OIPTensor", "OIPError"}, []string{"/score", "/invocations", "Record", "MLflowError"}},
+	} {
+		w := do(h, call{method: "GET", path: "/openapi.json?protocol=" + c.view})
+		var doc struct {
+			Paths      map[string]any
+			Components struct{ Schemas map[string]any }
+		}
+		if err := json.Unmarshal(w.Body.Bytes(), &doc); err != nil {
+			t.Fatalf("%s: %d %v", c.view, w.Code, err)
+		}
+		names := func(n string) bool { return doc.Paths[n] != nil || doc.Components.Schemas[n] != nil }
+		for _, n := range c.has {
+			if !names(n) {
+				t.Errorf("view %s lacks %s", c.view, n)
+			}
+		}
+		for _, n := range c.hasnt {
+			if names(n) {
+				t.Errorf("view %s has %s", c.view, n)
+			}
+		}
+		for _, m := range regexp.MustCompile(`"#/components/schemas/([^"]+)"`).FindAllStringSubmatch(w.Body.String(), -1) {
+			if doc.Components.Schemas[m[1]] == nil {
+				t.Errorf("view %s: %s does not resolve", c.view, m[0])
+			}
+		}
+	}
+	if w := do(h, call{method: "GET", path: "/openapi.json?protocol=grpc"}); w.Code != 404 || !strings.Contains(w.Body.String(), "use azure, mlflow or oip") {
+		t.Errorf("unknown view: %d %s", w.Code, w.Body)
+	}
+}
