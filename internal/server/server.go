@@ -458,7 +458,7 @@ func (srv *Server) reloadLocked(ctx context.Context, name string) (err error) {
 	srv.mu.RLock()
 	m := srv.eps[name]
 	srv.mu.RUnlock()
-	if m == nil || m.ep.ClassicResponse != e.ClassicResponse {
+	if m == nil || m.ep.ClassicResponse != e.ClassicResponse || m.ep.StrictColumns != e.StrictColumns {
 		lw, err := reqlog.Open(endpoints.LogPath(srv.s, name), 0, 0, srv.metrics.LogDropped)
 		if err != nil {
 			if err := os.MkdirAll(endpoints.Dir(srv.s, name), 0o755); err != nil {
@@ -470,13 +470,11 @@ func (srv *Server) reloadLocked(ctx context.Context, name string) (err error) {
 		}
 		h := serve.New(serve.Options{
 			Endpoint: name, Prefix: "/endpoints/" + name, ClassicResponse: e.ClassicResponse,
-			Metrics: srv.metrics, Log: lw, Version: srv.opts.Version,
+			StrictColumns: e.StrictColumns, Metrics: srv.metrics, Log: lw, Version: srv.opts.Version,
 		})
+		// nm.digest stays empty so the model is loaded into the new handler
+		// below: carrying the old digest over left it with no model (503).
 		nm := &mounted{ep: e, h: h, log: lw, strip: http.StripPrefix("/endpoints/"+name, h)}
-		if m != nil {
-			// Carry the loaded model over; only the answer format changed.
-			nm.digest = m.digest
-		}
 		old := m
 		m = nm
 		defer func() {

@@ -453,10 +453,14 @@ func (d *decoder) grow(what string, j, n int) error {
 // rowsArray reads an array of records (objects keyed by column) or of
 // positional rows (arrays in the model's column order).
 func (d *decoder) rowsArray(field string) error {
-	if d.s.peek() == '{' {
+	switch d.s.peek() {
+	case '[':
+	case '{':
 		return badf("%s must be an array of records, got an object", field)
+	default:
+		return badf("%s must be an array of records", field)
 	}
-	return d.array(field+" must be an array of records", func(int) error {
+	return d.array("", func(int) error {
 		r, err := d.addRow()
 		if err != nil {
 			return err
