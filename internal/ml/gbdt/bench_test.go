@@ -3,6 +3,8 @@ package gbdt
 import (
 	"context"
 	"testing"
+
+	"github.com/mlflow-go/mlflow/internal/ml/internal/cputime"
 )
 
 // BenchmarkFitBank: one default fit on all bank rows with sklearn's automatic early stopping
@@ -11,8 +13,25 @@ func BenchmarkFitBank(b *testing.B) {
 	d, y := bank(b)
 	tr, va := EarlyStoppingSplit(allRows(d.Rows()), y, true, 0)
 	b.ReportAllocs()
+	defer cputime.Report(b)()
 	for b.Loop() {
 		if _, err := Fit(context.Background(), d, y, nil, tr, va, DefaultParams()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkFitForestBank: the random-forest mode (automl's RandomForest family) on all bank
+// rows, 10 trees.
+func BenchmarkFitForestBank(b *testing.B) {
+	d, y := bank(b)
+	p := ForestParams()
+	p.MaxIter = 10
+	rows := allRows(d.Rows())
+	b.ReportAllocs()
+	defer cputime.Report(b)()
+	for b.Loop() {
+		if _, err := Fit(context.Background(), d, y, nil, rows, nil, p); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -27,6 +46,7 @@ func BenchmarkBinBank(b *testing.B) {
 		}
 	}
 	b.ReportAllocs()
+	defer cputime.Report(b)()
 	for b.Loop() {
 		if _, err := NewDataset(fr, feats, 255, 0); err != nil {
 			b.Fatal(err)
@@ -57,6 +77,7 @@ func BenchmarkPredictRow(b *testing.B) {
 	out := make([]float64, 2)
 	b.ReportAllocs()
 	i := 0
+	defer cputime.Report(b)()
 	for b.Loop() {
 		m.Predict(xs[i%n], out)
 		i++
@@ -74,6 +95,7 @@ func BenchmarkPredictBatch10k(b *testing.B) {
 	}
 	out := make([]float64, 2*n)
 	b.ReportAllocs()
+	defer cputime.Report(b)()
 	for b.Loop() {
 		for i := range n {
 			m.Predict(xs[i*nf:(i+1)*nf], out[2*i:2*i+2])
@@ -87,6 +109,7 @@ func BenchmarkPredictRowsBinned10k(b *testing.B) {
 	rows := allRows(10_000)
 	out := make([]float64, 2*len(rows))
 	b.ReportAllocs()
+	defer cputime.Report(b)()
 	for b.Loop() {
 		m.PredictRows(d, rows, out)
 	}
