@@ -296,18 +296,26 @@ func (c *cli) openStore(create bool) (*store.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	for d := dir; ; d = filepath.Dir(d) {
-		if st, err := os.Stat(filepath.Join(d, store.DirName)); err == nil && st.IsDir() {
-			return store.Open(filepath.Join(d, store.DirName))
-		}
-		if filepath.Dir(d) == d {
-			break
-		}
+	if root, ok := findWorkspace(dir); ok {
+		return store.Open(root)
 	}
 	if !create {
 		return nil, invalidf("no workspace here: no %s folder in %s or above it (run a workflow first, or pass --workspace)", store.DirName, dir)
 	}
 	return store.Open(filepath.Join(dir, store.DirName))
+}
+
+// findWorkspace is the workspace a command run in dir uses: the first
+// .mlflow folder in dir or above it.
+func findWorkspace(dir string) (string, bool) {
+	for d := dir; ; d = filepath.Dir(d) {
+		if st, err := os.Stat(filepath.Join(d, store.DirName)); err == nil && st.IsDir() {
+			return filepath.Join(d, store.DirName), true
+		}
+		if filepath.Dir(d) == d {
+			return "", false
+		}
+	}
 }
 
 // workflowStore opens the workspace of a workflow file: --workspace, else

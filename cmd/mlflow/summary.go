@@ -12,7 +12,6 @@ import (
 
 	"github.com/mlflow-go/mlflow/engine"
 	"github.com/mlflow-go/mlflow/internal/artifact"
-	"github.com/mlflow-go/mlflow/internal/store"
 )
 
 // summary prints, after a run, what each succeeded step gave, from its typed
@@ -60,58 +59,54 @@ func (s *summary) step(declared map[string]string, outs engine.Outputs) []string
 			byType[typ] = v
 		}
 	}
-	var lines []string
 	primary := ""
 	if v, ok := byType["leaderboard"]; ok {
 		if lb, err := artifact.As[artifact.Leaderboard](v); err == nil {
 			primary = lb.PrimaryMetric
 		}
 	}
-	for _, typ := range []string{"dataset", "model", "leaderboard", "metrics", "endpoint", "predictions", "log", "report", "pipeline", "number", "files"} {
-		v, ok := byType[typ]
+	_, trained := byType["model"]
+	renderers := []struct {
+		typ    string
+		render func(any) ([]string, error)
+	}{
+		{"dataset", render(s.dataset)},
+		{"model", render(s.model)},
+		{"leaderboard", render(s.leaderboard)},
+		{"metrics", render(func(m artifact.Metrics) []string { return s.metrics(m, primary, trained) })},
+		{"endpoint", render(s.endpoint)},
+		{"predictions", render(s.predictions)},
+		{"log", render(s.log)},
+		{"report", render(s.report)},
+		{"pipeline", render(s.pipeline)},
+		{"number", func(v any) ([]string, error) { return []string{fmt.Sprintf("exit code %v", v)}, nil }},
+		{"files", render(s.files)},
+	}
+	var lines []string
+	for _, r := range renderers {
+		v, ok := byType[r.typ]
 		if !ok {
 			continue
 		}
-		var err error
-		var l []string
-		switch typ {
-		case "dataset":
-			l, err = render(v, s.dataset)
-		case "model":
-			l, err = render(v, s.model)
-		case "leaderboard":
-			l, err = render(v, s.leaderboard)
-		case "metrics":
-			l, err = render(v, func(m artifact.Metrics) []string { return s.metrics(m, primary, byType["model"] != nil) })
-		case "endpoint":
-			l, err = render(v, s.endpoint)
-		case "predictions":
-			l, err = render(v, s.predictions)
-		case "log":
-			l, err = render(v, s.log)
-		case "report":
-			l, err = render(v, s.report)
-		case "pipeline":
-			l, err = render(v, s.pipeline)
-		case "number":
-			l = []string{fmt.Sprintf("exit code %v", v)}
-		case "files":
-			l, err = render(v, s.files)
-		}
+		l, err := r.render(v)
 		if err != nil {
-			l = []string{fmt.Sprintf("%s: %v", typ, err)}
+			l = []string{fmt.Sprintf("%s: %v", r.typ, err)}
 		}
 		lines = append(lines, l...)
 	}
 	return lines
 }
 
-func render[T any](v any, f func(T) []string) ([]string, error) {
-	t, err := artifact.As[T](v)
-	if err != nil {
-		return nil, err
+// render adapts a renderer of one output type to any value of it: its Go
+// type after a run, or generic JSON after a cache hit.
+func render[T any](f func(T) []string) func(any) ([]string, error) {
+	return func(v any) ([]string, error) {
+		t, err := artifact.As[T](v)
+		if err != nil {
+			return nil, err
+		}
+		return f(t), nil
 	}
-	return f(t), nil
 }
 
 func (s *summary) dataset(d artifact.Dataset) []string {
@@ -227,8 +222,12 @@ func (s *summary) log(l artifact.Log) []string {
 }
 
 func (s *summary) report(r artifact.Report) []string {
-	return []string{fmt.Sprintf("%d requests, %d failed, %.0f requests/s, p50 %.3f ms, p99 %.3f ms",
+	l := []string{fmt.Sprintf("%d requests, %d failed, %.0f requests/s, p50 %.3f ms, p99 %.3f ms",
 		r.Requests, r.Failures, r.RPS, r.P50MS, r.P99MS)}
+	if r.Histogram != "" {
+		l = append(l, "latency histogram "+clean(r.Histogram))
+	}
+	return l
 }
 
 func (s *summary) pipeline(p artifact.Pipeline) []string {
@@ -268,18 +267,10 @@ func thousands(n int) string {
 func workspaceFlag(root string) string {
 	wd, err := os.Getwd()
 	if err != nil {
-		return " --workspace " + root
+		return " --workspace " + clean(root)
 	}
-	for d := wd; ; d = filepath.Dir(d) {
-		if st, err := os.Stat(filepath.Join(d, store.DirName)); err == nil && st.IsDir() {
-			if filepath.Join(d, store.DirName) == root {
-				return ""
-			}
-			break
-		}
-		if filepath.Dir(d) == d {
-			break
-		}
+	if found, ok := findWorkspace(wd); ok && found == root {
+		return ""
 	}
 	if rel, err := filepath.Rel(wd, root); err == nil && !strings.HasPrefix(rel, "..") {
 		root = rel
