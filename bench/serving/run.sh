@@ -10,6 +10,7 @@
 #   MODEL=path/to/model.json bench/serving/run.sh   # paths relative to the repository root
 #   WS=/tmp/bench-ws bench/serving/run.sh   # keep the workspace: train once
 #   ROUNDS=1 DURATION=3s DURATION1=2s BUDGET=10s bench/serving/run.sh   # a quick look
+#   PORT=28080 bench/serving/run.sh   # the servers listen on PORT+1, +2, +13 and +14
 #
 # Needs the packages of bench/peers/packages.txt: bash bench/peers/install.sh
 set -eu
@@ -29,6 +30,17 @@ for t in wrk gunicorn curl /usr/bin/python3; do
 done
 /usr/bin/python3 -c 'import sklearn, pandas, flask' 2>/dev/null ||
 	{ echo "/usr/bin/python3 lacks sklearn, pandas or flask: run bash bench/peers/install.sh" >&2; exit 2; }
+
+base=${PORT:-18080}
+p_const=$((base + 1)) p_parse=$((base + 2)) p_flask=$((base + 13)) p_serve=$((base + 14))
+# A server left over from another run (or another user's bench) on one of these ports would
+# be measured in place of ours without a word: refuse to start instead.
+for p in $p_const $p_parse $p_flask $p_serve; do
+	if curl -s -o /dev/null "http://127.0.0.1:$p/"; then
+		echo "port $p already answers (another bench running?): stop it or set PORT" >&2
+		exit 1
+	fi
+done
 
 echo "building..." >&2
 go build -o "$tmp/goserver" ./bench/peers/goserver
@@ -58,20 +70,23 @@ wait_up() { # URL
 	done
 }
 
-"$tmp/goserver" -mode const -addr 127.0.0.1:18081 & pids="$pids $!"
-"$tmp/goserver" -mode parse -addr 127.0.0.1:18082 & pids="$pids $!"
-PEERS_MODEL=$tmp/hgb.pkl OMP_NUM_THREADS=1 gunicorn -w 2 -k sync -b 127.0.0.1:18093 --chdir "$peers" --log-level warning flask_app:app & pids="$pids $!"
-"$tmp/mlflow" --workspace "$ws" serve --model "$ref" --name bankmarketing --addr 127.0.0.1:18094 --auth key 2>"$tmp/serve.log" & pids="$pids $!"
-for u in http://127.0.0.1:18081/ http://127.0.0.1:18082/ http://127.0.0.1:18093/ http://127.0.0.1:18094/livez; do wait_up "$u"; done
+"$tmp/goserver" -mode const -addr 127.0.0.1:$p_const & pids="$pids $!"
+"$tmp/goserver" -mode parse -addr 127.0.0.1:$p_parse & pids="$pids $!"
+PEERS_MODEL=$tmp/hgb.pkl OMP_NUM_THREADS=1 gunicorn -w 2 -k sync -b 127.0.0.1:$p_flask --chdir "$peers" --log-level warning flask_app:app & pids="$pids $!"
+"$tmp/mlflow" --workspace "$ws" serve --model "$ref" --name bankmarketing --addr 127.0.0.1:$p_serve --auth key 2>"$tmp/serve.log" & pids="$pids $!"
+for u in http://127.0.0.1:$p_const/ http://127.0.0.1:$p_parse/ http://127.0.0.1:$p_flask/ http://127.0.0.1:$p_serve/livez; do wait_up "$u"; done
+for p in $pids; do
+	kill -0 "$p" 2>/dev/null || { echo "a server exited at start (see above; mlflow serve's log: $(cat "$tmp/serve.log"))" >&2; exit 1; }
+done
 key=$("$tmp/mlflow" --workspace "$ws" endpoint keys bankmarketing --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["primary"])')
 
 # A wrong answer must not pass for speed: every server must score the payload.
-for p in 18082 18093 18094; do
+for p in $p_parse $p_flask $p_serve; do
 	code=$(curl -s -o "$tmp/answer" -w '%{http_code}' -H 'Content-Type: application/json' -H "Authorization: Bearer $key" --data-binary @"$payload" "http://127.0.0.1:$p/score")
 	[ "$code" = 200 ] || { echo "port $p answered $code: $(cat "$tmp/answer")" >&2; exit 1; }
 	echo "port $p: $(cat "$tmp/answer")" >&2
 done
-code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' --data-binary @"$payload" http://127.0.0.1:18094/score)
+code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' --data-binary @"$payload" "http://127.0.0.1:$p_serve/score")
 [ "$code" = 401 ] || { echo "mlflow serve without a key answered $code, want 401" >&2; exit 1; }
 
 load() { # NAME PORT KEY ROUND
@@ -85,7 +100,7 @@ load() { # NAME PORT KEY ROUND
 rounds=${ROUNDS:-3}
 r=1
 while [ $r -le "$rounds" ]; do
-	for peer in "go_const 18081" "go_parse 18082" "flask_gunicorn_hgb 18093" "mlflow_serve 18094"; do
+	for peer in "go_const $p_const" "go_parse $p_parse" "flask_gunicorn_hgb $p_flask" "mlflow_serve $p_serve"; do
 		set -- $peer
 		k=""; [ "$1" = mlflow_serve ] && k=$key
 		echo "round $r/$rounds: loading $1..." >&2
