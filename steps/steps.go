@@ -5,6 +5,7 @@ package steps
 import (
 	"github.com/mlflow-go/mlflow/engine"
 	"github.com/mlflow-go/mlflow/steps/automl"
+	"github.com/mlflow-go/mlflow/steps/benchmark"
 	"github.com/mlflow-go/mlflow/steps/consume"
 	"github.com/mlflow-go/mlflow/steps/dataset"
 	"github.com/mlflow-go/mlflow/steps/deploy"
@@ -22,6 +23,7 @@ func All() []engine.Step {
 		deploy.New(),
 		consume.New(),
 		logs.New(),
+		benchmark.New(),
 		exec.New(),
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -329,6 +330,10 @@ type plan struct {
 	interval float64 // ns; 0 in the closed loop
 }
 
+// spinWindow is how long before a request's due time its worker stops
+// sleeping and yields instead: the timer's worst lateness.
+const spinWindow = 2 * time.Millisecond
+
 // batch is how many latencies a worker keeps before taking the shared
 // histogram's lock: the lock is then taken once per batch, not per request.
 const batch = 128
@@ -365,7 +370,11 @@ func (w *worker) loop(ctx context.Context, p *plan) {
 		var from time.Time
 		if p.interval > 0 {
 			from = p.start.Add(time.Duration(float64(i) * p.interval))
-			if wait := time.Until(from); wait > 0 {
+			// A timer can fire a millisecond late (the runtime's poller
+			// sleeps in whole milliseconds), and that lateness would count
+			// as the server's: sleep to just before the due time, then
+			// yield until it comes.
+			if wait := time.Until(from) - spinWindow; wait > 0 {
 				if timer == nil {
 					timer = time.NewTimer(wait)
 				} else {
@@ -377,6 +386,9 @@ func (w *worker) loop(ctx context.Context, p *plan) {
 					return
 				case <-timer.C:
 				}
+			}
+			for time.Now().Before(from) {
+				runtime.Gosched()
 			}
 		} else {
 			from = time.Now()

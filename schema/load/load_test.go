@@ -334,8 +334,8 @@ var errCases = []struct {
 	},
 	{
 		name: "value out of range",
-		srcs: map[string]string{".yaml": "name: w\nsteps:\n  a: {kind: benchmark, endpoint: e, concurrency: -2}\n"},
-		want: map[string]string{".yaml": `^F:3:37: steps\.a\.concurrency: invalid value -2 \(out of bound >0\)$`},
+		srcs: map[string]string{".yaml": "name: w\nsteps:\n  a: {kind: benchmark, endpoint: http://e, concurrency: -2}\n"},
+		want: map[string]string{".yaml": `^F:3:44: steps\.a\.concurrency: invalid value -2 \(out of bound >0\)$`},
 	},
 	{
 		name: "enum value",
@@ -416,8 +416,8 @@ var errCases = []struct {
 	},
 	{
 		name: "benchmark duration",
-		srcs: map[string]string{".yaml": "name: w\nsteps:\n  l: {kind: benchmark, endpoint: e, duration: 10x}\n"},
-		want: map[string]string{".yaml": `^F:3:37: steps\.l\.duration: unparsable duration "10x"`},
+		srcs: map[string]string{".yaml": "name: w\nsteps:\n  l: {kind: benchmark, endpoint: http://e, duration: 10x}\n"},
+		want: map[string]string{".yaml": `^F:3:44: steps\.l\.duration: unparsable duration "10x"`},
 	},
 	{
 		name: "syntax error",
@@ -506,8 +506,8 @@ var errCases = []struct {
 	},
 	{
 		name: "assert key",
-		srcs: map[string]string{".yaml": "name: w\nsteps:\n  l: {kind: benchmark, endpoint: e, assert: {p99_ms: \"<5\", p95_ms: 3}}\n"},
-		want: map[string]string{".yaml": `^F:3:60: steps\.l\.assert\.p95_ms: unknown field \(allowed: error_rate, `},
+		srcs: map[string]string{".yaml": "name: w\nsteps:\n  l: {kind: benchmark, endpoint: http://e, assert: {p99_ms: \"<5\", p95_ms: 3}}\n"},
+		want: map[string]string{".yaml": `^F:3:67: steps\.l\.assert\.p95_ms: unknown field \(allowed: bytes, duration_ms, error_rate, `},
 	},
 	{
 		name: "step without a kind",
