@@ -5,10 +5,13 @@
 // wait for its answer and send the next, until Requests are done or
 // Duration has passed, as ab and hey do; latency runs from the send. Open
 // loop (Rate > 0): request i is due at start + i/Rate, whatever happened to
-// the ones before it, and its latency runs from that due time, as wrk2 and
-// vegeta measure it; a server that stalls makes the requests queued behind
-// the stall late, and their lateness is counted instead of hidden
-// (coordinated omission). Concurrency then bounds the requests in flight.
+// the ones before it. A request that a free worker sends on time is
+// measured from its send; one that waited because every worker was still
+// busy with the server is measured from its due time, as wrk2 and vegeta
+// do: a server that stalls makes the requests queued behind the stall
+// late, and their lateness is counted instead of hidden (coordinated
+// omission), while the generator's own timer slack is not blamed on the
+// server. Concurrency bounds the requests in flight.
 //
 // The client is a small HTTP/1.1 one over net.Conn, not net/http: the
 // request bytes are built once and every answer is parsed in place, so the
@@ -23,7 +26,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -330,10 +332,6 @@ type plan struct {
 	interval float64 // ns; 0 in the closed loop
 }
 
-// spinWindow is how long before a request's due time its worker stops
-// sleeping and yields instead: the timer's worst lateness.
-const spinWindow = 2 * time.Millisecond
-
 // batch is how many latencies a worker keeps before taking the shared
 // histogram's lock: the lock is then taken once per batch, not per request.
 const batch = 128
@@ -370,11 +368,7 @@ func (w *worker) loop(ctx context.Context, p *plan) {
 		var from time.Time
 		if p.interval > 0 {
 			from = p.start.Add(time.Duration(float64(i) * p.interval))
-			// A timer can fire a millisecond late (the runtime's poller
-			// sleeps in whole milliseconds), and that lateness would count
-			// as the server's: sleep to just before the due time, then
-			// yield until it comes.
-			if wait := time.Until(from) - spinWindow; wait > 0 {
+			if wait := time.Until(from); wait > 0 {
 				if timer == nil {
 					timer = time.NewTimer(wait)
 				} else {
@@ -386,9 +380,12 @@ func (w *worker) loop(ctx context.Context, p *plan) {
 					return
 				case <-timer.C:
 				}
-			}
-			for time.Now().Before(from) {
-				runtime.Gosched()
+				// The worker was idle until the due time: how late its timer
+				// fired (up to a millisecond; the runtime's poller sleeps in
+				// whole milliseconds) is the generator's, not the server's.
+				// A request taken after its due time, because every worker
+				// was still waiting on the server, keeps the due time.
+				from = time.Now()
 			}
 		} else {
 			from = time.Now()
