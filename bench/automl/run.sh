@@ -17,7 +17,10 @@ trap 'rm -rf "$(dirname "$bin")"' EXIT
 go build -o "$bin" ./bench/automl
 fits=${FITS:-3}
 ours=$(GOMAXPROCS=2 "$bin" "$csv" "$target" "$fits")
-theirs=$(OMP_NUM_THREADS=2 /usr/bin/python3 bench/peers/hgb_peer.py "$csv" "$target" "$fits")
+# OpenMP's idle threads sleep (PASSIVE) unless the caller says otherwise: spinning, its
+# default, made one sklearn fit take 4 to 27 s instead of about 2 s on a busy 2-core machine,
+# which would flatter us. OMP_WAIT_POLICY=ACTIVE bench/automl/run.sh times sklearn's default.
+theirs=$(OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE} OMP_NUM_THREADS=2 /usr/bin/python3 bench/peers/hgb_peer.py "$csv" "$target" "$fits")
 /usr/bin/python3 - "$ours" "$theirs" "$fits" <<'PY'
 import json, sys
 a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2])
