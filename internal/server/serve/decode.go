@@ -99,14 +99,17 @@ type decoder struct {
 	req  request
 	x    []float64
 	seen []bool
+	hint int    // the column lookup tries first
 	tmp  []byte // value unescape scratch
 	key  []byte // key unescape scratch, apart so a key outlives a value
 	rows int
 	// colRows is the length of the first column of a columnar body, -1
 	// until one is read.
 	colRows int
-	// body is the whole body's length, which bounds the rows (see grow).
-	body int
+	// src is the whole body; its length bounds the rows (see grow).
+	src []byte
+	// nan is a row of NaN, what a new row starts as.
+	nan []float64
 	// cols maps positional cells to model columns (dataframe_split, CSV);
 	// -1 is an ignored column.
 	cols []int
@@ -117,8 +120,9 @@ func newDecoder(l *loaded, body []byte, sc *scratch, o decodeOpts) decoder {
 		o.maxRows = DefaultMaxRows
 	}
 	return decoder{
-		s: scanner{b: body}, l: l, opts: o, colRows: -1, body: len(body),
+		s: scanner{b: body}, l: l, opts: o, colRows: -1, src: body,
 		x: sc.x[:0], seen: sc.seen[:0], tmp: sc.tmp[:0], key: sc.key[:0], cols: sc.cols[:0],
+		nan: sc.nanRow(l.nc),
 	}
 }
 
@@ -142,52 +146,74 @@ func (l *loaded) decode(proto protocol, body []byte, sc *scratch, o decodeOpts) 
 	return req, nil
 }
 
-// object calls member for each member of the object at the cursor with
-// its key unescaped (valid until the next key); member consumes the
-// value. A value that is not an object is refused with notObject.
-func (d *decoder) object(notObject string, member func(key []byte) error) error {
-	s := &d.s
-	if s.peek() != '{' {
-		return badf("%s", notObject)
+// list walks the elements of an array or the members of an object: the
+// one loop of every layout, in bufio.Scanner's shape:
+//
+//	l := d.list('{', "Inputs must be an object")
+//	for d.next(&l) {
+//		// l.key names the member (objects), l.i counts from 0; consume
+//		// the value.
+//	}
+//	if l.err != nil { ... }
+type list struct {
+	closer byte
+	i      int
+	// key is the current member's key, unescaped; it is valid until the
+	// next key is read, nested ones included.
+	key []byte
+	err error
+}
+
+// list opens the array ('[') or object ('{') at the cursor; anything
+// else is refused with notList.
+func (d *decoder) list(open byte, notList string) list {
+	l := list{closer: ']', i: -1}
+	if open == '{' {
+		l.closer = '}'
 	}
-	s.i++
-	for first := true; ; first = false {
-		more, err := s.next('}', first)
-		if err != nil || !more {
-			return err
+	if d.s.peek() != open {
+		l.err = badf("%s", notList)
+		return l
+	}
+	d.s.i++
+	return l
+}
+
+// next advances to the next element, reading a member's key; it is false
+// after the closer, or on malformed JSON, kept in l.err.
+func (d *decoder) next(l *list) bool {
+	if l.err != nil {
+		return false
+	}
+	// scanner.next, inline: this runs for every value of a body.
+	s := &d.s
+	c := s.peek()
+	if c == l.closer {
+		s.i++
+		return false
+	}
+	if l.i >= 0 {
+		if c != ',' {
+			l.err = s.want(c, l.closer)
+			return false
 		}
-		raw, esc, err := s.key()
+		s.i++
+		s.ws()
+	}
+	l.i++
+	if l.closer == '}' {
+		raw, esc, err := d.s.key()
 		if err != nil {
-			return err
+			l.err = err
+			return false
 		}
 		if esc {
 			d.key = unescape(d.key[:0], raw)
 			raw = d.key
 		}
-		if err := member(raw); err != nil {
-			return err
-		}
+		l.key = raw
 	}
-}
-
-// array calls elem with the index of each element of the array at the
-// cursor; elem consumes the element. A value that is not an array is
-// refused with notArray.
-func (d *decoder) array(notArray string, elem func(i int) error) error {
-	s := &d.s
-	if s.peek() != '[' {
-		return badf("%s", notArray)
-	}
-	s.i++
-	for i, first := 0, true; ; i, first = i+1, false {
-		more, err := s.next(']', first)
-		if err != nil || !more {
-			return err
-		}
-		if err := elem(i); err != nil {
-			return err
-		}
-	}
+	return true
 }
 
 // raw reads a string value without copying it unless it has escapes,
@@ -234,18 +260,23 @@ func (d *decoder) top(proto protocol) error {
 		return badf("the body must be a JSON object")
 	}
 	var split splitSpans
-	err := d.object("the body must be a JSON object", func(k []byte) error {
+	l := d.list('{', "")
+	for d.next(&l) {
+		var err error
 		switch proto {
 		case protoAzure:
-			return d.azureMember(k)
+			err = d.azureMember(l.key)
 		case protoMLflow:
-			return d.mlflowMember(k, &split)
+			err = d.mlflowMember(l.key, &split)
 		default:
-			return d.oipMember(k)
+			err = d.oipMember(l.key)
 		}
-	})
-	if err != nil {
-		return err
+		if err != nil {
+			return err
+		}
+	}
+	if l.err != nil {
+		return l.err
 	}
 	if err := s.end(); err != nil {
 		return err
@@ -387,27 +418,40 @@ func (d *decoder) globalParameters() error {
 	if d.s.peek() != '{' {
 		return d.s.skip(1)
 	}
-	return d.object("", func(k []byte) error {
-		if string(k) == "method" {
-			return d.method()
+	l := d.list('{', "")
+	for d.next(&l) {
+		var err error
+		if string(l.key) == "method" {
+			err = d.method()
+		} else {
+			err = d.s.skip(2)
 		}
-		return d.s.skip(2)
-	})
+		if err != nil {
+			return err
+		}
+	}
+	return l.err
 }
 
 func (d *decoder) inputsObject() error {
 	found := false
-	err := d.object("Inputs must be an object: {\"Inputs\": {\"data\": [...]}}", func(k []byte) error {
-		if string(k) == "data" {
+	l := d.list('{', "Inputs must be an object: {\"Inputs\": {\"data\": [...]}}")
+	for d.next(&l) {
+		var err error
+		if string(l.key) == "data" {
 			found = true
-			return d.rowsArray("Inputs.data")
+			err = d.rowsArray("Inputs.data")
+		} else {
+			err = d.s.skip(2)
 		}
-		return d.s.skip(2)
-	})
-	if err == nil && !found {
+		if err != nil {
+			return err
+		}
+	}
+	if l.err == nil && !found {
 		return badf("A value is not provided for the 'data' parameter: send {\"Inputs\": {\"data\": [...]}}")
 	}
-	return err
+	return l.err
 }
 
 // addRow appends one row of NaN cells and returns its index.
@@ -415,9 +459,7 @@ func (d *decoder) addRow() (int, error) {
 	if d.rows >= d.opts.maxRows {
 		return 0, d.tooManyRows()
 	}
-	for range d.l.nc {
-		d.x = append(d.x, math.NaN())
-	}
+	d.x = append(d.x, d.nan...)
 	d.rows++
 	return d.rows - 1, nil
 }
@@ -435,8 +477,8 @@ func (d *decoder) grow(what string, j, n int) error {
 	if n > d.opts.maxRows {
 		return d.tooManyRows()
 	}
-	if n > d.body/(2*d.l.nc) {
-		return badf("%s %q has %d values, more than a %d-byte body can hold for each of the model's %d columns", what, d.l.inputs[j].Name, n, d.body, d.l.nc)
+	if n > len(d.src)/(2*d.l.nc) {
+		return badf("%s %q has %d values, more than a %d-byte body can hold for each of the model's %d columns", what, d.l.inputs[j].Name, n, len(d.src), d.l.nc)
 	}
 	if need := n * d.l.nc; cap(d.x) < need {
 		d.x = make([]float64, need)
@@ -460,19 +502,25 @@ func (d *decoder) rowsArray(field string) error {
 	default:
 		return badf("%s must be an array of records", field)
 	}
-	return d.array("", func(int) error {
+	l := d.list('[', "")
+	for d.next(&l) {
 		r, err := d.addRow()
 		if err != nil {
 			return err
 		}
 		switch d.s.peek() {
 		case '{':
-			return d.record(r)
+			err = d.record(r)
 		case '[':
-			return d.positional(r, nil)
+			err = d.positional(r, nil)
+		default:
+			err = badf("record %d: want an object of columns, got %s", r, d.token())
 		}
-		return badf("record %d: want an object of columns, got %s", r, d.token())
-	})
+		if err != nil {
+			return err
+		}
+	}
+	return l.err
 }
 
 // token describes the value at the cursor for an error message without
@@ -495,6 +543,7 @@ func clip(v string) string {
 
 // resetSeen starts a new set of columns read.
 func (d *decoder) resetSeen() {
+	d.hint = 0
 	d.seen = d.seen[:0]
 	for range d.l.nc {
 		d.seen = append(d.seen, false)
@@ -506,19 +555,34 @@ func (d *decoder) resetSeen() {
 // otherwise noted and ignored. A name seen twice is refused. where
 // prefixes errors ("record 3", "inputs").
 func (d *decoder) lookup(name []byte, where string, r int) (int, error) {
-	j, ok := d.l.col[string(name)]
-	if !ok {
-		if d.opts.strict {
-			return -1, badf("%s: unknown column %q (the model's columns are %s)", d.where(where, r), clip(string(name)), d.l.colList)
+	// Clients mostly send columns in the model's order: try the column
+	// after the last one first, a string compare instead of a hash.
+	j := d.hint
+	if j >= d.l.nc || string(name) != d.l.inputs[j].Name {
+		var ok bool
+		if j, ok = d.l.col[string(name)]; !ok {
+			return d.lookupMiss(name, where, r)
 		}
-		d.ignore(name)
-		return -1, nil
 	}
 	if d.seen[j] {
-		return -1, badf("%s: column %q appears twice", d.where(where, r), d.l.inputs[j].Name)
+		return d.lookupMiss(name, where, r)
 	}
 	d.seen[j] = true
+	d.hint = j + 1
 	return j, nil
+}
+
+// lookupMiss is lookup's path for a name that is unknown or seen twice.
+func (d *decoder) lookupMiss(name []byte, where string, r int) (int, error) {
+	j, ok := d.l.col[string(name)]
+	if ok {
+		return -1, badf("%s: column %q appears twice", d.where(where, r), d.l.inputs[j].Name)
+	}
+	if d.opts.strict {
+		return -1, badf("%s: unknown column %q (the model's columns are %s)", d.where(where, r), clip(string(name)), d.l.colList)
+	}
+	d.ignore(name)
+	return -1, nil
 }
 
 // where is an error prefix: "record R" when r >= 0, else where itself.
@@ -552,18 +616,22 @@ func (d *decoder) missing() int {
 
 func (d *decoder) record(r int) error {
 	d.resetSeen()
-	err := d.object("", func(k []byte) error {
-		j, err := d.lookup(k, "", r)
+	l := d.list('{', "")
+	for d.next(&l) {
+		j, err := d.lookup(l.key, "", r)
+		if err == nil {
+			if j < 0 {
+				err = d.s.skip(1)
+			} else {
+				err = d.cell(r, j)
+			}
+		}
 		if err != nil {
 			return err
 		}
-		if j < 0 {
-			return d.s.skip(1)
-		}
-		return d.cell(r, j)
-	})
-	if err != nil {
-		return err
+	}
+	if l.err != nil {
+		return l.err
 	}
 	if j := d.missing(); j >= 0 {
 		return badf("record %d: missing column %q", r, d.l.inputs[j].Name)
@@ -578,24 +646,29 @@ func (d *decoder) positional(r int, cols []int) error {
 	if cols != nil {
 		want = len(cols)
 	}
-	n := 0
-	err := d.array("", func(i int) error {
-		if i >= want {
+	l := d.list('[', "")
+	for d.next(&l) {
+		if l.i >= want {
 			return badf("record %d: has more than %d values", r, want)
 		}
-		n++
-		j := i
+		j := l.i
 		if cols != nil {
-			if j = cols[i]; j < 0 {
-				return d.s.skip(1)
-			}
+			j = cols[j]
 		}
-		return d.cell(r, j)
-	})
-	if err != nil {
-		return err
+		var err error
+		if j < 0 {
+			err = d.s.skip(1)
+		} else {
+			err = d.cell(r, j)
+		}
+		if err != nil {
+			return err
+		}
 	}
-	if n < want {
+	if l.err != nil {
+		return l.err
+	}
+	if n := l.i + 1; n < want {
 		j := n
 		if cols != nil {
 			j = cols[n]
@@ -633,7 +706,12 @@ func (d *decoder) cell(r, j int) error {
 			d.tmp = unescape(d.tmp[:0], raw)
 			raw = d.tmp
 		}
-		d.setString(r, j, raw)
+		// setString's rule, inline: this is the hot path.
+		v, ok := d.l.levels[j][string(raw)]
+		if !ok {
+			v = d.l.code(j, raw)
+		}
+		d.x[r*d.l.nc+j] = v
 		return nil
 	case c == '-' || (c >= '0' && c <= '9'):
 		tok, err := s.num()
@@ -647,7 +725,12 @@ func (d *decoder) cell(r, j int) error {
 		if in.Type != "integer" && in.Type != "number" {
 			return d.wrongType(r, j, start)
 		}
-		return d.setNumber(r, j, tok)
+		v, err := strconv.ParseFloat(string(tok), 64)
+		if err != nil {
+			return d.setNumber(r, j, tok) // for its message
+		}
+		d.x[r*d.l.nc+j] = v
+		return nil
 	case c == 't' || c == 'f':
 		word := "true"
 		if c == 'f' {
@@ -720,18 +803,22 @@ func (d *decoder) wrongType(r, j, start int) error {
 // columnsObject reads MLflow's columnar {"col": [v, ...], ...}.
 func (d *decoder) columnsObject() error {
 	d.resetSeen()
-	err := d.object("", func(k []byte) error {
-		j, err := d.lookup(k, "inputs", -1)
+	l := d.list('{', "")
+	for d.next(&l) {
+		j, err := d.lookup(l.key, "inputs", -1)
+		if err == nil {
+			if j < 0 {
+				err = d.s.skip(1)
+			} else {
+				err = d.column("inputs: column", j, false)
+			}
+		}
 		if err != nil {
 			return err
 		}
-		if j < 0 {
-			return d.s.skip(1)
-		}
-		return d.column("inputs: column", j, false)
-	})
-	if err != nil {
-		return err
+	}
+	if l.err != nil {
+		return l.err
 	}
 	return d.columnsComplete()
 }
@@ -757,8 +844,8 @@ func (d *decoder) column(what string, j int, flat bool) error {
 	}
 	if d.colRows < 0 {
 		saved := d.s
-		n, err := d.values(what, j, flat, func(int) error { return d.s.skip(1) })
-		if err != nil {
+		n := 0
+		if err := d.values(what, j, flat, false, 0, &n); err != nil {
 			return err
 		}
 		d.s = saved
@@ -767,13 +854,8 @@ func (d *decoder) column(what string, j int, flat bool) error {
 		}
 		d.colRows = n
 	}
-	n, err := d.values(what, j, flat, func(r int) error {
-		if r >= d.rows {
-			return badf("%s %q has more values than the first column (%d)", what, name, d.rows)
-		}
-		return d.cell(r, j)
-	})
-	if err != nil {
+	n := 0
+	if err := d.values(what, j, flat, true, 0, &n); err != nil {
 		return err
 	}
 	if n != d.rows {
@@ -782,25 +864,33 @@ func (d *decoder) column(what string, j int, flat bool) error {
 	return nil
 }
 
-// values calls leaf for each value of the array at the cursor, through
-// nested arrays when flat is set, and returns how many there were.
-func (d *decoder) values(what string, j int, flat bool, leaf func(r int) error) (int, error) {
-	n := 0
-	err := d.walk(what, j, flat, 0, &n, leaf)
-	return n, err
-}
-
-func (d *decoder) walk(what string, j int, flat bool, depth int, n *int, leaf func(r int) error) error {
-	return d.array("", func(int) error {
-		if flat && d.s.peek() == '[' {
+// values reads the values of column j at the cursor, through nested
+// arrays when flat is set, into rows *n, *n+1, ... when store is set,
+// else only counting them in *n.
+func (d *decoder) values(what string, j int, flat, store bool, depth int, n *int) error {
+	l := d.list('[', "")
+	for d.next(&l) {
+		var err error
+		switch {
+		case flat && d.s.peek() == '[':
 			if depth >= 4 {
 				return badf("%s %q: data nested too deep", what, d.l.inputs[j].Name)
 			}
-			return d.walk(what, j, flat, depth+1, n, leaf)
+			err = d.values(what, j, flat, store, depth+1, n)
+		case !store:
+			err = d.s.skip(1)
+			*n++
+		case *n >= d.rows:
+			return badf("%s %q has more values than the first column (%d)", what, d.l.inputs[j].Name, d.rows)
+		default:
+			err = d.cell(*n, j)
+			*n++
 		}
-		*n++
-		return leaf(*n - 1)
-	})
+		if err != nil {
+			return err
+		}
+	}
+	return l.err
 }
 
 // splitSpans is where dataframe_split's columns and data are: data may
@@ -808,13 +898,14 @@ func (d *decoder) walk(what string, j int, flat bool, depth int, n *int, leaf fu
 type splitSpans struct{ cols, data [2]int }
 
 func (d *decoder) splitSpans(sp *splitSpans) error {
-	return d.object("dataframe_split must be an object with columns and data", func(k []byte) error {
-		s := &d.s
+	s := &d.s
+	l := d.list('{', "dataframe_split must be an object with columns and data")
+	for d.next(&l) {
 		s.ws()
 		start := s.i
-		// k is overwritten by nested keys: decide before skipping.
+		// l.key is overwritten by nested keys: decide before skipping.
 		var dst *[2]int
-		switch string(k) {
+		switch string(l.key) {
 		case "columns":
 			dst = &sp.cols
 		case "data":
@@ -826,17 +917,16 @@ func (d *decoder) splitSpans(sp *splitSpans) error {
 		if dst != nil {
 			*dst = [2]int{start, s.i}
 		}
-		return nil
-	})
+	}
+	return l.err
 }
 
-// at runs fn with the scanner on span of the body.
-func (d *decoder) at(span [2]int, fn func() error) error {
+// seek puts the scanner on span of the body and returns the scanner to
+// restore after.
+func (d *decoder) seek(span [2]int) scanner {
 	saved := d.s
-	d.s = scanner{b: saved.b[:span[1]], i: span[0]}
-	err := fn()
-	d.s = saved
-	return err
+	d.s = scanner{b: d.src[:span[1]], i: span[0]}
+	return saved
 }
 
 func (d *decoder) split(sp splitSpans) error {
@@ -848,42 +938,41 @@ func (d *decoder) split(sp splitSpans) error {
 	}
 	d.cols = d.cols[:0]
 	d.resetSeen()
-	err := d.at(sp.cols, func() error {
-		return d.array("dataframe_split: columns must be an array of names", func(int) error {
-			if d.s.peek() != '"' {
-				return badf("dataframe_split: columns must be an array of names")
-			}
-			raw, esc, err := d.s.str()
-			if err != nil {
-				return err
-			}
-			if esc {
-				d.key = unescape(d.key[:0], raw)
-				raw = d.key
-			}
-			j, err := d.lookup(raw, "dataframe_split", -1)
-			d.cols = append(d.cols, j)
+	defer func(s scanner) { d.s = s }(d.seek(sp.cols))
+	const notNames = "dataframe_split: columns must be an array of names"
+	l := d.list('[', notNames)
+	for d.next(&l) {
+		raw, err := d.raw(notNames)
+		if err != nil {
 			return err
-		})
-	})
-	if err != nil {
-		return err
+		}
+		j, err := d.lookup(raw, "dataframe_split", -1)
+		if err != nil {
+			return err
+		}
+		d.cols = append(d.cols, j)
+	}
+	if l.err != nil {
+		return l.err
 	}
 	if j := d.missing(); j >= 0 {
 		return badf("record 0: missing column %q", d.l.inputs[j].Name)
 	}
-	return d.at(sp.data, func() error {
-		return d.array("dataframe_split: data must be an array of rows", func(int) error {
-			r, err := d.addRow()
-			if err != nil {
-				return err
-			}
-			if d.s.peek() != '[' {
-				return badf("record %d: want an array of values, got %s", r, d.token())
-			}
-			return d.positional(r, d.cols)
-		})
-	})
+	d.seek(sp.data)
+	l = d.list('[', "dataframe_split: data must be an array of rows")
+	for d.next(&l) {
+		r, err := d.addRow()
+		if err != nil {
+			return err
+		}
+		if d.s.peek() != '[' {
+			return badf("record %d: want an array of values, got %s", r, d.token())
+		}
+		if err := d.positional(r, d.cols); err != nil {
+			return err
+		}
+	}
+	return l.err
 }
 
 // oipDatatypes are the tensor types of the Open Inference Protocol, each
@@ -911,15 +1000,18 @@ type tensor struct {
 // tensors reads OIP inputs with the pandas codec: one tensor per column.
 func (d *decoder) tensors() error {
 	d.resetSeen()
-	err := d.array("inputs must be an array of tensors", func(int) error {
+	l := d.list('[', "inputs must be an array of tensors")
+	for d.next(&l) {
 		var t tensor
 		if err := d.tensorFields(&t); err != nil {
 			return err
 		}
-		return d.tensor(&t)
-	})
-	if err != nil {
-		return err
+		if err := d.tensor(&t); err != nil {
+			return err
+		}
+	}
+	if l.err != nil {
+		return l.err
 	}
 	return d.columnsComplete()
 }
@@ -928,44 +1020,50 @@ const tensorMsg = "inputs: each tensor must be an object with name, shape, datat
 
 func (d *decoder) tensorFields(t *tensor) error {
 	s := &d.s
-	return d.object(tensorMsg, func(k []byte) error {
-		switch string(k) {
+	l := d.list('{', tensorMsg)
+	for d.next(&l) {
+		var err error
+		switch string(l.key) {
 		case "name":
-			v, err := d.raw("inputs: tensor name must be a string")
-			t.name = v
-			return err
+			t.name, err = d.raw("inputs: tensor name must be a string")
 		case "datatype":
-			v, err := d.raw("inputs: tensor datatype must be a string")
-			t.dtype = v
-			return err
+			t.dtype, err = d.raw("inputs: tensor datatype must be a string")
 		case "shape":
-			return d.array("inputs: tensor shape must be an array of integers", func(i int) error {
-				tok, err := s.num()
-				if err != nil {
-					return badf("inputs: tensor shape must be an array of integers")
-				}
-				if i >= maxShapeDims {
-					return badf("inputs: tensor shape has more than %d dimensions", maxShapeDims)
-				}
-				v, err := strconv.Atoi(string(tok))
-				if err != nil || v < 0 {
-					return badf("inputs: bad tensor shape value %s", clip(string(tok)))
-				}
-				t.shape[i] = v
-				t.dims = i + 1
-				return nil
-			})
+			err = d.tensorShape(t)
 		case "data":
 			s.ws()
 			t.data[0] = s.i
-			if err := s.skip(1); err != nil {
-				return err
-			}
+			err = s.skip(1)
 			t.data[1] = s.i
-			return nil
+		default:
+			err = s.skip(2)
 		}
-		return s.skip(2)
-	})
+		if err != nil {
+			return err
+		}
+	}
+	return l.err
+}
+
+func (d *decoder) tensorShape(t *tensor) error {
+	const msg = "inputs: tensor shape must be an array of integers"
+	l := d.list('[', msg)
+	for d.next(&l) {
+		tok, err := d.s.num()
+		if err != nil {
+			return badf(msg)
+		}
+		if l.i >= maxShapeDims {
+			return badf("inputs: tensor shape has more than %d dimensions", maxShapeDims)
+		}
+		v, err := strconv.Atoi(string(tok))
+		if err != nil || v < 0 {
+			return badf("inputs: bad tensor shape value %s", clip(string(tok)))
+		}
+		t.shape[l.i] = v
+		t.dims = l.i + 1
+	}
+	return l.err
 }
 
 func (d *decoder) tensor(t *tensor) error {
@@ -987,7 +1085,10 @@ func (d *decoder) tensor(t *tensor) error {
 	if t.data[1] == 0 {
 		return badf("inputs: tensor %q has no data", t.name)
 	}
-	if err := d.at(t.data, func() error { return d.column("inputs: tensor", j, true) }); err != nil {
+	saved := d.seek(t.data)
+	err = d.column("inputs: tensor", j, true)
+	d.s = saved
+	if err != nil {
 		return err
 	}
 	if t.dims == 0 {
@@ -1009,46 +1110,62 @@ func (d *decoder) tensor(t *tensor) error {
 	return nil
 }
 
-// oipOutputs reads [{"name": "predict"|"predict_proba"}, ...]; the answer
-// has each output asked for, in the order asked.
+// oipOutputs reads [{"name": "predict"|"predict_proba"}, ...].
 func (d *decoder) oipOutputs() error {
 	const msg = "outputs must be an array of {\"name\": ...}"
-	return d.array(msg, func(int) error {
-		return d.object(msg, func(k []byte) error {
-			if string(k) != "name" {
-				return d.s.skip(3)
+	outs := d.list('[', msg)
+	for d.next(&outs) {
+		l := d.list('{', msg)
+		for d.next(&l) {
+			if string(l.key) != "name" {
+				if err := d.s.skip(3); err != nil {
+					return err
+				}
+				continue
 			}
-			n, err := d.str("outputs: name must be a string")
-			if err != nil {
+			if err := d.output(); err != nil {
 				return err
 			}
-			var o output
-			switch n {
-			case "predict":
-				o = outPredict
-			case "predict_proba":
-				if d.l.nout < 2 {
-					return badf("output predict_proba needs a classification model")
-				}
-				o = outProba
-			default:
-				also := ""
-				if d.l.nout > 1 {
-					also = " and predict_proba"
-				}
-				return badf("unknown output %q: this model has predict%s", clip(n), also)
-			}
-			req := &d.req
-			for _, have := range req.outs[:req.nouts] {
-				if have == o {
-					return badf("outputs: %s is asked for twice", n)
-				}
-			}
-			req.outs[req.nouts] = o
-			req.nouts++
-			return nil
-		})
-	})
+		}
+		if l.err != nil {
+			return l.err
+		}
+	}
+	return outs.err
+}
+
+// output reads one output name; the answer has each output asked for, in
+// the order asked.
+func (d *decoder) output() error {
+	n, err := d.str("outputs: name must be a string")
+	if err != nil {
+		return err
+	}
+	var o output
+	switch n {
+	case "predict":
+		o = outPredict
+	case "predict_proba":
+		if d.l.nout < 2 {
+			return badf("output predict_proba needs a classification model")
+		}
+		o = outProba
+	default:
+		also := ""
+		if d.l.nout > 1 {
+			also = " and predict_proba"
+		}
+		return badf("unknown output %q: this model has predict%s", clip(n), also)
+	}
+	req := &d.req
+	for _, have := range req.outs[:req.nouts] {
+		if have == o {
+			return badf("outputs: %s is asked for twice", n)
+		}
+	}
+	req.outs[req.nouts] = o
+	req.nouts++
+	return nil
 }
 
 // decodeCSV reads MLflow's text/csv body: a header row naming columns,

@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"math"
 	"strconv"
 	"sync"
 )
@@ -15,7 +16,19 @@ type scratch struct {
 	tmp  []byte
 	key  []byte
 	cols []int
+	nan  []float64
 	resp []byte
+}
+
+// nanRow returns n NaNs.
+func (sc *scratch) nanRow(n int) []float64 {
+	if len(sc.nan) != n {
+		sc.nan = make([]float64, n)
+		for i := range sc.nan {
+			sc.nan[i] = math.NaN()
+		}
+	}
+	return sc.nan
 }
 
 var scratchPool = sync.Pool{New: func() any {

@@ -28,6 +28,11 @@ func (e *syntaxError) Error() string {
 
 func (s *scanner) fail(msg string) error { return &syntaxError{s.i, msg} }
 
+func (s *scanner) failAt(i int, msg string) error {
+	s.i = i
+	return s.fail(msg)
+}
+
 func (s *scanner) ws() {
 	for s.i < len(s.b) {
 		switch s.b[s.i] {
@@ -76,15 +81,20 @@ func (s *scanner) next(closer byte, first bool) (bool, error) {
 	}
 	if !first {
 		if c != ',' {
-			if c == 0 {
-				return false, s.fail("unexpected end of input, want ',' or '" + string(closer) + "'")
-			}
-			return false, s.fail("want ',' or '" + string(closer) + "', got '" + printable(c) + "'")
+			return false, s.want(c, closer)
 		}
 		s.i++
 		s.ws()
 	}
 	return true, nil
+}
+
+// want is the error for c where a separator or closer belongs.
+func (s *scanner) want(c, closer byte) error {
+	if c == 0 {
+		return s.fail("unexpected end of input, want ',' or '" + string(closer) + "'")
+	}
+	return s.fail("want ',' or '" + string(closer) + "', got '" + printable(c) + "'")
 }
 
 // key reads an object key and the colon after it.
@@ -102,52 +112,52 @@ func (s *scanner) key() (raw []byte, esc bool, err error) {
 // str reads a string at s.i (which must be '"') and returns the bytes
 // between the quotes; esc reports backslash escapes (see unescape).
 func (s *scanner) str() (raw []byte, esc bool, err error) {
-	s.i++ // opening quote
-	start := s.i
-	for s.i < len(s.b) {
-		c := s.b[s.i]
+	// Locals, not s.b and s.i: the loop then keeps them in registers.
+	b, i := s.b, s.i+1
+	start := i
+	var hi byte // the bytes' union: past 0x7f, the string is not ASCII
+	for i < len(b) {
+		c := b[i]
 		switch {
 		case c == '"':
-			raw = s.b[start:s.i]
-			s.i++
+			raw = b[start:i]
+			// JSON text is UTF-8 (RFC 8259); a value that is not would
+			// reach the model as a category nobody can spell.
+			if hi >= utf8.RuneSelf && !utf8.Valid(raw) {
+				return nil, false, s.failAt(start+invalidUTF8(raw), "invalid UTF-8 in a string")
+			}
+			s.i = i + 1
 			return raw, esc, nil
 		case c == '\\':
 			esc = true
-			s.i++
-			if s.i >= len(s.b) {
-				return nil, false, s.fail("unterminated string")
+			i++
+			if i >= len(b) {
+				return nil, false, s.failAt(i, "unterminated string")
 			}
-			switch s.b[s.i] {
+			switch b[i] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				s.i++
+				i++
 			case 'u':
-				if s.i+5 > len(s.b) {
-					return nil, false, s.fail("short \\u escape")
+				if i+5 > len(b) {
+					return nil, false, s.failAt(i, "short \\u escape")
 				}
 				for k := 1; k <= 4; k++ {
-					if unhex(s.b[s.i+k]) < 0 {
-						return nil, false, s.fail("bad \\u escape")
+					if unhex(b[i+k]) < 0 {
+						return nil, false, s.failAt(i, "bad \\u escape")
 					}
 				}
-				s.i += 5
+				i += 5
 			default:
-				return nil, false, s.fail("bad escape")
+				return nil, false, s.failAt(i, "bad escape")
 			}
 		case c < 0x20:
-			return nil, false, s.fail("control character in string")
-		case c >= utf8.RuneSelf:
-			// JSON text is UTF-8 (RFC 8259); a value that is not would
-			// reach the model as a category nobody can spell.
-			r, size := utf8.DecodeRune(s.b[s.i:])
-			if r == utf8.RuneError && size == 1 {
-				return nil, false, s.fail("invalid UTF-8 in a string")
-			}
-			s.i += size
+			return nil, false, s.failAt(i, "control character in string")
 		default:
-			s.i++
+			hi |= c
+			i++
 		}
 	}
-	return nil, false, s.fail("unterminated string")
+	return nil, false, s.failAt(i, "unterminated string")
 }
 
 func unhex(c byte) int {
