@@ -22,6 +22,7 @@ package loadgen
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -70,6 +71,8 @@ type Config struct {
 	// Warmup runs the same load first, for that long, and forgets it:
 	// connections, caches and the server's JIT-less warm paths settle.
 	Warmup time.Duration
+	// TLS configures https:// targets (nil: the system's roots).
+	TLS *tls.Config
 	// Timeout bounds each request (DefaultTimeout when zero).
 	Timeout time.Duration
 	// MaxDuration bounds a run given only Requests (DefaultMaxDuration).
@@ -262,7 +265,9 @@ func (r *runner) phase(ctx context.Context, n int64, d time.Duration) *Result {
 		res.LengthErrors += w.lengthErrors
 		res.KeepAliveRequests += w.reused
 		for k, v := range w.status {
-			res.Status[k] += v
+			if v > 0 {
+				res.Status[k] += v
+			}
 		}
 		for k, v := range w.errs {
 			res.Errors[k] += v
@@ -346,20 +351,21 @@ type worker struct {
 	lat                                            []int64
 	requests, successes, bytes, body, sent, reused int64
 	lengthErrors                                   int64
-	status                                         map[int]int64
+	status                                         *[1000]int64 // by code, 100..999: no map update per answer
 	errs                                           map[string]int64
 }
 
 func (w *worker) reset() {
 	w.lat = w.lat[:0]
 	w.requests, w.successes, w.bytes, w.body, w.sent, w.reused, w.lengthErrors = 0, 0, 0, 0, 0, 0, 0
-	w.status = map[int]int64{}
+	w.status = new([1000]int64)
 	w.errs = map[string]int64{}
 }
 
 func (w *worker) loop(ctx context.Context, p *plan) {
 	r := w.r
 	var timer *time.Timer
+	var last time.Time // when the previous request ended
 	for ctx.Err() == nil {
 		i := r.next.Add(1) - 1
 		if p.n > 0 && i >= p.n {
@@ -388,16 +394,22 @@ func (w *worker) loop(ctx context.Context, p *plan) {
 				from = time.Now()
 			}
 		} else {
-			from = time.Now()
+			// The previous request's end is this one's start: one clock
+			// read per request.
+			if last.IsZero() {
+				last = time.Now()
+			}
+			from = last
 			if !from.Before(p.end) {
 				return
 			}
 		}
-		a := w.do(ctx)
+		a := w.do(ctx, from)
 		if ctx.Err() != nil {
 			return // cut short by cancellation: neither a success nor a failure of the server
 		}
-		w.record(a, time.Since(from))
+		last = time.Now()
+		w.record(a, last.Sub(from))
 	}
 }
 

@@ -364,3 +364,36 @@ func TestReportAndPictures(t *testing.T) {
 		}
 	}
 }
+
+// https:// goes through TLS (no raw-socket shortcut there); an untrusted
+// certificate is a failure of its own kind.
+func TestHTTPS(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(ok))
+	t.Cleanup(srv.Close)
+	res := run(t, Config{URL: srv.URL, Requests: 3, Concurrency: 1})
+	if res.Errors["TLS certificate not trusted"] != 3 {
+		t.Errorf("untrusted: errors %v", res.Errors)
+	}
+	trust := srv.Client().Transport.(*http.Transport).TLSClientConfig
+	for _, keep := range []bool{false, true} {
+		res = run(t, Config{URL: srv.URL, Requests: 3, Concurrency: 1, KeepAlive: keep, TLS: trust})
+		if res.Successes != 3 || res.BodyBytes != 9 {
+			t.Errorf("keepalive %v: %+v", keep, res)
+		}
+	}
+}
+
+// A payload larger than the socket's buffer is written in parts.
+func TestLargePayload(t *testing.T) {
+	var got atomic.Int64
+	srv := newCounting(t, func(w http.ResponseWriter, r *http.Request) {
+		n, _ := io.Copy(io.Discard, r.Body)
+		got.Store(n)
+		ok(w, r)
+	})
+	body := make([]byte, 8<<20)
+	res := run(t, Config{URL: srv.URL, Body: body, Requests: 2, Concurrency: 1, KeepAlive: true})
+	if res.Successes != 2 || got.Load() != int64(len(body)) || res.Sent < 2*int64(len(body)) {
+		t.Errorf("%+v, server read %d bytes", res, got.Load())
+	}
+}
