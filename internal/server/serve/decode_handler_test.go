@@ -3,6 +3,7 @@ package serve_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -275,13 +276,20 @@ func extraColumnBodies() []struct{ name, path, ctype, body, want string } {
 }
 
 // Extra columns were refused on every protocol, where MLflow's scoring
-// server and Azure's scripts ignore them.
+// server and Azure's scripts ignore them. They are counted, once per
+// request that sent them.
 func TestExtraColumnsIgnored(t *testing.T) {
 	h := decodeHandler(t, serve.Options{})
-	for _, c := range extraColumnBodies() {
+	bodies := extraColumnBodies()
+	for _, c := range bodies {
 		if w := post(h, c.path, c.ctype, c.body); w.Code != 200 || !strings.Contains(w.Body.String(), c.want) {
 			t.Errorf("%s: %d %s, want 200 with %s", c.name, w.Code, w.Body, c.want)
 		}
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
+	if want := fmt.Sprintf(`mlflow_serve_ignored_columns_total{endpoint="bankmarketing"} %d`, len(bodies)); !strings.Contains(w.Body.String(), want) {
+		t.Errorf("metrics lack %s", want)
 	}
 }
 

@@ -552,6 +552,9 @@ func (h *Handler) scoreOnce(w http.ResponseWriter, r *http.Request, p protocol, 
 		}
 		return rid, f
 	}
+	if n := len(req.ignored); n > 0 {
+		h.met.ignored.Add(float64(n))
+	}
 	need := req.rows * l.nout
 	if cap(sc.out) < need {
 		sc.out = make([]float64, need)

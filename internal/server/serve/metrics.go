@@ -20,6 +20,7 @@ type Metrics struct {
 	predictions *prometheus.CounterVec
 	inflight    *prometheus.GaugeVec
 	authFail    *prometheus.CounterVec
+	ignored     *prometheus.CounterVec
 	modelInfo   *prometheus.GaugeVec
 	logDropped  prometheus.Counter
 
@@ -52,6 +53,9 @@ func NewMetrics() *Metrics {
 		authFail: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mlflow_serve_auth_failures_total", Help: "Requests refused for a missing or wrong key.",
 		}, []string{"endpoint"}),
+		ignored: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mlflow_serve_ignored_columns_total", Help: "Columns the model does not have, ignored (once per request that sent them).",
+		}, []string{"endpoint"}),
 		modelInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "mlflow_serve_model_info", Help: "The model an endpoint serves (value 1).",
 		}, []string{"endpoint", "name", "version", "digest"}),
@@ -59,7 +63,7 @@ func NewMetrics() *Metrics {
 			Name: "mlflow_serve_request_log_dropped_total", Help: "Request log lines dropped because the writer fell behind.",
 		}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.rows, m.predictions, m.inflight, m.authFail, m.modelInfo, m.logDropped,
+	reg.MustRegister(m.requests, m.duration, m.rows, m.predictions, m.inflight, m.authFail, m.ignored, m.modelInfo, m.logDropped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 	return m
@@ -79,6 +83,7 @@ type epMetrics struct {
 	rows     prometheus.Counter
 	inflight prometheus.Gauge
 	authFail prometheus.Counter
+	ignored  prometheus.Counter
 	duration [4]prometheus.Observer // by protocol
 
 	mu       sync.RWMutex
@@ -98,6 +103,7 @@ func (m *Metrics) endpoint(name string) *epMetrics {
 		rows:     m.rows.WithLabelValues(name),
 		inflight: m.inflight.WithLabelValues(name),
 		authFail: m.authFail.WithLabelValues(name),
+		ignored:  m.ignored.WithLabelValues(name),
 		requests: map[reqKey]prometheus.Counter{},
 	}
 	for p := protoAzure; p <= protoOther; p++ {
@@ -163,5 +169,6 @@ func (e *epMetrics) remove() {
 	e.m.predictions.DeletePartialMatch(lbl)
 	e.m.inflight.DeletePartialMatch(lbl)
 	e.m.authFail.DeletePartialMatch(lbl)
+	e.m.ignored.DeletePartialMatch(lbl)
 	e.m.modelInfo.DeletePartialMatch(lbl)
 }
