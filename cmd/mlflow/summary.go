@@ -222,8 +222,23 @@ func (s *summary) log(l artifact.Log) []string {
 }
 
 func (s *summary) report(r artifact.Report) []string {
-	l := []string{fmt.Sprintf("%d requests, %d failed, %.0f requests/s, p50 %.3f ms, p99 %.3f ms",
-		r.Requests, r.Failures, r.RPS, r.P50MS, r.P99MS)}
+	head := fmt.Sprintf("%d requests, %d failed, %.0f requests/s", r.Requests, r.Failures, r.RPS)
+	answered := 0
+	for _, n := range r.Status {
+		answered += n
+	}
+	// Without an answer the latencies are zeros, which would read as fast.
+	if answered > 0 {
+		head += fmt.Sprintf(", p50 %.3f ms, p99 %.3f ms", r.P50MS, r.P99MS)
+	}
+	l := []string{head}
+	if len(r.Errors) > 0 {
+		var parts []string
+		for _, k := range sortedKeys(r.Errors) {
+			parts = append(parts, fmt.Sprintf("%s: %d", clean(k), r.Errors[k]))
+		}
+		l = append(l, "no answer: "+strings.Join(parts, ", "))
+	}
 	if r.Histogram != "" {
 		l = append(l, "latency histogram "+clean(r.Histogram))
 	}
