@@ -65,8 +65,16 @@ func WriteTable(w io.Writer, rep artifact.Report) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "requests\t%d\t(%d ok, %d failed, error rate %.4g)\n", rep.Requests, rep.Successes, rep.Failures, rep.ErrorRate)
 	fmt.Fprintf(tw, "throughput\t%.1f requests/s\tover %.3f s\n", rep.RPS, rep.DurationMS/1000)
-	fmt.Fprintf(tw, "latency ms\tmin %.3f\tmean %.3f\tp50 %.3f\tp90 %.3f\tp99 %.3f\tp99.9 %.3f\tmax %.3f\n",
-		rep.MinMS, rep.MeanMS, rep.P50MS, rep.P90MS, rep.P99MS, rep.P999MS, rep.MaxMS)
+	answered := 0
+	for _, n := range rep.Status {
+		answered += n
+	}
+	if answered == 0 {
+		fmt.Fprintf(tw, "latency ms\tnone: no request was answered\n")
+	} else {
+		fmt.Fprintf(tw, "latency ms\tmin %.3f\tmean %.3f\tp50 %.3f\tp90 %.3f\tp99 %.3f\tp99.9 %.3f\tmax %.3f\n",
+			rep.MinMS, rep.MeanMS, rep.P50MS, rep.P90MS, rep.P99MS, rep.P999MS, rep.MaxMS)
+	}
 	if len(rep.Status) > 0 {
 		var parts []string
 		for _, k := range slices.Sorted(maps.Keys(rep.Status)) {
