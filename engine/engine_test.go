@@ -133,7 +133,8 @@ func TestFailureSkipsDependentsOnly(t *testing.T) {
 		return Outputs{"out": req.Step}, nil
 	}}
 	w := wf(map[string][]string{"bad": nil, "bad2": nil, "after": {"bad"}, "after2": {"after"}, "ok": nil, "okafter": {"ok"}})
-	rec, err := run(t, openStore(t), w, f, Options{Parallel: 2})
+	s := openStore(t)
+	rec, err := run(t, s, w, f, Options{Parallel: 2})
 	if !errors.Is(err, ErrStepFailed) {
 		t.Fatalf("err = %v, want ErrStepFailed", err)
 	}
@@ -150,6 +151,24 @@ func TestFailureSkipsDependentsOnly(t *testing.T) {
 	}
 	if f.count("after") != 0 {
 		t.Error("a dependant of a failed step ran")
+	}
+	// Every step has its row, skipped ones included.
+	rows, err := s.DB.Query(`SELECT name, state FROM run_steps WHERE run_id = ?`, rec.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var name, state string
+		rows.Scan(&name, &state)
+		if state != want[name] {
+			t.Errorf("row of %s: state %s, want %s", name, state, want[name])
+		}
+		n++
+	}
+	if n != len(want) {
+		t.Errorf("%d step rows, want %d", n, len(want))
 	}
 	if rec.Status != StateFailed {
 		t.Errorf("run status %s", rec.Status)

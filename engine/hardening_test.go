@@ -232,7 +232,7 @@ func TestInterruptedRuns(t *testing.T) {
 	dead := &RunRecord{RunID: "20260101T000000-dead00", Workflow: "w", Status: StateRunning, Started: time.Now(),
 		Owner: &RunOwner{PID: 999999, Host: "h"},
 		Steps: map[string]*StepRecord{"a": {Kind: "fake", State: StateRunning}, "b": {Kind: "fake", State: StateRunning}, "c": {Kind: "fake", State: StatePending}}}
-	if err := saveRun(ctx, s, dead, nil, nil); err != nil {
+	if err := save(ctx, s, dead, true, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	// a finished and its row was written, the whole record was not yet.

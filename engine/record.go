@@ -104,18 +104,54 @@ func migrate(ctx context.Context, s *store.Store) error {
 	return s.Migrate(ctx, "engine", engineMigrations)
 }
 
-// saveRun writes the run row and the rows of the named steps (all steps
-// when names is nil) in one transaction.
-func saveRun(ctx context.Context, s *store.Store, r *RunRecord, names []string, puts []cacheEntry) error {
-	return save(ctx, s, r, true, names, puts)
+// save writes the named step rows (every step's when names is nil) and
+// cache entries, and the run row with the whole record when withRecord is
+// set, in one transaction.
+func save(ctx context.Context, s *store.Store, r *RunRecord, withRecord bool, names []string, puts []cacheEntry) error {
+	b, err := newBatch(r, withRecord, names, puts)
+	if err != nil {
+		return err
+	}
+	return b.write(ctx, s)
 }
 
-// save writes the named step rows and cache entries, and the run row with
-// the whole record when withRecord is set, in one transaction. Step rows
-// are cheap; the record grows with the run (1,000 steps are 150 KB of
-// JSON), so a run rewrites it only every flushEvery, and the step rows are
-// the truth where the two differ (see markIfGone).
-func save(ctx context.Context, s *store.Store, r *RunRecord, withRecord bool, names []string, puts []cacheEntry) error {
+// batch is one transaction of a run's records. It is built by the run's
+// coordinator and may be written on another goroutine, so it holds nothing
+// the run still changes: the record is encoded already, and the step
+// records it names are final. Step rows are cheap; the record grows with
+// the run (1,000 steps are 150 KB of JSON), so a run rewrites it only
+// every flushEvery, and the step rows are the truth where the two differ
+// (see markIfGone).
+type batch struct {
+	runID string
+	run   []any // the runs row's values, or nil to leave it as it is
+	steps []*StepRecord
+	names []string
+	puts  []cacheEntry
+}
+
+func newBatch(r *RunRecord, withRecord bool, names []string, puts []cacheEntry) (*batch, error) {
+	b := &batch{runID: r.RunID, puts: puts}
+	if withRecord {
+		rec, err := json.Marshal(r)
+		if err != nil {
+			return nil, err
+		}
+		b.run = []any{r.RunID, r.Workflow, r.File, r.Trigger, r.Status, r.Started.UTC().Format(time.RFC3339Nano), r.DurationMS, string(rec)}
+	}
+	if names == nil {
+		for name := range r.Steps {
+			names = append(names, name)
+		}
+	}
+	b.names = names
+	for _, name := range names {
+		b.steps = append(b.steps, r.Steps[name])
+	}
+	return b, nil
+}
+
+func (b *batch) write(ctx context.Context, s *store.Store) error {
 	// Records are written after cancellation too, so they must not use the
 	// run's (possibly cancelled) context.
 	ctx = context.WithoutCancel(ctx)
@@ -124,24 +160,15 @@ func save(ctx context.Context, s *store.Store, r *RunRecord, withRecord bool, na
 		return err
 	}
 	defer tx.Rollback()
-	if withRecord {
-		rec, err := json.Marshal(r)
-		if err != nil {
-			return err
-		}
+	if b.run != nil {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO runs(id, workflow, file, trigger, status, started, duration_ms, record)
 		VALUES(?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT(id) DO UPDATE SET status=excluded.status, duration_ms=excluded.duration_ms, record=excluded.record`,
-			r.RunID, r.Workflow, r.File, r.Trigger, r.Status, r.Started.UTC().Format(time.RFC3339Nano), r.DurationMS, string(rec)); err != nil {
+			b.run...); err != nil {
 			return err
 		}
 	}
-	if names == nil {
-		for name := range r.Steps {
-			names = append(names, name)
-		}
-	}
-	if len(names) > 0 {
+	if len(b.names) > 0 {
 		stmt, err := tx.PrepareContext(ctx, `INSERT INTO run_steps(run_id, name, kind, state, cached, started, duration_ms, outputs, error, log)
 			VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT(run_id, name) DO UPDATE SET state=excluded.state, cached=excluded.cached, started=excluded.started,
@@ -150,19 +177,19 @@ func save(ctx context.Context, s *store.Store, r *RunRecord, withRecord bool, na
 			return err
 		}
 		defer stmt.Close()
-		for _, name := range names {
-			st := r.Steps[name]
+		for i, name := range b.names {
+			st := b.steps[i]
 			outs, _ := json.Marshal(st.Outputs)
 			var started any
 			if !st.Started.IsZero() {
 				started = st.Started.UTC().Format(time.RFC3339Nano)
 			}
-			if _, err := stmt.ExecContext(ctx, r.RunID, name, st.Kind, st.State, st.Cached, started, st.DurationMS, string(outs), st.Error, st.Log); err != nil {
+			if _, err := stmt.ExecContext(ctx, b.runID, name, st.Kind, st.State, st.Cached, started, st.DurationMS, string(outs), st.Error, st.Log); err != nil {
 				return err
 			}
 		}
 	}
-	for _, e := range puts {
+	for _, e := range b.puts {
 		if err := cachePut(ctx, tx, e); err != nil {
 			return fmt.Errorf("cache entry of step kind %s: %w", e.kind, err)
 		}
