@@ -1,11 +1,9 @@
 package serve
 
 import (
-	"bytes"
 	"fmt"
 	"math"
 	"strconv"
-	"unicode/utf8"
 )
 
 // shape is the request body form, which also decides the answer's form.
@@ -229,22 +227,6 @@ func (d *decoder) raw(notString string) ([]byte, error) {
 	return unescape(nil, raw), nil
 }
 
-// str reads a string value, refusing anything else with notString.
-func (d *decoder) str(notString string) (string, error) {
-	if d.s.peek() != '"' {
-		return "", badf("%s", notString)
-	}
-	raw, esc, err := d.s.str()
-	if err != nil {
-		return "", err
-	}
-	if esc {
-		d.tmp = unescape(d.tmp[:0], raw)
-		raw = d.tmp
-	}
-	return string(raw), nil
-}
-
 func (d *decoder) top(proto protocol) error {
 	s := &d.s
 	if c := s.peek(); c != '{' {
@@ -394,11 +376,11 @@ func (d *decoder) setShape(sh shape) error {
 }
 
 func (d *decoder) method() error {
-	m, err := d.str("method must be a string: \"predict\" or \"predict_proba\"")
+	m, err := d.raw("method must be a string: \"predict\" or \"predict_proba\"")
 	if err != nil {
 		return err
 	}
-	switch m {
+	switch string(m) {
 	case "predict":
 		d.req.proba = false
 	case "predict_proba":
@@ -407,7 +389,7 @@ func (d *decoder) method() error {
 		}
 		d.req.proba = true
 	default:
-		return badf("method %q is not supported: use \"predict\" or \"predict_proba\"", clip(m))
+		return badf("method %q is not supported: use \"predict\" or \"predict_proba\"", clip(string(m)))
 	}
 	return nil
 }
@@ -600,7 +582,7 @@ func (d *decoder) ignore(name []byte) {
 		}
 	}
 	if len(d.req.ignored) < maxIgnored {
-		d.req.ignored = append(d.req.ignored, clip(string(name)))
+		d.req.ignored = append(d.req.ignored, string(name))
 	}
 }
 
@@ -620,11 +602,7 @@ func (d *decoder) record(r int) error {
 	for d.next(&l) {
 		j, err := d.lookup(l.key, "", r)
 		if err == nil {
-			if j < 0 {
-				err = d.s.skip(1)
-			} else {
-				err = d.cell(r, j)
-			}
+			err = d.cell(r, j)
 		}
 		if err != nil {
 			return err
@@ -655,13 +633,7 @@ func (d *decoder) positional(r int, cols []int) error {
 		if cols != nil {
 			j = cols[j]
 		}
-		var err error
-		if j < 0 {
-			err = d.s.skip(1)
-		} else {
-			err = d.cell(r, j)
-		}
-		if err != nil {
+		if err := d.cell(r, j); err != nil {
 			return err
 		}
 	}
@@ -681,9 +653,13 @@ func (d *decoder) positional(r int, cols []int) error {
 	return nil
 }
 
-// cell parses one value at the cursor into x[r][j].
+// cell parses one value at the cursor into x[r][j]; j < 0 is an ignored
+// column, whose value is only checked to be JSON.
 func (d *decoder) cell(r, j int) error {
 	s := &d.s
+	if j < 0 {
+		return s.skip(1)
+	}
 	in := &d.l.inputs[j]
 	c := s.peek()
 	start := s.i
@@ -765,8 +741,8 @@ func (d *decoder) cellSyntax(r, j int, err error) error {
 	return badf("record %d, column %q: %v", r, d.l.inputs[j].Name, err)
 }
 
-// setString codes a string value of column j; the JSON and CSV paths
-// both come here, so they agree on categories.
+// setString codes a string value of column j: CSV's path, and cell's
+// (written out there, the hot path), so both agree on categories.
 func (d *decoder) setString(r, j int, v []byte) {
 	c, ok := d.l.levels[j][string(v)]
 	if !ok {
@@ -1137,12 +1113,12 @@ func (d *decoder) oipOutputs() error {
 // output reads one output name; the answer has each output asked for, in
 // the order asked.
 func (d *decoder) output() error {
-	n, err := d.str("outputs: name must be a string")
+	n, err := d.raw("outputs: name must be a string")
 	if err != nil {
 		return err
 	}
 	var o output
-	switch n {
+	switch string(n) {
 	case "predict":
 		o = outPredict
 	case "predict_proba":
@@ -1155,7 +1131,7 @@ func (d *decoder) output() error {
 		if d.l.nout > 1 {
 			also = " and predict_proba"
 		}
-		return badf("unknown output %q: this model has predict%s", clip(n), also)
+		return badf("unknown output %q: this model has predict%s", clip(string(n)), also)
 	}
 	req := &d.req
 	for _, have := range req.outs[:req.nouts] {
@@ -1166,177 +1142,6 @@ func (d *decoder) output() error {
 	req.outs[req.nouts] = o
 	req.nouts++
 	return nil
-}
-
-// decodeCSV reads MLflow's text/csv body: a header row naming columns,
-// then one record per line (RFC 4180 quoting, no embedded newlines).
-func (l *loaded) decodeCSV(body []byte, sc *scratch, o decodeOpts) (request, error) {
-	d := newDecoder(l, body, sc, o)
-	d.req.shape = shapeCSV
-	err := d.csv(body)
-	d.release(sc)
-	d.req.rows = d.rows
-	return d.req, err
-}
-
-func (d *decoder) csv(body []byte) error {
-	if !utf8.Valid(body) {
-		return badf("CSV line %d: invalid UTF-8: the scoring server only supports UTF-8", 1+bytes.Count(body[:invalidUTF8(body)], []byte{'\n'}))
-	}
-	body = bytes.TrimRight(body, "\r\n")
-	if bytes.IndexByte(body, '\n') < 0 {
-		return badf("CSV needs a header row and at least one record")
-	}
-	var fields [][]byte
-	for r := -1; body != nil; r++ {
-		line := body
-		if k := bytes.IndexByte(body, '\n'); k >= 0 {
-			line, body = body[:k], body[k+1:]
-		} else {
-			body = nil
-		}
-		line = bytes.TrimSuffix(line, []byte{'\r'})
-		var err error
-		if fields, err = splitCSV(fields[:0], line); err != nil {
-			if r < 0 {
-				return badf("CSV header: %v", err)
-			}
-			return badf("record %d: %v", r, err)
-		}
-		if r < 0 {
-			err = d.csvHeader(fields)
-		} else {
-			err = d.csvRecord(fields)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (d *decoder) csvHeader(fields [][]byte) error {
-	d.resetSeen()
-	d.cols = d.cols[:0]
-	for _, h := range fields {
-		j, err := d.lookup(h, "CSV header", -1)
-		if err != nil {
-			return err
-		}
-		d.cols = append(d.cols, j)
-	}
-	if j := d.missing(); j >= 0 {
-		return badf("CSV header: missing column %q", d.l.inputs[j].Name)
-	}
-	return nil
-}
-
-func (d *decoder) csvRecord(fields [][]byte) error {
-	r, err := d.addRow()
-	if err != nil {
-		return err
-	}
-	if len(fields) != len(d.cols) {
-		return badf("record %d: has %d values, the header has %d", r, len(fields), len(d.cols))
-	}
-	for i, v := range fields {
-		j := d.cols[i]
-		if j < 0 || len(v) == 0 {
-			continue // ignored column, or a missing value
-		}
-		in := &d.l.inputs[j]
-		switch in.Type {
-		case "string":
-			d.setString(r, j, v)
-		case "boolean":
-			switch {
-			case bytes.EqualFold(v, []byte("true")) || string(v) == "1":
-				d.x[r*d.l.nc+j] = d.l.bools[j][1]
-			case bytes.EqualFold(v, []byte("false")) || string(v) == "0":
-				d.x[r*d.l.nc+j] = d.l.bools[j][0]
-			default:
-				return badf("record %d, column %q: want true or false, got %q", r, in.Name, clip(string(v)))
-			}
-		default:
-			if s := (scanner{b: v}); !isNumber(&s) {
-				return badf("record %d, column %q: want a number, got %q", r, in.Name, clip(string(v)))
-			}
-			if err := d.setNumber(r, j, v); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// isNumber reports whether s holds exactly one JSON number.
-func isNumber(s *scanner) bool {
-	_, err := s.num()
-	return err == nil && s.i == len(s.b)
-}
-
-// invalidUTF8 is the offset of b's first byte that is not UTF-8.
-func invalidUTF8(b []byte) int {
-	for i := 0; i < len(b); {
-		r, size := utf8.DecodeRune(b[i:])
-		if r == utf8.RuneError && size == 1 {
-			return i
-		}
-		i += size
-	}
-	return len(b)
-}
-
-// splitCSV appends the fields of one CSV line to dst. A field points
-// into line unless it has a doubled quote to undo.
-func splitCSV(dst [][]byte, line []byte) ([][]byte, error) {
-	for {
-		if len(line) == 0 || line[0] != '"' {
-			k := bytes.IndexByte(line, ',')
-			if k < 0 {
-				return append(dst, line), nil
-			}
-			dst = append(dst, line[:k])
-			line = line[k+1:]
-			continue
-		}
-		field := line[1:1]
-		copied := false
-		i := 1
-		for {
-			k := bytes.IndexByte(line[i:], '"')
-			if k < 0 {
-				return nil, fmt.Errorf("unterminated quoted field")
-			}
-			q := i + k
-			doubled := q+1 < len(line) && line[q+1] == '"'
-			switch {
-			case doubled && !copied:
-				field = append([]byte(nil), line[1:q+1]...)
-				copied = true
-			case doubled:
-				field = append(field, line[i:q+1]...)
-			case copied:
-				field = append(field, line[i:q]...)
-			default:
-				field = line[1:q]
-			}
-			if !doubled {
-				i = q + 1
-				break
-			}
-			i = q + 2
-		}
-		dst = append(dst, field)
-		line = line[i:]
-		if len(line) == 0 {
-			return dst, nil
-		}
-		if line[0] != ',' {
-			return nil, fmt.Errorf("text after a quoted field")
-		}
-		line = line[1:]
-	}
 }
 
 func (h *Handler) decodeOpts() decodeOpts {
