@@ -6,6 +6,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -60,13 +61,10 @@ func TestClosedLoopCountsEveryRequest(t *testing.T) {
 		if got := srv.requests.Load(); got != 50 {
 			t.Errorf("keepalive %v: the server saw %d requests, want 50", keep, got)
 		}
-		// ab's default (no -k) is one TCP connection per request; -k keeps one per worker.
-		want := int64(50)
-		if keep {
-			want = 4
-		}
-		if got := srv.conns.Load(); got != want {
-			t.Errorf("keepalive %v: %d connections, want %d", keep, got, want)
+		// ab's default (no -k) is one TCP connection per request; -k keeps one per worker
+		// (a worker the scheduler starts late may find the requests all taken).
+		if got := srv.conns.Load(); !keep && got != 50 || keep && (got < 1 || got > 4) {
+			t.Errorf("keepalive %v: %d connections, want 50 without keepalive, 1 to 4 with it", keep, got)
 		}
 		if res.BodyBytes != 150 || res.DocLength != 3 || res.LengthErrors != 0 {
 			t.Errorf("keepalive %v: body bytes %d, doc length %d, length errors %d", keep, res.BodyBytes, res.DocLength, res.LengthErrors)
@@ -368,7 +366,9 @@ func TestReportAndPictures(t *testing.T) {
 // https:// goes through TLS (no raw-socket shortcut there); an untrusted
 // certificate is a failure of its own kind.
 func TestHTTPS(t *testing.T) {
-	srv := httptest.NewTLSServer(http.HandlerFunc(ok))
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(ok))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the untrusted handshakes are expected
+	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	res := run(t, Config{URL: srv.URL, Requests: 3, Concurrency: 1})
 	if res.Errors["TLS certificate not trusted"] != 3 {
