@@ -21,6 +21,9 @@ func (d *decoder) csv(body []byte) error {
 	if !utf8.Valid(body) {
 		return badf("CSV line %d: invalid UTF-8: the scoring server only supports UTF-8", 1+bytes.Count(body[:invalidUTF8(body)], []byte{'\n'}))
 	}
+	// Excel's "CSV UTF-8" starts with a byte order mark, which pandas
+	// drops too; left on, it would rename the first column.
+	body = bytes.TrimPrefix(body, []byte("\ufeff"))
 	body = bytes.TrimRight(body, "\r\n")
 	if bytes.IndexByte(body, '\n') < 0 {
 		return badf("CSV needs a header row and at least one record")

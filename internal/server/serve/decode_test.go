@@ -166,6 +166,7 @@ func TestDecodeCSV(t *testing.T) {
 		{"n,c,b,n\n1,x,true,2\n", `CSV header: column "n" appears twice`},
 		{"n,c,b\n1e999,x,true\n", `record 0, column "n": number 1e999 is out of range`},
 		{"n,c,b\n-0.5e-3,,\n,x,false\r\n", ""},
+		{"\ufeffn,c,b\n1,x,true\n", ""},
 	} {
 		req, err := l.decodeCSV([]byte(c.body), &scratch{}, decodeOpts{strict: true})
 		if c.want == "" && (err != nil || req.rows < 1) || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
