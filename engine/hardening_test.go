@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -295,5 +296,81 @@ func TestLogSurvivesSweptTempFile(t *testing.T) {
 	b, err := s.Get(rec.Steps["a"].Log)
 	if err != nil || !bytes.Equal(b, []byte("first line\nsecond line\n")) {
 		t.Fatalf("log %q, %v", b, err)
+	}
+}
+
+// measure is a fake kind that must never be cached.
+type measure struct{ fake }
+
+func (*measure) Kind() string  { return "measure" }
+func (*measure) NoCache() bool { return true }
+
+// deployer is a fake reconciling kind: up to date once it has run.
+type deployer struct {
+	fake
+	done sync.Map
+}
+
+func (*deployer) Kind() string { return "deploy" }
+func (d *deployer) Reconcile(ctx context.Context, req *Request) (Outputs, bool, error) {
+	_, ok := d.done.Load(req.Step)
+	return Outputs{"out": "deployed"}, ok, nil
+}
+func (d *deployer) Run(ctx context.Context, req *Request) (Outputs, error) {
+	d.done.Store(req.Step, true)
+	return d.fake.Run(ctx, req)
+}
+
+// Preview predicts what Run does, step by step, because both take the
+// cache policy from one place.
+func TestPreviewAgreesWithRun(t *testing.T) {
+	s := openStore(t)
+	f, m, d := &fake{}, &measure{}, &deployer{}
+	w := wf(map[string][]string{"a": nil, "b": {"a"}, "off": nil, "m": nil, "dep": {"a"}})
+	w.Steps["off"].Cache = false
+	w.Steps["m"].Kind = "measure"
+	w.Steps["dep"].Kind = "deploy"
+	reg := NewRegistry(f, m, d)
+	runs := func(step string) int {
+		return f.count(step) + m.count(step) + d.count(step)
+	}
+	for round, opts := range []Options{{}, {}, {NoCache: true}, {}, {}} {
+		if round == 4 {
+			// a runs again with a new output, so b runs too; dep,
+			// downstream of it as well, is still up to date.
+			w.Steps["a"].Config["in"] = "changed"
+		}
+		p, err := NewPlan(w, reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries, err := Preview(context.Background(), p, s, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := map[string]int{}
+		for name := range w.Steps {
+			before[name] = runs(name)
+		}
+		rec, err := Run(context.Background(), p, s, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			ran := runs(e.Step) > before[e.Step]
+			cached := rec.Steps[e.Step].Cached
+			var ok bool
+			switch e.Action {
+			case ActionCached:
+				ok = cached && !ran
+			case ActionRun, ActionAlways:
+				ok = !cached && ran
+			case ActionReconcile:
+				ok = cached != ran // up to date, or changed by running
+			}
+			if !ok {
+				t.Errorf("round %d: plan said %s (%s) for %s; the run: cached=%v ran=%v", round, e.Action, e.Reason, e.Step, cached, ran)
+			}
+		}
 	}
 }
