@@ -374,3 +374,23 @@ func TestPreviewAgreesWithRun(t *testing.T) {
 		}
 	}
 }
+
+// A cancel (SIGINT, SIGTERM) stops a step that is still computing its key.
+func TestCancelStopsTheKey(t *testing.T) {
+	inKey := make(chan struct{})
+	k := &keyer{key: func(ctx context.Context, req *Request) error {
+		close(inKey)
+		<-ctx.Done()
+		return context.Cause(ctx)
+	}}
+	p, err := NewPlan(wf(map[string][]string{"slowkey": nil, "after": {"slowkey"}}), NewRegistry(k))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-inKey; cancel() }()
+	rec, err := runWithin(t, 10*time.Second, ctx, p, openStore(t), Options{})
+	if !errors.Is(err, ErrCancelled) || rec.Steps["slowkey"].State != StateCancelled || rec.Steps["after"].State != StateSkipped {
+		t.Fatalf("err %v, slowkey %s, after %s", err, rec.Steps["slowkey"].State, rec.Steps["after"].State)
+	}
+}
