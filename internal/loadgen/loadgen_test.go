@@ -10,9 +10,11 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -395,5 +397,25 @@ func TestLargePayload(t *testing.T) {
 	res := run(t, Config{URL: srv.URL, Body: body, Requests: 2, Concurrency: 1, KeepAlive: true})
 	if res.Successes != 2 || got.Load() != int64(len(body)) || res.Sent < 2*int64(len(body)) {
 		t.Errorf("%+v, server read %d bytes", res, got.Load())
+	}
+}
+
+func TestErrKind(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{&net.OpError{Op: "dial", Err: &net.DNSError{Err: "no such host", Name: "nosuch.invalid", IsNotFound: true}}, "unknown host"},
+		{&net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, "connection refused"},
+		{&net.OpError{Op: "read", Err: os.NewSyscallError("read", syscall.ECONNRESET)}, "connection reset"},
+		{&net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.EHOSTUNREACH)}, "host unreachable"},
+		{&net.OpError{Op: "read", Err: os.ErrDeadlineExceeded}, "timeout"},
+		{io.ErrUnexpectedEOF, "connection closed before the answer ended"},
+		{&protocolError{"x"}, "bad response"},
+		{errors.New("something new"), "other"},
+	} {
+		if got := errKind(tc.err); got != tc.want {
+			t.Errorf("errKind(%v) = %q, want %q", tc.err, got, tc.want)
+		}
 	}
 }
