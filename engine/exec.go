@@ -123,6 +123,7 @@ type runner struct {
 	putIn      map[string]int
 	lastRecord time.Time  // when the whole record was last written
 	flushing   bool       // a batch is being written
+	inflight   *batch     // that batch
 	flushed    chan error // its outcome
 }
 
@@ -373,7 +374,7 @@ func (r *runner) flush(ctx context.Context) {
 	if withRecord {
 		r.lastRecord = r.now()
 	}
-	r.flushing = true
+	r.flushing, r.inflight = true, b
 	go func() { r.flushed <- b.write(ctx, r.store) }()
 }
 
@@ -382,8 +383,15 @@ func (r *runner) flushDone(err error) {
 	r.flushing = false
 	r.written = r.batch - 1
 	if err != nil {
+		// The final write tries these again. The steps waiting for them
+		// start regardless: a run does not stall on its records.
 		r.errs = multierror.Append(r.errs, fmt.Errorf("record run: %w", err))
+		if b := r.inflight; b != nil {
+			r.dirty = append(r.dirty, b.names...)
+			r.puts = append(r.puts, b.puts...)
+		}
 	}
+	r.inflight = nil
 	left := r.waiting[:0]
 	for _, w := range r.waiting {
 		if w.batch <= r.written {
