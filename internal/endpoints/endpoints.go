@@ -230,10 +230,19 @@ func ReadKeys(s *store.Store, name string) (Keys, error) {
 	if err := ValidName(name); err != nil {
 		return Keys{}, err
 	}
-	p := keysPath(s, name)
+	k, err := ReadKeysFile(keysPath(s, name))
+	if errors.Is(err, ErrNotFound) {
+		return Keys{}, fmt.Errorf("endpoint %s has no keys: %w", name, ErrNotFound)
+	}
+	return k, err
+}
+
+// ReadKeysFile reads keys kept as endpoints keep theirs (a 0600 JSON file), for other
+// registries with keys (published pipelines). A missing file is ErrNotFound.
+func ReadKeysFile(p string) (Keys, error) {
 	st, err := os.Stat(p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return Keys{}, fmt.Errorf("endpoint %s has no keys: %w", name, ErrNotFound)
+		return Keys{}, ErrNotFound
 	}
 	if err != nil {
 		return Keys{}, err
@@ -256,26 +265,46 @@ func writeKeys(s *store.Store, name string, k Keys) error {
 	if err := ValidName(name); err != nil {
 		return err
 	}
+	return writeKeysFile(keysPath(s, name), k)
+}
+
+func writeKeysFile(p string, k Keys) error {
 	b, _ := json.MarshalIndent(k, "", "  ")
-	if err := os.MkdirAll(Dir(s, name), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return err
 	}
-	return store.WriteFileAtomic(keysPath(s, name), append(b, '\n'), 0o600)
+	return store.WriteFileAtomic(p, append(b, '\n'), 0o600)
 }
 
 // EnsureKeys returns the endpoint's keys, making them on first use.
 func EnsureKeys(s *store.Store, name string) (Keys, error) {
-	k, err := ReadKeys(s, name)
+	if err := ValidName(name); err != nil {
+		return Keys{}, err
+	}
+	return EnsureKeysFile(keysPath(s, name))
+}
+
+// EnsureKeysFile is EnsureKeys for keys kept at p.
+func EnsureKeysFile(p string) (Keys, error) {
+	k, err := ReadKeysFile(p)
 	if err == nil || !errors.Is(err, ErrNotFound) {
 		return k, err
 	}
 	k = Keys{Primary: newKey(), Secondary: newKey()}
-	return k, writeKeys(s, name, k)
+	return k, writeKeysFile(p, k)
 }
 
 // Regenerate replaces one key ("primary" or "secondary").
 func Regenerate(s *store.Store, name, which string) (Keys, error) {
-	k, err := EnsureKeys(s, name)
+	if err := ValidName(name); err != nil {
+		return Keys{}, err
+	}
+	return RegenerateFile(keysPath(s, name), which)
+}
+
+// RegenerateFile is Regenerate for keys kept at p.
+func RegenerateFile(p, which string) (Keys, error) {
+	k, err := EnsureKeysFile(p)
 	if err != nil {
 		return k, err
 	}
@@ -287,5 +316,5 @@ func Regenerate(s *store.Store, name, which string) (Keys, error) {
 	default:
 		return k, fmt.Errorf("--regenerate %q: want primary or secondary", which)
 	}
-	return k, writeKeys(s, name, k)
+	return k, writeKeysFile(p, k)
 }
