@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
+	_ "time/tzdata" // checkTimezone: the same zone names on every machine
 
 	"cuelang.org/go/cue"
 	cueerrors "cuelang.org/go/cue/errors"
@@ -346,8 +348,24 @@ func cueMessage(err error) string {
 var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
 func checkCron(s string) error {
+	if strings.HasPrefix(s, "TZ=") || strings.HasPrefix(s, "CRON_TZ=") {
+		return fmt.Errorf("set the time zone in timezone, not in the expression")
+	}
 	_, err := cronParser.Parse(s)
 	return err
+}
+
+// checkTimezone accepts IANA names only. The zone database is embedded
+// (time/tzdata) so a name valid on one machine is valid on every one; "Local"
+// is refused since it would mean the server's zone, not the file's.
+func checkTimezone(s string) error {
+	if s == "" || s == "Local" {
+		return fmt.Errorf("unknown time zone %q: want an IANA name such as \"Europe/Paris\" or \"UTC\"", s)
+	}
+	if _, err := time.LoadLocation(s); err != nil {
+		return fmt.Errorf("unknown time zone %q: want an IANA name such as \"Europe/Paris\" or \"UTC\"", s)
+	}
+	return nil
 }
 
 // sorted returns the errors in file order, each once, as the error to

@@ -1037,6 +1037,26 @@ func (l *loader) kindChecks(wf *schema.Workflow, name string, info *stepInfo) {
 			if err := checkCron(s); err != nil {
 				l.errorf(l.userPos(sels), path, "invalid cron expression %q: %v", s, err)
 			}
+		case "schedule":
+			m, _ := v.(map[string]any)
+			_, cron := m["cron"]
+			every, isEvery := m["every"].(string)
+			_, tz := m["timezone"]
+			switch {
+			case cron == isEvery:
+				l.errorf(l.userPos(sels), path, "want cron or every, exactly one of them")
+			case tz && !cron:
+				l.errorf(l.userPos(append(sels, cue.Str("timezone"))), path+".timezone", "timezone goes with cron; every counts real time")
+			case isEvery:
+				if d, err := time.ParseDuration(every); err == nil && d < time.Second {
+					l.errorf(l.userPos(append(sels, cue.Str("every"))), path+".every", "%s is shorter than the scheduler's 1s resolution", every)
+				}
+			}
+		case "timezone":
+			s, _ := v.(string)
+			if err := checkTimezone(s); err != nil {
+				l.errorf(l.userPos(sels), path, "%v", err)
+			}
 		}
 	}
 }

@@ -499,10 +499,20 @@ var errCases = []struct {
 	},
 	{
 		name: "publish checks",
-		srcs: map[string]string{".yaml": "name: w\nparams: {n: 1}\nsteps:\n  p: {kind: publish, name: p, steps: [a, zz], schedule: {cron: \"61 * * * *\"}, parameters: [nope]}\n  a: {kind: exec, command: [x]}\n"},
+		srcs: map[string]string{".yaml": "name: w\nparams: {n: 1}\nsteps:\n  p: {kind: publish, name: p, steps: [a, zz], schedule: {cron: \"61 * * * *\"}, params: [nope]}\n  a: {kind: exec, command: [x]}\n"},
 		want: map[string]string{".yaml": `^F:4:42: steps\.p\.steps\[1\]: no step named "zz" \(steps: a, p\)\n` +
 			`F:4:58: steps\.p\.schedule\.cron: invalid cron expression "61 \* \* \* \*": .*\n` +
-			`F:4:92: steps\.p\.parameters\[0\]: no param named "nope" \(params: n\)$`},
+			`F:4:88: steps\.p\.params\[0\]: no param named "nope" \(params: n\)$`},
+	},
+	{
+		name: "publish time zone",
+		srcs: map[string]string{".yaml": "name: w\nsteps:\n  p: {kind: publish, name: p, steps: [a], schedule: {cron: \"0 3 * * *\", timezone: Mars/Olympus}}\n  a: {kind: exec, command: [x]}\n"},
+		want: map[string]string{".yaml": `^F:3:73: steps\.p\.schedule\.timezone: unknown time zone "Mars/Olympus": want an IANA name such as "Europe/Paris" or "UTC"$`},
+	},
+	{
+		name: "publish cron with its own zone",
+		srcs: map[string]string{".yaml": "name: w\nsteps:\n  p: {kind: publish, name: p, steps: [a], schedule: {cron: \"CRON_TZ=UTC 0 3 * * *\"}}\n  a: {kind: exec, command: [x]}\n"},
+		want: map[string]string{".yaml": `^F:3:54: steps\.p\.schedule\.cron: invalid cron expression "CRON_TZ=UTC 0 3 \* \* \*": set the time zone in timezone, not in the expression$`},
 	},
 	{
 		name: "assert key",
