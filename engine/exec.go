@@ -32,6 +32,8 @@ var ErrCancelled = errors.New("run cancelled")
 // flushEvery bounds how stale a running run's stored record can be.
 const flushEvery = 100 * time.Millisecond
 
+const flushGrace = time.Millisecond
+
 // Options tune a run.
 type Options struct {
 	Parallel int  // concurrent steps; 0 = runtime.NumCPU()
@@ -214,8 +216,15 @@ func (r *runner) run(ctx context.Context) (*RunRecord, error) {
 		// no batch is being written, every waiter needs the one collected.)
 		idle := r.running < r.parallel && len(r.waiting) > 0
 		due := len(r.dirty) > 0 && r.now().Sub(r.lastRecord) >= flushEvery
-		if !r.flushing && (idle || due) {
+		var grace <-chan time.Time
+		switch {
+		case r.flushing:
+		case due || idle && r.running == 0:
 			r.flush(ctx)
+		case idle:
+			// Steps still running may finish within about a commit's
+			// time and share it.
+			grace = time.After(flushGrace)
 		}
 		if r.running == 0 && !r.flushing {
 			break // nothing runs and nothing can start: all that is left was settled
@@ -226,6 +235,8 @@ func (r *runner) run(ctx context.Context) (*RunRecord, error) {
 			r.finishQueued()
 		case err := <-r.flushed:
 			r.flushDone(err)
+		case <-grace:
+			r.flush(ctx)
 		}
 	}
 	if r.flushing {
