@@ -12,6 +12,7 @@ import (
 	"github.com/mlflow-go/mlflow/steps/evaluate"
 	"github.com/mlflow-go/mlflow/steps/exec"
 	"github.com/mlflow-go/mlflow/steps/logs"
+	"github.com/mlflow-go/mlflow/steps/publish"
 )
 
 // All returns one instance of every built-in step kind.
@@ -25,5 +26,6 @@ func All() []engine.Step {
 		logs.New(),
 		benchmark.New(),
 		exec.New(),
+		publish.New(),
 	}
 }

@@ -43,6 +43,7 @@ func commands() []*command {
 		cmdServe(),
 		cmdServer(),
 		cmdEndpoint(),
+		cmdPipeline(),
 		cmdBench(),
 		cmdSchema(),
 		cmdVersion(),

@@ -10,6 +10,7 @@ import (
 	"os"
 
 	"github.com/mlflow-go/mlflow/internal/server"
+	"github.com/mlflow-go/mlflow/steps"
 )
 
 func cmdServer() *command {
@@ -66,7 +67,7 @@ token (server/admin.token in the workspace) or a key of any endpoint; with none
 			}
 			srv, err := server.New(s, server.Options{
 				Addr: addr, FallbackAddr: fallback, Version: version, MetricsAuth: metricsAuth,
-				Log: log.New(c.stderr, "", log.LstdFlags),
+				Log: log.New(c.stderr, "", log.LstdFlags), Steps: steps.All(),
 			})
 			if err != nil {
 				return err

@@ -28,7 +28,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mlflow-go/mlflow/engine"
 	"github.com/mlflow-go/mlflow/internal/endpoints"
+	"github.com/mlflow-go/mlflow/internal/pipelines"
 	"github.com/mlflow-go/mlflow/internal/server/reqlog"
 	"github.com/mlflow-go/mlflow/internal/server/serve"
 	"github.com/mlflow-go/mlflow/internal/store"
@@ -62,6 +64,11 @@ type Options struct {
 	Log         *log.Logger
 	// Ready, when set, is called with the info once the server listens.
 	Ready func(Info)
+	// Steps are the step kinds published pipelines run with (steps.All()); with none a
+	// trigger answers 503.
+	Steps []engine.Step
+	// OnPipelineEvent sees every engine event of every pipeline run (tests, benchmarks).
+	OnPipelineEvent func(engine.Event)
 }
 
 // Server is a running workspace server.
@@ -80,6 +87,8 @@ type Server struct {
 	// reloadMu serializes reloads: two deploys of one endpoint must not
 	// both build a handler for it.
 	reloadMu sync.Mutex
+	// pipes runs the published pipelines and their schedules (pipelines.go).
+	pipes *pipelines.Manager
 }
 
 type mounted struct {
@@ -209,6 +218,12 @@ func (srv *Server) Run(ctx context.Context) error {
 			os.Remove(infoPath(srv.s))
 		}
 	}()
+	stopPipelines, err := srv.startPipelines(ctx)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopPipelines()
 	hs := NewHTTPServer(srv.mux)
 	err = Serve(ctx, hs, ln, func() {
 		srv.opts.Log.Printf("mlflow server listening on %s (workspace %s)", info.URL, srv.s.Root)
@@ -288,6 +303,7 @@ func (srv *Server) routes() {
 			syscall.Kill(os.Getpid(), syscall.SIGTERM)
 		}()
 	}))
+	srv.pipelineRoutes(m)
 }
 
 // missing answers for an endpoint that is not mounted: 503 with the reason when its load

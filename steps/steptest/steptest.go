@@ -39,6 +39,9 @@ type Case struct {
 	// Config is a zero value of the kind's config type, held field by field
 	// against the kind's schema (names and optionality).
 	Config any
+	// Workflow, when set, is the workflow requests carry, for kinds that read the rest of
+	// it (publish); Setup wrote its file under dir. nil: a bare workflow in dir.
+	Workflow func(dir string) *schema.Workflow
 }
 
 // Run runs the suite as subtests of t.
@@ -176,9 +179,13 @@ func reopen(t *testing.T, dir string) *store.Store {
 
 func request(c Case, dir string, s *store.Store, cfg map[string]any) *engine.Request {
 	k := c.Kind.Kind()
+	wf := &schema.Workflow{Name: "steptest", Dir: dir}
+	if c.Workflow != nil {
+		wf = c.Workflow(dir)
+	}
 	return &engine.Request{
 		RunID: "steptest", Step: k, Kind: k,
-		Workflow: &schema.Workflow{Name: "steptest", Dir: dir},
+		Workflow: wf,
 		Config:   cfg, Store: s, Log: io.Discard, Progress: engine.NopProgress{}, Parallel: 2,
 	}
 }

@@ -80,9 +80,12 @@ window.onload = function() {
 `
 
 // Page returns the HTML of the /docs page titled title.
-func Page(title string) []byte {
+func Page(title string) []byte { return PageViews(title, Views) }
+
+// PageViews is Page with other views (the published pipelines' page has one).
+func PageViews(title string, views []struct{ Name, URL, Label string }) []byte {
 	var opts strings.Builder
-	for _, v := range Views {
+	for _, v := range views {
 		fmt.Fprintf(&opts, `<option value="%s" data-name="%s">%s</option>`, htmlEscape(v.URL), htmlEscape(v.Name), htmlEscape(v.Label))
 	}
 	r := strings.NewReplacer("TITLE", htmlEscape(title), "OPTIONS", opts.String())
