@@ -53,19 +53,19 @@ func (l cacheLookup) hit() bool { return l.miss == "" }
 // broken artifact downstream. The error is for a key that cannot be
 // computed (an input that cannot be read, a timeout); anything wrong with
 // the entry itself is a miss.
-func lookup(ctx context.Context, s *store.Store, n *Node, req *Request, debugW io.Writer) (cacheLookup, error) {
+func lookup(ctx context.Context, e *entries, n *Node, req *Request, debugW io.Writer) (cacheLookup, error) {
 	key, err := cacheKey(ctx, n, req, req.Config, debugW)
 	if err != nil {
 		return cacheLookup{}, err
 	}
 	l := cacheLookup{key: key}
-	outs, used, ok := cacheGet(ctx, s, key)
+	outs, used, ok := e.lookup(ctx, key)
 	if !ok {
 		l.miss = "not in cache"
 		return l, nil
 	}
 	for _, d := range outputDigests(outs, nil) {
-		if err := s.Verify(ctx, d); err != nil {
+		if err := e.s.Verify(ctx, d); err != nil {
 			if ctx.Err() != nil {
 				return cacheLookup{}, context.Cause(ctx)
 			}

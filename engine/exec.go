@@ -96,6 +96,7 @@ type runner struct {
 	now      func() time.Time
 	parallel int
 	rec      *RunRecord
+	cache    *entries
 
 	emitMu sync.Mutex
 
@@ -202,6 +203,8 @@ func (r *runner) run(ctx context.Context) (*RunRecord, error) {
 	r.lastRecord = r.now()
 	r.emit(Event{Time: r.rec.Started, Type: "run_started", RunID: r.rec.RunID})
 
+	r.cache = newEntries(ctx, r.store)
+	defer r.cache.close()
 	r.ctx, r.cancel = context.WithCancelCause(ctx)
 	defer r.cancel(nil)
 	for _, name := range r.plan.Order {
@@ -554,7 +557,7 @@ func (s *stepRun) fromCache(pol cachePolicy) (outs Outputs, key string, hit bool
 		}
 		return outs, "", ok, nil
 	case ActionCached:
-		l, err := lookup(ctx, s.store, s.n, s.req, s.opts.KeyDebug)
+		l, err := lookup(ctx, s.cache, s.n, s.req, s.opts.KeyDebug)
 		if err != nil {
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) && !errors.Is(err, context.Cause(ctx)) {
 				err = fmt.Errorf("cache key: %w", context.Cause(ctx))

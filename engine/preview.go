@@ -36,17 +36,19 @@ func Preview(ctx context.Context, p *Plan, s *store.Store, opts Options) ([]Plan
 		return nil, err
 	}
 	outputs := map[string]Outputs{}
-	entries := make([]PlanEntry, 0, len(p.Order))
+	cache := newEntries(ctx, s)
+	defer cache.close()
+	plan := make([]PlanEntry, 0, len(p.Order))
 	for _, name := range p.Order {
 		n := p.Nodes[name]
 		e := PlanEntry{Step: name, Kind: n.Step.Kind, Needs: append([]string{}, n.Deps...)}
-		e.Action, e.Reason, e.Key = previewStep(ctx, p, s, n, outputs, opts)
-		entries = append(entries, e)
+		e.Action, e.Reason, e.Key = previewStep(ctx, p, cache, n, outputs, opts)
+		plan = append(plan, e)
 	}
-	return entries, nil
+	return plan, nil
 }
 
-func previewStep(ctx context.Context, p *Plan, s *store.Store, n *Node, outputs map[string]Outputs, opts Options) (action, reason, key string) {
+func previewStep(ctx context.Context, p *Plan, cache *entries, n *Node, outputs map[string]Outputs, opts Options) (action, reason, key string) {
 	if pol := policyOf(n, opts.NoCache); pol.action != ActionCached {
 		return pol.action, pol.reason, ""
 	}
@@ -63,9 +65,9 @@ func previewStep(ctx context.Context, p *Plan, s *store.Store, n *Node, outputs 
 	if err != nil {
 		return ActionRun, err.Error(), ""
 	}
-	req := &Request{Step: n.Step.Name, Kind: n.Step.Kind, Workflow: p.Workflow, Config: cfg, Store: s,
+	req := &Request{Step: n.Step.Name, Kind: n.Step.Kind, Workflow: p.Workflow, Config: cfg, Store: cache.s,
 		Log: io.Discard, Progress: NopProgress{}, Parallel: opts.Parallel}
-	l, err := lookup(ctx, s, n, req, opts.KeyDebug)
+	l, err := lookup(ctx, cache, n, req, opts.KeyDebug)
 	if err != nil {
 		return ActionRun, err.Error(), ""
 	}
