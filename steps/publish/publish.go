@@ -226,7 +226,13 @@ func (st *Step) Reconcile(ctx context.Context, req *engine.Request) (engine.Outp
 	if err != nil {
 		return nil, false, err
 	}
-	if !req.Store.Has(p.def.Snapshot) || have.Digest() != p.def.Digest() {
+	if !req.Store.Has(p.def.Snapshot) {
+		return nil, false, nil
+	}
+	if err := defaults(req, p); err != nil {
+		return nil, false, nil // Run stores the snapshot again and says what is wrong
+	}
+	if have.Digest() != p.def.Digest() {
 		return nil, false, nil
 	}
 	if p.def.Auth == "key" {
@@ -237,9 +243,6 @@ func (st *Step) Reconcile(ctx context.Context, req *engine.Request) (engine.Outp
 	in, err := server.Find(ctx, req.Store)
 	if err != nil {
 		return nil, false, nil
-	}
-	if err := defaults(req, p); err != nil {
-		return nil, false, err
 	}
 	got, _, err := pipelines.Publish(ctx, req.Store, p.def, st.now())
 	if err != nil {
