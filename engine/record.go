@@ -240,6 +240,9 @@ func markInterrupted(ctx context.Context, s *store.Store) {
 // finish.
 func markIfGone(ctx context.Context, s *store.Store, id string) (bool, error) {
 	ctx = context.WithoutCancel(ctx)
+	if held, err := s.Owned(ownerLock(id)); held || err != nil {
+		return false, err // alive: no need to take the database's write lock
+	}
 	tx, err := s.DB.BeginTx(ctx, nil)
 	if err != nil {
 		return false, err
