@@ -123,16 +123,23 @@ type Manager struct {
 	mu      sync.Mutex
 	ctx     context.Context
 	started time.Time
-	active  map[string]*activeRun // by pipeline
-	queued  map[string][]string   // run ids by pipeline, oldest first
-	wake    chan struct{}
-	wg      sync.WaitGroup
+	active  map[string]*activeRun       // by pipeline
+	queued  map[string][]string         // run ids by pipeline, oldest first
+	loaded  map[string]*schema.Workflow // by run id: what its trigger loaded
+
+	baseMu sync.Mutex
+	bases  map[string]*schema.Workflow // see base
+	wake   chan struct{}
+	wg     sync.WaitGroup
 }
 
 type activeRun struct {
 	id     string
 	cancel context.CancelFunc
 	done   chan struct{}
+	// wf is the workflow a trigger loaded to check its parameters, so that the run does
+	// not load it again; nil for scheduled and resumed runs, which load their own.
+	wf *schema.Workflow
 }
 
 // NewManager returns a manager over s; Start runs it.
@@ -143,7 +150,7 @@ func NewManager(s *store.Store, opts Options) *Manager {
 	if opts.Log == nil {
 		opts.Log = log.New(io.Discard, "", 0)
 	}
-	return &Manager{s: s, opts: opts, active: map[string]*activeRun{}, queued: map[string][]string{}, wake: make(chan struct{}, 1)}
+	return &Manager{s: s, opts: opts, active: map[string]*activeRun{}, queued: map[string][]string{}, loaded: map[string]*schema.Workflow{}, bases: map[string]*schema.Workflow{}, wake: make(chan struct{}, 1)}
 }
 
 // Start marks runs a dead server left running as interrupted, resumes queued runs (a
@@ -214,16 +221,18 @@ func (m *Manager) Trigger(ctx context.Context, name string, params map[string]an
 	if err != nil {
 		return nil, err
 	}
-	// Loaded now so that a bad value is the caller's 400, not a failed run.
-	if _, err := m.prepare(ctx, &p.Definition, raw); err != nil {
+	// Loaded now so that a bad value is the caller's 400, not a failed run; the run
+	// starts from this load unless it waits in the queue.
+	wf, err := m.prepare(ctx, &p.Definition, raw)
+	if err != nil {
 		return nil, err
 	}
-	return m.submit(ctx, p, raw, trigger, time.Time{}, nil)
+	return m.submit(ctx, p, raw, wf, trigger, time.Time{}, nil)
 }
 
 // submit records a run (and extra's changes, in the same transaction) and starts or queues
 // it. With concurrency skip and a run active, only extra's changes are kept.
-func (m *Manager) submit(ctx context.Context, p *Pipeline, raw map[string]string, trigger string, scheduled time.Time, extra func(*sql.Tx) error) (*Run, error) {
+func (m *Manager) submit(ctx context.Context, p *Pipeline, raw map[string]string, wf *schema.Workflow, trigger string, scheduled time.Time, extra func(*sql.Tx) error) (*Run, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.ctx == nil || m.ctx.Err() != nil {
@@ -261,6 +270,9 @@ func (m *Manager) submit(ctx context.Context, p *Pipeline, raw map[string]string
 	if skip {
 		return nil, &BusyError{Pipeline: p.Name, Active: busy.id}
 	}
+	if wf != nil {
+		m.loaded[run.ID] = wf
+	}
 	m.enqueueLocked(p.Name, run.ID)
 	return run, nil
 }
@@ -284,12 +296,13 @@ func (m *Manager) enqueueLocked(name, id string) {
 
 func (m *Manager) startLocked(name, id string) {
 	ctx, cancel := context.WithCancel(m.ctx)
-	a := &activeRun{id: id, cancel: cancel, done: make(chan struct{})}
+	a := &activeRun{id: id, cancel: cancel, done: make(chan struct{}), wf: m.loaded[id]}
+	delete(m.loaded, id)
 	m.active[name] = a
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
-		m.execute(ctx, name, id)
+		m.execute(ctx, name, a)
 		cancel()
 		m.mu.Lock()
 		close(a.done)
@@ -303,8 +316,9 @@ func (m *Manager) startLocked(name, id string) {
 }
 
 // execute runs one recorded run to its end and records how it ended.
-func (m *Manager) execute(ctx context.Context, name, id string) {
-	state, msg := m.runEngine(ctx, name, id)
+func (m *Manager) execute(ctx context.Context, name string, a *activeRun) {
+	id := a.id
+	state, msg := m.runEngine(ctx, name, a)
 	if state == Cancelled && m.ctx.Err() != nil {
 		state, msg = Interrupted, "interrupted: the server stopped during the run; trigger it again"
 	}
@@ -315,23 +329,26 @@ func (m *Manager) execute(ctx context.Context, name, id string) {
 	}
 }
 
-func (m *Manager) runEngine(ctx context.Context, name, id string) (state, msg string) {
+func (m *Manager) runEngine(ctx context.Context, name string, a *activeRun) (state, msg string) {
+	id := a.id
 	var version int
-	var params string
-	if err := m.s.DB.QueryRowContext(ctx, `SELECT version, params FROM pipeline_runs WHERE id = ?`, id).Scan(&version, &params); err != nil {
+	var params, trigger string
+	if err := m.s.DB.QueryRowContext(ctx, `SELECT version, params, trigger FROM pipeline_runs WHERE id = ?`, id).Scan(&version, &params, &trigger); err != nil {
 		return stateOf(ctx, err)
 	}
-	var raw map[string]string
-	if err := json.Unmarshal([]byte(params), &raw); err != nil {
-		return Failed, "corrupt parameters: " + err.Error()
-	}
-	def, err := GetVersion(ctx, m.s, name, version)
-	if err != nil {
-		return stateOf(ctx, err)
-	}
-	wf, err := m.prepare(ctx, def, raw)
-	if err != nil {
-		return stateOf(ctx, err)
+	wf := a.wf
+	if wf == nil {
+		var raw map[string]string
+		if err := json.Unmarshal([]byte(params), &raw); err != nil {
+			return Failed, "corrupt parameters: " + err.Error()
+		}
+		def, err := GetVersion(ctx, m.s, name, version)
+		if err != nil {
+			return stateOf(ctx, err)
+		}
+		if wf, err = m.prepare(ctx, def, raw); err != nil {
+			return stateOf(ctx, err)
+		}
 	}
 	plan, err := engine.NewPlan(wf, engine.NewRegistry(m.opts.Kinds...))
 	if err != nil {
@@ -340,8 +357,6 @@ func (m *Manager) runEngine(ctx context.Context, name, id string) (state, msg st
 	if _, err := m.s.DB.ExecContext(ctx, `UPDATE pipeline_runs SET state = ?, started = ? WHERE id = ?`, Running, fmtTime(m.opts.Clock.Now()), id); err != nil {
 		return stateOf(ctx, err)
 	}
-	trigger := "rest"
-	m.s.DB.QueryRowContext(ctx, `SELECT trigger FROM pipeline_runs WHERE id = ?`, id).Scan(&trigger)
 	rec, err := engine.Run(ctx, plan, m.s, engine.Options{Trigger: trigger, RunID: id, OnEvent: m.opts.OnEvent})
 	switch {
 	case rec != nil && rec.Status == engine.StateSucceeded:
@@ -382,7 +397,7 @@ func (m *Manager) prepare(ctx context.Context, def *Definition, raw map[string]s
 		return nil, fmt.Errorf("published workflow %s: %w", def.File, err)
 	}
 	if len(raw) > 0 {
-		base, err := load.Bytes(path, src, load.Options{})
+		base, err := m.base(def, path, src)
 		if err != nil {
 			return nil, fmt.Errorf("published workflow %s: %w", def.File, err)
 		}
@@ -397,6 +412,29 @@ func (m *Manager) prepare(ctx context.Context, def *Definition, raw map[string]s
 	}
 	return subWorkflow(wf, def.Steps)
 }
+
+// base is the snapshot's workflow with its defaults, which confine compares a trigger's
+// load with. A snapshot never changes, so it is loaded once; it is only read.
+func (m *Manager) base(def *Definition, path string, src []byte) (*schema.Workflow, error) {
+	key := def.Snapshot + " " + def.File
+	m.baseMu.Lock()
+	defer m.baseMu.Unlock()
+	if wf := m.bases[key]; wf != nil {
+		return wf, nil
+	}
+	wf, err := load.Bytes(path, src, load.Options{})
+	if err != nil {
+		return nil, err
+	}
+	if len(m.bases) >= maxBases {
+		clear(m.bases) // old versions' entries go; the current ones come back on use
+	}
+	m.bases[key] = wf
+	return wf, nil
+}
+
+// maxBases bounds the cache of default loads: a few per pipeline in use.
+const maxBases = 64
 
 // subWorkflow keeps steps (closed under dependencies) of wf.
 func subWorkflow(wf *schema.Workflow, steps []string) (*schema.Workflow, error) {
@@ -639,6 +677,7 @@ func (m *Manager) Cancel(ctx context.Context, name, id string) (*Run, error) {
 			m.queued[name] = append(q[:i:i], q[i+1:]...)
 		}
 	}
+	delete(m.loaded, r.ID)
 	_, err = m.s.DB.ExecContext(ctx, `UPDATE pipeline_runs SET state = ?, finished = ?, error = ? WHERE id = ? AND state = ?`, Cancelled, fmtTime(m.opts.Clock.Now()), "cancelled before it started", r.ID, Queued)
 	m.mu.Unlock()
 	if err != nil {

@@ -114,7 +114,7 @@ func (m *Manager) fire(ctx context.Context, p *Pipeline, now time.Time) (time.Ti
 		}
 		return next, tx.Commit()
 	}
-	_, err = m.submit(ctx, p, nil, "schedule", scheduled, advance)
+	_, err = m.submit(ctx, p, nil, nil, "schedule", scheduled, advance)
 	var busy *BusyError
 	if errors.As(err, &busy) {
 		m.opts.Log.Printf("pipeline %s: fire time %s skipped: %v", p.Name, scheduled.Format(time.RFC3339), err)

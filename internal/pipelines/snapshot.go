@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/mlflow-go/mlflow/internal/store"
 )
@@ -138,6 +139,10 @@ func Materialize(ctx context.Context, s *store.Store, name, digest string) (stri
 	}
 	dir := filepath.Join(Dir(s, name), "snapshots", hex[:16])
 	marker := filepath.Join(dir, ".complete")
+	// Two first triggers at once must not write the folder together; one server (one
+	// process) materializes, so a process-wide lock is enough.
+	materializeMu.Lock()
+	defer materializeMu.Unlock()
 	if _, err := os.Stat(marker); err == nil {
 		return dir, nil
 	}
@@ -172,6 +177,8 @@ func Materialize(ctx context.Context, s *store.Store, name, digest string) (stri
 	}
 	return dir, nil
 }
+
+var materializeMu sync.Mutex
 
 func writeEntry(s *store.Store, path string, e Entry) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
