@@ -296,6 +296,35 @@ func TestConcurrencyAndCancel(t *testing.T) {
 			t.Fatalf("cancel of an unknown run: %v", err)
 		}
 	})
+	t.Run("queue bound", func(t *testing.T) {
+		s, _ := publish(t, pipelines.Definition{}, t0)
+		m := pipelines.NewManager(s, pipelines.Options{Kinds: []engine.Step{exec.New()}, Clock: &clock{now: t0}, MaxQueued: 2})
+		ctx, cancel := context.WithCancel(ctx)
+		if err := m.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { cancel(); m.Wait() }()
+		first, err := m.Trigger(ctx, "p", map[string]any{"wait": "30"}, "rest")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			if _, err := m.Trigger(ctx, "p", nil, "rest"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, err = m.Trigger(ctx, "p", nil, "rest")
+		var busy *pipelines.BusyError
+		if !errors.As(err, &busy) || busy.Queued != 2 || !strings.Contains(err.Error(), "with 2 runs queued behind it") {
+			t.Fatalf("a third queued trigger: %v", err)
+		}
+		if _, err := m.Cancel(ctx, "p", first.ID); err != nil {
+			t.Fatal(err)
+		}
+		if runs := settle(t, s); len(runs) != 3 || runs[2].State != pipelines.Succeeded {
+			t.Fatalf("runs %v", scheduled(runs))
+		}
+	})
 	t.Run("skip", func(t *testing.T) {
 		s, _ := publish(t, pipelines.Definition{Concurrency: "skip"}, t0)
 		m, _ := start(t, s, &clock{now: t0})

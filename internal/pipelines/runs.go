@@ -75,10 +75,17 @@ var (
 	ErrNoKinds  = errors.New("this server runs no step kinds: it cannot run pipelines")
 )
 
-// BusyError is a trigger refused by concurrency "skip" while a run is active.
-type BusyError struct{ Pipeline, Active string }
+// BusyError is a trigger refused while a run is active: by concurrency "skip", or because
+// Queued runs already wait (Options.MaxQueued).
+type BusyError struct {
+	Pipeline, Active string
+	Queued           int
+}
 
 func (e *BusyError) Error() string {
+	if e.Queued > 0 {
+		return fmt.Sprintf("pipeline %s is running %s with %d runs queued behind it, the most it queues: trigger again later", e.Pipeline, e.Active, e.Queued)
+	}
 	return fmt.Sprintf("pipeline %s is running %s and its concurrency is skip: trigger again once it ends", e.Pipeline, e.Active)
 }
 
@@ -111,6 +118,9 @@ type Options struct {
 	Log   *log.Logger // nil: discarded
 	// OnEvent sees every engine event of every run (tests, benchmarks).
 	OnEvent func(engine.Event)
+	// MaxQueued bounds the runs waiting behind an active one, per pipeline: a caller that
+	// triggers in a loop must not fill the disk with queued runs. 0: 100.
+	MaxQueued int
 }
 
 // Manager runs one workspace's pipelines: triggers, the per-pipeline queue, cancellation
@@ -149,6 +159,9 @@ func NewManager(s *store.Store, opts Options) *Manager {
 	}
 	if opts.Log == nil {
 		opts.Log = log.New(io.Discard, "", 0)
+	}
+	if opts.MaxQueued <= 0 {
+		opts.MaxQueued = 100
 	}
 	return &Manager{s: s, opts: opts, active: map[string]*activeRun{}, queued: map[string][]string{}, loaded: map[string]*schema.Workflow{}, bases: map[string]*schema.Workflow{}, wake: make(chan struct{}, 1)}
 }
@@ -239,7 +252,7 @@ func (m *Manager) submit(ctx context.Context, p *Pipeline, raw map[string]string
 		return nil, errors.New("the pipeline runner is not running (the server is stopping)")
 	}
 	busy := m.active[p.Name]
-	skip := busy != nil && p.Concurrency == "skip"
+	skip := busy != nil && (p.Concurrency == "skip" || len(m.queued[p.Name]) >= m.opts.MaxQueued)
 	now := m.opts.Clock.Now()
 	tx, err := m.s.DB.BeginTx(ctx, nil)
 	if err != nil {
@@ -268,7 +281,7 @@ func (m *Manager) submit(ctx context.Context, p *Pipeline, raw map[string]string
 		return nil, err
 	}
 	if skip {
-		return nil, &BusyError{Pipeline: p.Name, Active: busy.id}
+		return nil, &BusyError{Pipeline: p.Name, Active: busy.id, Queued: len(m.queued[p.Name])}
 	}
 	if wf != nil {
 		m.loaded[run.ID] = wf

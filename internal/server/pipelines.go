@@ -217,6 +217,10 @@ func (srv *Server) pipelineTrigger(w http.ResponseWriter, r *http.Request, p *pi
 	case errors.As(err, &pe):
 		pipelineError(w, 400, "BadParameter", "%v", err)
 		return
+	case errors.As(err, &busy) && busy.Queued > 0:
+		w.Header().Set("Retry-After", "60")
+		pipelineError(w, 429, "TooManyRequests", "%v", err)
+		return
 	case errors.As(err, &busy), errors.Is(err, pipelines.ErrDisabled):
 		pipelineError(w, 409, "Conflict", "%v", err)
 		return
@@ -284,6 +288,7 @@ func pipelinesOpenAPI(version string) map[string]any {
 			"400": "Malformed body, unknown parameter, a value of the wrong type, or a path leaving the snapshot",
 			"401": "Missing or wrong key", "404": "No such pipeline or run",
 			"409": "Disabled pipeline, a run active with concurrency skip, or a finished run",
+			"429": "A run is active and the most runs a pipeline queues (100) already wait: try again later",
 		}
 		for _, c := range codes {
 			out[c] = answer(text[c], ref("Error"))
@@ -328,7 +333,7 @@ func pipelinesOpenAPI(version string) map[string]any {
 						"headers":     map[string]any{"Location": map[string]any{"schema": map[string]any{"type": "string", "format": "uri"}}},
 						"content": map[string]any{"application/json": map[string]any{"schema": map[string]any{"type": "object", "required": []string{"Id", "run_id", "status"},
 							"properties": map[string]any{"Id": map[string]any{"type": "string"}, "run_id": map[string]any{"type": "string"}, "status": map[string]any{"const": "NotStarted"}}}}},
-					}}, errs("400", "401", "404", "409")),
+					}}, errs("400", "401", "404", "409", "429")),
 				},
 				"get": map[string]any{
 					"operationId": "listRuns", "summary": "The pipeline's runs, newest first",
