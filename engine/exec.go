@@ -169,9 +169,11 @@ func newRunner(p *Plan, s *store.Store, opts Options) *runner {
 	}
 	host, _ := os.Hostname()
 	r.rec.Owner = &RunOwner{PID: os.Getpid(), Host: host}
+	r.rec.Deps = make(map[string][]string, len(p.Nodes))
 	for name, n := range p.Nodes {
 		r.rec.Steps[name] = &StepRecord{Kind: n.Step.Kind, State: StatePending}
 		r.pending[name] = len(n.Deps)
+		r.rec.Deps[name] = n.Deps
 	}
 	return r
 }

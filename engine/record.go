@@ -43,6 +43,9 @@ type RunRecord struct {
 	// run; whether it is alive is told by the run's lock (ownerLock), since
 	// process ids are reused.
 	Owner *RunOwner `json:"owner,omitempty"`
+	// Deps is each step's dependencies as planned, so that a reader (the web UI) draws the
+	// run's graph as it ran, even after the workflow file changed.
+	Deps map[string][]string `json:"deps,omitempty"`
 }
 
 // RunOwner is the process that executes a run.
@@ -376,6 +379,22 @@ func GetRun(ctx context.Context, s *store.Store, id string) (*RunRecord, error) 
 
 // ListRuns returns the newest runs first.
 func ListRuns(ctx context.Context, s *store.Store, limit int) ([]*RunRecord, error) {
+	return ListRunsPage(ctx, s, 0, limit)
+}
+
+// CountRuns returns how many runs the workspace holds.
+func CountRuns(ctx context.Context, s *store.Store) (int, error) {
+	if err := migrate(ctx, s); err != nil {
+		return 0, err
+	}
+	var n int
+	err := s.DB.QueryRowContext(ctx, `SELECT count(*) FROM runs`).Scan(&n)
+	return n, err
+}
+
+// ListRunsPage is ListRuns past the offset newest runs: the web UI pages through 10,000
+// runs without decoding the records before its page.
+func ListRunsPage(ctx context.Context, s *store.Store, offset, limit int) ([]*RunRecord, error) {
 	if err := migrate(ctx, s); err != nil {
 		return nil, err
 	}
@@ -383,7 +402,7 @@ func ListRuns(ctx context.Context, s *store.Store, limit int) ([]*RunRecord, err
 	if limit <= 0 {
 		limit = -1
 	}
-	rows, err := s.DB.QueryContext(ctx, `SELECT record FROM runs ORDER BY started DESC, id DESC LIMIT ?`, limit)
+	rows, err := s.DB.QueryContext(ctx, `SELECT record FROM runs ORDER BY started DESC, id DESC LIMIT ? OFFSET ?`, limit, max(offset, 0))
 	if err != nil {
 		return nil, err
 	}
