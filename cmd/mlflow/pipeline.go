@@ -34,12 +34,24 @@ func pipelineArgs(cmd string, args []string, n int) ([]string, error) {
 	return args, nil
 }
 
-func getPipeline(ctx context.Context, s *store.Store, name string) (*pipelines.Pipeline, error) {
-	p, err := pipelines.Get(ctx, s, name)
-	if errors.Is(err, pipelines.ErrNotFound) {
-		return nil, invalidf("%v", err)
+// openPipeline checks a subcommand's n arguments, opens the workspace and finds the
+// pipeline args[0] (a missing one is exit 2). The caller closes s.
+func (c *cli) openPipeline(ctx context.Context, cmd string, args []string, n int) (s *store.Store, p *pipelines.Pipeline, a []string, err error) {
+	if a, err = pipelineArgs(cmd, args, n); err != nil {
+		return nil, nil, nil, err
 	}
-	return p, err
+	if s, err = c.openStore(false); err != nil {
+		return nil, nil, nil, err
+	}
+	p, err = pipelines.Get(ctx, s, a[0])
+	if errors.Is(err, pipelines.ErrNotFound) {
+		err = invalidf("%v", err)
+	}
+	if err != nil {
+		s.Close()
+		return nil, nil, nil, err
+	}
+	return s, p, a, nil
 }
 
 // pipelineCall sends one request to the server's pipeline API with the pipeline's key and
@@ -127,19 +139,11 @@ func cmdPipeline() *command {
 			{
 				name: "show", usage: "NAME", short: "show one pipeline: steps, params, schedule",
 				run: func(ctx context.Context, c *cli, args []string) error {
-					a, err := pipelineArgs("show", args, 1)
-					if err != nil {
-						return err
-					}
-					s, err := c.openStore(false)
+					s, p, _, err := c.openPipeline(ctx, "show", args, 1)
 					if err != nil {
 						return err
 					}
 					defer s.Close()
-					p, err := getPipeline(ctx, s, a[0])
-					if err != nil {
-						return err
-					}
 					uri := "(server not running)"
 					if in, err := server.Find(ctx, s); err == nil {
 						uri = in.PipelineURL(p.Name) + "/runs"
@@ -174,22 +178,14 @@ the keys on every request, so the old key stops working at once.`,
 					fs.StringVar(&regen, "regenerate", "", "replace the `primary` or secondary key")
 				},
 				run: func(ctx context.Context, c *cli, args []string) error {
-					a, err := pipelineArgs("keys", args, 1)
-					if err != nil {
-						return err
-					}
 					if regen != "" && regen != "primary" && regen != "secondary" {
 						return usagef("pipeline keys: --regenerate %q: want primary or secondary", regen)
 					}
-					s, err := c.openStore(false)
+					s, p, _, err := c.openPipeline(ctx, "keys", args, 1)
 					if err != nil {
 						return err
 					}
 					defer s.Close()
-					p, err := getPipeline(ctx, s, a[0])
-					if err != nil {
-						return err
-					}
 					if p.Auth == "none" {
 						return invalidf("pipeline %s has auth none: it has no keys", p.Name)
 					}
@@ -220,18 +216,11 @@ unless it completed.`,
 					fs.BoolVar(&wait, "wait", false, "wait for the run to end")
 				},
 				run: func(ctx context.Context, c *cli, args []string) error {
-					a, err := pipelineArgs("trigger", args, 1)
-					if err != nil {
-						return err
-					}
-					s, err := c.openStore(false)
+					s, _, a, err := c.openPipeline(ctx, "trigger", args, 1)
 					if err != nil {
 						return err
 					}
 					defer s.Close()
-					if _, err := getPipeline(ctx, s, a[0]); err != nil {
-						return err
-					}
 					in, err := server.Ensure(ctx, s)
 					if err != nil {
 						return err
@@ -287,18 +276,11 @@ unless it completed.`,
 					fs.IntVar(&limit, "limit", 20, "show at most `N` runs (0: all)")
 				},
 				run: func(ctx context.Context, c *cli, args []string) error {
-					a, err := pipelineArgs("runs", args, 1)
-					if err != nil {
-						return err
-					}
-					s, err := c.openStore(false)
+					s, _, a, err := c.openPipeline(ctx, "runs", args, 1)
 					if err != nil {
 						return err
 					}
 					defer s.Close()
-					if _, err := getPipeline(ctx, s, a[0]); err != nil {
-						return err
-					}
 					runs, err := pipelines.ListRuns(ctx, s, a[0], limit)
 					if err != nil {
 						return err
@@ -326,18 +308,11 @@ unless it completed.`,
 			{
 				name: "cancel", usage: "NAME RUN", short: "cancel a queued or running run",
 				run: func(ctx context.Context, c *cli, args []string) error {
-					a, err := pipelineArgs("cancel", args, 2)
-					if err != nil {
-						return err
-					}
-					s, err := c.openStore(false)
+					s, _, a, err := c.openPipeline(ctx, "cancel", args, 2)
 					if err != nil {
 						return err
 					}
 					defer s.Close()
-					if _, err := getPipeline(ctx, s, a[0]); err != nil {
-						return err
-					}
 					in, err := server.Find(ctx, s)
 					if err != nil {
 						return err
@@ -368,18 +343,11 @@ func pipelineSwitch(name string, disabled bool) *command {
 	return &command{
 		name: name, usage: "NAME", short: short,
 		run: func(ctx context.Context, c *cli, args []string) error {
-			a, err := pipelineArgs(name, args, 1)
-			if err != nil {
-				return err
-			}
-			s, err := c.openStore(false)
+			s, _, a, err := c.openPipeline(ctx, name, args, 1)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			if _, err := getPipeline(ctx, s, a[0]); err != nil {
-				return err
-			}
 			p, err := pipelines.SetDisabled(ctx, s, a[0], disabled, time.Now())
 			if err != nil {
 				return err

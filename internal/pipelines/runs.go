@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -512,7 +514,7 @@ func confine(at string, base, v any, raw map[string]string) error {
 	switch v := v.(type) {
 	case map[string]any:
 		bm, _ := base.(map[string]any)
-		for _, k := range sortedKeys(v) {
+		for _, k := range slices.Sorted(maps.Keys(v)) {
 			if err := confine(at+"."+k, bm[k], v[k], raw); err != nil {
 				return err
 			}
@@ -533,13 +535,13 @@ func confine(at string, base, v any, raw map[string]string) error {
 			return nil
 		}
 		var who []string
-		for _, k := range sortedKeys(raw) {
+		for _, k := range slices.Sorted(maps.Keys(raw)) {
 			if raw[k] != "" && strings.Contains(v, raw[k]) {
 				who = append(who, k)
 			}
 		}
 		if len(who) == 0 {
-			who = sortedKeys(raw)
+			who = slices.Sorted(maps.Keys(raw))
 		}
 		return &ParamError{Param: strings.Join(who, ", "), Msg: fmt.Sprintf("the value reaches %s as %q, which leaves the published snapshot: give a path relative to the workflow's folder, without ..", at, v)}
 	}
@@ -553,21 +555,12 @@ func leaves(v string) bool {
 	return filepath.IsAbs(v) || !filepath.IsLocal(filepath.FromSlash(v))
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
 // typedParams checks each value against the param's type and writes it as the loader's
 // -p text. Strings that spell a number or a boolean are accepted for those types, since
 // Azure's ParameterAssignments send every value as a string.
 func typedParams(def *Definition, params map[string]any) (map[string]string, error) {
 	out := map[string]string{}
-	for _, k := range sortedKeys(params) {
+	for _, k := range slices.Sorted(maps.Keys(params)) {
 		var p *Param
 		for i := range def.Params {
 			if def.Params[i].Name == k {

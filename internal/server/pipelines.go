@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/mlflow-go/mlflow/internal/pipelines"
@@ -163,7 +165,7 @@ func triggerParams(r io.Reader) (map[string]any, error) {
 	}
 	var params map[string]any
 	var from string
-	for _, k := range sortedKeys(body) {
+	for _, k := range slices.Sorted(maps.Keys(body)) {
 		switch {
 		case k == "parameters" || k == "ParameterAssignments":
 			if from != "" {
@@ -184,19 +186,6 @@ func triggerParams(r io.Reader) (map[string]any, error) {
 		}
 	}
 	return params, nil
-}
-
-func sortedKeys(m map[string]any) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && out[j] < out[j-1]; j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
-	}
-	return out
 }
 
 func (srv *Server) pipelineTrigger(w http.ResponseWriter, r *http.Request, p *pipelines.Pipeline) {
