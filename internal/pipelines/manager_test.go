@@ -61,7 +61,7 @@ func publish(t *testing.T, def pipelines.Definition, at time.Time) (*store.Store
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	d, err := pipelines.Snapshot(context.Background(), s, dir)
+	d, err := pipelines.Snapshot(context.Background(), s, dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

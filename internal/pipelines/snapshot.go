@@ -35,8 +35,9 @@ type Entry struct {
 }
 
 // Manifest lists the files of dir a snapshot would hold, with their digests, without
-// storing anything: the publish kind's cache key. skip is a folder left out (the workspace).
-func Manifest(ctx context.Context, dir, skip string) ([]Entry, error) {
+// storing anything: the publish kind's cache key. skip is a folder left out (the workspace);
+// exclude lists files left out by their slash-separated path in dir (what steps write).
+func Manifest(ctx context.Context, dir, skip string, exclude map[string]bool) ([]Entry, error) {
 	var out []Entry
 	var total int64
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
@@ -58,6 +59,10 @@ func Manifest(ctx context.Context, dir, skip string) ([]Entry, error) {
 		if d.IsDir() {
 			return nil
 		}
+		rel, _ := filepath.Rel(dir, p)
+		if exclude[filepath.ToSlash(rel)] {
+			return nil
+		}
 		st, err := os.Stat(p) // follows a link
 		if err != nil || !st.Mode().IsRegular() {
 			return nil // a dangling link, a socket, a FIFO: nothing a step could read as data
@@ -72,7 +77,6 @@ func Manifest(ctx context.Context, dir, skip string) ([]Entry, error) {
 		if err != nil {
 			return err
 		}
-		rel, _ := filepath.Rel(dir, p)
 		out = append(out, Entry{Path: filepath.ToSlash(rel), Digest: dg, Size: st.Size(), Exec: st.Mode()&0o111 != 0})
 		return nil
 	})
@@ -96,10 +100,10 @@ func manifestBytes(entries []Entry) []byte {
 	return b
 }
 
-// Snapshot stores dir's files and their manifest in the workspace and returns the
-// manifest's digest. A file that changes while it is stored fails the snapshot.
-func Snapshot(ctx context.Context, s *store.Store, dir string) (string, error) {
-	entries, err := Manifest(ctx, dir, s.Root)
+// Snapshot stores dir's files (but exclude) and their manifest in the workspace and returns
+// the manifest's digest. A file that changes while it is stored fails the snapshot.
+func Snapshot(ctx context.Context, s *store.Store, dir string, exclude map[string]bool) (string, error) {
+	entries, err := Manifest(ctx, dir, s.Root, exclude)
 	if err != nil {
 		return "", err
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/mlflow-go/mlflow/internal/pipelines"
 	"github.com/mlflow-go/mlflow/internal/server"
 	"github.com/mlflow-go/mlflow/internal/store"
+	"github.com/mlflow-go/mlflow/schema"
 	"github.com/mlflow-go/mlflow/schema/load"
 )
 
@@ -74,6 +75,7 @@ type plan struct {
 	def     pipelines.Definition
 	dir     string // the snapshot's folder: the workflow's
 	entries []pipelines.Entry
+	exclude map[string]bool
 }
 
 func (st *Step) desired(ctx context.Context, req *engine.Request) (*plan, error) {
@@ -151,12 +153,37 @@ func (st *Step) desired(ctx context.Context, req *engine.Request) (*plan, error)
 		}
 		def.Params = append(def.Params, pipelines.Param{Name: name, Type: typ})
 	}
-	entries, err := pipelines.Manifest(ctx, wf.Dir, req.Store.Root)
+	exclude := written(wf)
+	entries, err := pipelines.Manifest(ctx, wf.Dir, req.Store.Root, exclude)
 	if err != nil {
 		return nil, err
 	}
 	def.Snapshot = pipelines.ManifestDigest(entries)
-	return &plan{def: def, dir: wf.Dir, entries: entries}, nil
+	return &plan{def: def, dir: wf.Dir, entries: entries, exclude: exclude}, nil
+}
+
+// written lists the files the workflow's exec steps declare as outputs, relative to its
+// folder: a run writes them, maybe while publish takes its snapshot, so they are left out
+// (else every run could publish a new version), and a pipeline's run writes its own.
+func written(wf *schema.Workflow) map[string]bool {
+	out := map[string]bool{}
+	for _, st := range wf.Steps {
+		if st.Kind != "exec" {
+			continue
+		}
+		dir, _ := st.Config["dir"].(string)
+		list, _ := st.Config["outputs"].([]any)
+		for _, o := range list {
+			p, ok := o.(string)
+			if !ok || filepath.IsAbs(p) || filepath.IsAbs(dir) {
+				continue
+			}
+			if rel := filepath.Join(dir, p); filepath.IsLocal(rel) {
+				out[filepath.ToSlash(rel)] = true
+			}
+		}
+	}
+	return out
 }
 
 func paramType(v any) string {
@@ -204,7 +231,7 @@ func (st *Step) Key(ctx context.Context, req *engine.Request, w io.Writer) error
 	if req.Workflow == nil || req.Workflow.Dir == "" {
 		return nil
 	}
-	entries, err := pipelines.Manifest(ctx, req.Workflow.Dir, req.Store.Root)
+	entries, err := pipelines.Manifest(ctx, req.Workflow.Dir, req.Store.Root, written(req.Workflow))
 	if err != nil {
 		return err
 	}
@@ -262,7 +289,7 @@ func (st *Step) Run(ctx context.Context, req *engine.Request) (engine.Outputs, e
 	if err != nil {
 		return nil, err
 	}
-	digest, err := pipelines.Snapshot(ctx, req.Store, p.dir)
+	digest, err := pipelines.Snapshot(ctx, req.Store, p.dir, p.exclude)
 	if err != nil {
 		return nil, err
 	}

@@ -109,3 +109,34 @@ func TestRefused(t *testing.T) {
 		t.Fatalf("error %v", err)
 	}
 }
+
+// Files the workflow's exec steps write are not part of the snapshot: a run writes them,
+// maybe while publish takes it, and would otherwise publish a new version each time.
+func TestStepOutputsLeftOut(t *testing.T) {
+	dir := t.TempDir()
+	src := strings.Replace(confWorkflow, `inputs: ["d.csv"]}`, `inputs: ["d.csv"], outputs: ["out/head.csv"]}`, 1)
+	os.WriteFile(filepath.Join(dir, "wf.cue"), []byte(src), 0o644)
+	os.WriteFile(filepath.Join(dir, "d.csv"), []byte("a\n"), 0o644)
+	s, err := store.Open(filepath.Join(dir, ".mlflow"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	key := func() string {
+		var b strings.Builder
+		if err := publish.New().Key(context.Background(), request(t, dir, s), &b); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	before := key()
+	os.MkdirAll(filepath.Join(dir, "out"), 0o755)
+	os.WriteFile(filepath.Join(dir, "out", "head.csv"), []byte("a\n"), 0o644)
+	if after := key(); after != before {
+		t.Fatalf("an exec output changed the snapshot: %s, then %s", before, after)
+	}
+	os.WriteFile(filepath.Join(dir, "out", "other.csv"), []byte("a\n"), 0o644)
+	if after := key(); after == before {
+		t.Fatal("a new file left the snapshot as it was")
+	}
+}
