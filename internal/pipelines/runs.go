@@ -75,6 +75,7 @@ var (
 	ErrDisabled = errors.New("is disabled: enable it first (mlflow pipeline enable)")
 	ErrFinished = errors.New("has finished: only a queued or running run can be cancelled")
 	ErrNoKinds  = errors.New("this server runs no step kinds: it cannot run pipelines")
+	ErrStopping = errors.New("the server is stopping: trigger again once it runs")
 )
 
 // BusyError is a trigger refused while a run is active: by concurrency "skip", or because
@@ -251,7 +252,7 @@ func (m *Manager) submit(ctx context.Context, p *Pipeline, raw map[string]string
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.ctx == nil || m.ctx.Err() != nil {
-		return nil, errors.New("the pipeline runner is not running (the server is stopping)")
+		return nil, ErrStopping
 	}
 	busy := m.active[p.Name]
 	skip := busy != nil && (p.Concurrency == "skip" || len(m.queued[p.Name]) >= m.opts.MaxQueued)

@@ -216,7 +216,7 @@ func (srv *Server) pipelineTrigger(w http.ResponseWriter, r *http.Request, p *pi
 	case errors.Is(err, pipelines.ErrNotFound):
 		pipelineError(w, 404, "NotFound", "%v", err)
 		return
-	case errors.Is(err, pipelines.ErrNoKinds):
+	case errors.Is(err, pipelines.ErrNoKinds), errors.Is(err, pipelines.ErrStopping):
 		pipelineError(w, 503, "ServiceUnavailable", "%v", err)
 		return
 	default:
