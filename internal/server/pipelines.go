@@ -45,6 +45,7 @@ func (srv *Server) pipelineRoutes(m *http.ServeMux) {
 		swaggerui.Asset(w, r, r.PathValue("file"))
 	})
 	m.HandleFunc("GET /pipelines/{name}", srv.pipeline(srv.pipelineShow))
+	m.HandleFunc("GET /pipelines/{name}/openapi.json", srv.pipeline(srv.pipelineSpec))
 	m.HandleFunc("POST /pipelines/{name}/runs", srv.pipeline(srv.pipelineTrigger))
 	m.HandleFunc("GET /pipelines/{name}/runs", srv.pipeline(srv.pipelineRuns))
 	m.HandleFunc("GET /pipelines/{name}/runs/{id}", srv.pipeline(srv.pipelineRun))
@@ -266,6 +267,40 @@ func (srv *Server) pipelinesSpec(w http.ResponseWriter, r *http.Request) {
 	jsonOut(w, 200, pipelinesOpenAPI(srv.opts.Version))
 }
 
+// pipelineSpec is the document for one pipeline: its parameters typed, with their
+// defaults, so a generated client knows what it may send. It names the parameters, so it
+// needs a key like the pipeline's other routes.
+func (srv *Server) pipelineSpec(w http.ResponseWriter, r *http.Request, p *pipelines.Pipeline) {
+	doc := pipelinesOpenAPI(srv.opts.Version)
+	props := map[string]any{}
+	for _, pr := range p.Params {
+		t := map[string]any{"default": pr.Default}
+		switch pr.Type {
+		case "string":
+			t["type"] = "string"
+		case "boolean":
+			t["type"] = []string{"boolean", "string"}
+		default:
+			// Azure's ParameterAssignments send numbers as strings.
+			t["type"] = []string{pr.Type, "string"}
+		}
+		props[pr.Name] = t
+	}
+	values := map[string]any{"type": "object", "properties": props, "additionalProperties": false}
+	doc["info"].(map[string]any)["title"] = "mlflow pipeline " + p.Name
+	doc["info"].(map[string]any)["description"] = p.Description
+	body := doc["paths"].(map[string]any)["/pipelines/{name}/runs"].(map[string]any)["post"].(map[string]any)["requestBody"]
+	for _, alt := range body.(map[string]any)["content"].(map[string]any)["application/json"].(map[string]any)["schema"].(map[string]any)["oneOf"].([]any) {
+		pr := alt.(map[string]any)["properties"].(map[string]any)
+		for _, k := range []string{"parameters", "ParameterAssignments"} {
+			if pr[k] != nil {
+				pr[k] = values
+			}
+		}
+	}
+	jsonOut(w, 200, doc)
+}
+
 func pipelinesOpenAPI(version string) map[string]any {
 	ref := func(name string) map[string]any { return map[string]any{"$ref": "#/components/schemas/" + name} }
 	answer := func(desc string, schema map[string]any) map[string]any {
@@ -300,6 +335,11 @@ func pipelinesOpenAPI(version string) map[string]any {
 			"description": "Trigger and follow runs of the pipelines the publish step published. Runs go through the same engine and cache as mlflow run and appear in mlflow runs list."},
 		"security": []any{map[string]any{"key": []string{}}},
 		"paths": map[string]any{
+			"/pipelines/{name}/openapi.json": map[string]any{"get": map[string]any{
+				"operationId": "getPipelineSpec", "summary": "This document for one pipeline, its parameters typed",
+				"parameters": []any{nameParam},
+				"responses":  merge(map[string]any{"200": answer("An OpenAPI 3.1 document", map[string]any{"type": "object"})}, errs("401", "404")),
+			}},
 			"/pipelines/{name}": map[string]any{"get": map[string]any{
 				"operationId": "getPipeline", "summary": "The pipeline at its newest version: steps, params, schedule",
 				"parameters": []any{nameParam},

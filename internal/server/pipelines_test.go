@@ -235,6 +235,15 @@ func TestPipelineREST(t *testing.T) {
 			t.Errorf("openapi.json (%d) has no %s", code, p)
 		}
 	}
+	// One pipeline's document types its parameters.
+	code, _, spec = call(t, "GET", base+"/openapi.json", k.Primary, "")
+	b, _ := json.Marshal(spec)
+	if code != 200 || !strings.Contains(string(b), `"parameters":{"additionalProperties":false,"properties":{"f":{"default":"d.txt","type":"string"},"n":{"default":1,"type":["integer","string"]}`) {
+		t.Errorf("the pipeline's openapi.json (%d): %s", code, b)
+	}
+	if code, _, _ := call(t, "GET", base+"/openapi.json", "", ""); code != 401 {
+		t.Errorf("the pipeline's openapi.json without a key: %d", code)
+	}
 	resp, err := http.Get(in.URL + "/pipelines/docs/")
 	if err != nil {
 		t.Fatal(err)
