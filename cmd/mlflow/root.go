@@ -42,6 +42,7 @@ func commands() []*command {
 		cmdPredict(),
 		cmdServe(),
 		cmdServer(),
+		cmdUI(),
 		cmdEndpoint(),
 		cmdPipeline(),
 		cmdBench(),

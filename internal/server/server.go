@@ -19,6 +19,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -34,6 +35,7 @@ import (
 	"github.com/mlflow-go/mlflow/internal/server/reqlog"
 	"github.com/mlflow-go/mlflow/internal/server/serve"
 	"github.com/mlflow-go/mlflow/internal/store"
+	"github.com/mlflow-go/mlflow/internal/studio"
 )
 
 // Info is what a running server publishes in the workspace
@@ -304,6 +306,11 @@ func (srv *Server) routes() {
 		}()
 	}))
 	srv.pipelineRoutes(m)
+	// The web UI (mlflow ui): its own login token and session, see internal/studio.
+	m.Handle("/ui/", studio.New(studio.Options{Store: srv.s, Version: srv.opts.Version, Root: m}))
+	m.HandleFunc("GET /ui", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, (&url.URL{Path: "/ui/", RawQuery: r.URL.RawQuery}).String(), http.StatusMovedPermanently)
+	})
 }
 
 // missing answers for an endpoint that is not mounted: 503 with the reason when its load

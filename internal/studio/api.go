@@ -1,0 +1,617 @@
+package studio
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mlflow-go/mlflow/engine"
+	"github.com/mlflow-go/mlflow/internal/datasets"
+	"github.com/mlflow-go/mlflow/internal/endpoints"
+	"github.com/mlflow-go/mlflow/internal/models"
+	"github.com/mlflow-go/mlflow/internal/pipelines"
+	"github.com/mlflow-go/mlflow/internal/server/reqlog"
+	"github.com/mlflow-go/mlflow/internal/store"
+	"github.com/mlflow-go/mlflow/internal/tabular"
+)
+
+// Paging of /ui/api/runs.
+const (
+	defaultPageSize = 50
+	maxPageSize     = 200
+)
+
+func jsonOut(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		code, b = http.StatusInternalServerError, []byte(`{"error":"encode answer"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	w.Write(b)
+}
+
+func jsonError(w http.ResponseWriter, code int, format string, args ...any) {
+	jsonOut(w, code, map[string]string{"error": fmt.Sprintf(format, args...)})
+}
+
+// storeError answers a lookup's error: a missing object is 404 naming what was asked for.
+func storeError(w http.ResponseWriter, what string, err error) {
+	switch {
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, engine.ErrRunNotFound),
+		errors.Is(err, endpoints.ErrNotFound):
+		jsonError(w, http.StatusNotFound, "%s does not exist in this workspace", what)
+	case errors.Is(err, engine.ErrRunAmbiguous):
+		jsonError(w, http.StatusBadRequest, "%s: %v", what, err)
+	default:
+		jsonError(w, http.StatusInternalServerError, "%s: %v", what, err)
+	}
+}
+
+// RunSummary is one row of the runs list: what `mlflow runs list` prints.
+type RunSummary struct {
+	RunID      string    `json:"run_id"`
+	Workflow   string    `json:"workflow"`
+	Status     string    `json:"status"`
+	Started    time.Time `json:"started"`
+	DurationMS int64     `json:"duration_ms"`
+	Steps      int       `json:"steps"`
+	Cached     int       `json:"cached"`
+	Trigger    string    `json:"trigger"`
+}
+
+func summarize(r *engine.RunRecord) RunSummary {
+	s := RunSummary{RunID: r.RunID, Workflow: r.Workflow, Status: r.Status, Started: r.Started,
+		DurationMS: r.DurationMS, Steps: len(r.Steps), Trigger: r.Trigger}
+	for _, st := range r.Steps {
+		if st.Cached {
+			s.Cached++
+		}
+	}
+	return s
+}
+
+// intParam reads a positive integer query parameter, def when absent.
+func intParam(r *http.Request, name string, def, max int) (int, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > max {
+		return 0, fmt.Errorf("query parameter %s=%q: want a whole number from 1 to %d", name, v, max)
+	}
+	return n, nil
+}
+
+func (st *Studio) apiRuns(w http.ResponseWriter, r *http.Request) {
+	page, err := intParam(r, "page", 1, math.MaxInt32)
+	if err == nil {
+		var size int
+		if size, err = intParam(r, "size", defaultPageSize, maxPageSize); err == nil {
+			st.runsPage(w, r, page, size)
+			return
+		}
+	}
+	jsonError(w, http.StatusBadRequest, "%v", err)
+}
+
+func (st *Studio) runsPage(w http.ResponseWriter, r *http.Request, page, size int) {
+	total, err := engine.CountRuns(r.Context(), st.s)
+	if err != nil {
+		jsonError(w, 500, "count runs: %v", err)
+		return
+	}
+	runs, err := engine.ListRunsPage(r.Context(), st.s, (page-1)*size, size)
+	if err != nil {
+		jsonError(w, 500, "list runs: %v", err)
+		return
+	}
+	out := make([]RunSummary, 0, len(runs))
+	for _, run := range runs {
+		out = append(out, summarize(run))
+	}
+	jsonOut(w, 200, map[string]any{"total": total, "page": page, "size": size, "runs": out})
+}
+
+func (st *Studio) apiRun(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	run, err := engine.GetRun(r.Context(), st.s, id)
+	if err != nil {
+		storeError(w, fmt.Sprintf("run %q", id), err)
+		return
+	}
+	jsonOut(w, 200, run)
+}
+
+// logTailBytes bounds a step log shown in the page: training logs can be long, and the end
+// is what one looks at.
+const logTailBytes = 64 << 10
+
+func (st *Studio) apiStepLog(w http.ResponseWriter, r *http.Request) {
+	id, step := r.PathValue("id"), r.PathValue("step")
+	run, err := engine.GetRun(r.Context(), st.s, id)
+	if err != nil {
+		storeError(w, fmt.Sprintf("run %q", id), err)
+		return
+	}
+	rec, ok := run.Steps[step]
+	if !ok {
+		jsonError(w, 404, "run %s has no step %q", run.RunID, step)
+		return
+	}
+	var b []byte
+	if rec.Log != "" {
+		if b, err = st.s.Get(rec.Log); err != nil {
+			jsonError(w, 500, "log of step %s of run %s: %v", step, run.RunID, err)
+			return
+		}
+	}
+	truncated := len(b) > logTailBytes
+	if truncated {
+		b = b[len(b)-logTailBytes:]
+	}
+	jsonOut(w, 200, map[string]any{"step": step, "state": rec.State, "log": string(bytes.ToValidUTF8(b, []byte("\uFFFD"))), "truncated": truncated})
+}
+
+// eventPoll is how often a run's event stream looks at its record. A run writes its record
+// at most every 100 ms (engine's flushEvery) from another process, so the store is the one
+// place to watch, and a poll of one indexed row is cheap.
+const eventPoll = 250 * time.Millisecond
+
+// apiRunEvents streams a run's record as server-sent events ("run") each time it changes,
+// then "end" once the run is over.
+func (st *Studio) apiRunEvents(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	run, err := engine.GetRun(r.Context(), st.s, id)
+	if err != nil {
+		storeError(w, fmt.Sprintf("run %q", id), err)
+		return
+	}
+	rc := http.NewResponseController(w)
+	// The server's write timeout is for requests; a run may go on for an hour.
+	rc.SetWriteDeadline(time.Time{})
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(200)
+	var last []byte
+	tick := time.NewTicker(eventPoll)
+	defer tick.Stop()
+	for {
+		b, _ := json.Marshal(run)
+		if !bytes.Equal(b, last) {
+			fmt.Fprintf(w, "event: run\ndata: %s\n\n", b)
+			last = b
+		}
+		if run.Status != engine.StateRunning && run.Status != engine.StatePending {
+			io.WriteString(w, "event: end\ndata: {}\n\n")
+			rc.Flush()
+			return
+		}
+		if err := rc.Flush(); err != nil {
+			return
+		}
+		select {
+		case <-r.Context().Done():
+			return
+		case <-tick.C:
+		}
+		if next, err := engine.GetRun(r.Context(), st.s, run.RunID); err == nil {
+			run = next
+		}
+	}
+}
+
+func (st *Studio) apiDatasets(w http.ResponseWriter, r *http.Request) {
+	ds, err := datasets.List(r.Context(), st.s)
+	if err != nil {
+		jsonError(w, 500, "list datasets: %v", err)
+		return
+	}
+	if ds == nil {
+		ds = []*datasets.Dataset{}
+	}
+	jsonOut(w, 200, ds)
+}
+
+// Histogram is a numeric column's distribution, computed from the stored frame: the
+// profile keeps quartiles, not bins.
+type Histogram struct {
+	Column string    `json:"column"`
+	Edges  []float64 `json:"edges"` // len(Counts)+1
+	Counts []int     `json:"counts"`
+}
+
+const histogramBins = 20
+
+func histograms(f *tabular.Frame) []Histogram {
+	var out []Histogram
+	for _, c := range f.Columns {
+		if c.Type != tabular.Numeric {
+			continue
+		}
+		lo, hi := math.Inf(1), math.Inf(-1)
+		for _, v := range c.Num {
+			if v == v {
+				lo, hi = min(lo, v), max(hi, v)
+			}
+		}
+		if math.IsInf(lo, 1) {
+			continue // every value is missing
+		}
+		bins := histogramBins
+		if hi == lo {
+			bins = 1
+		}
+		h := Histogram{Column: c.Name, Counts: make([]int, bins), Edges: make([]float64, bins+1)}
+		width := (hi - lo) / float64(bins)
+		for i := range h.Edges {
+			h.Edges[i] = lo + float64(i)*width
+		}
+		h.Edges[bins] = hi
+		for _, v := range c.Num {
+			if v != v {
+				continue
+			}
+			i := bins - 1
+			if width > 0 {
+				i = min(int((v-lo)/width), bins-1)
+			}
+			h.Counts[i]++
+		}
+		out = append(out, h)
+	}
+	return out
+}
+
+func pathVersion(r *http.Request) (string, int, error) {
+	name, v := r.PathValue("name"), r.PathValue("version")
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return name, 0, fmt.Errorf("version %q of %q: want a whole number from 1", v, name)
+	}
+	return name, n, nil
+}
+
+func (st *Studio) apiDataset(w http.ResponseWriter, r *http.Request) {
+	name, v, err := pathVersion(r)
+	if err != nil {
+		jsonError(w, 400, "%v", err)
+		return
+	}
+	d, err := datasets.Get(r.Context(), st.s, name, v)
+	if err != nil {
+		storeError(w, fmt.Sprintf("dataset %s:%d", name, v), err)
+		return
+	}
+	all, err := datasets.List(r.Context(), st.s)
+	if err != nil {
+		jsonError(w, 500, "list datasets: %v", err)
+		return
+	}
+	versions := []*datasets.Dataset{}
+	for _, o := range all {
+		if o.Name == name {
+			versions = append(versions, o)
+		}
+	}
+	out := map[string]any{"dataset": d, "versions": versions}
+	if f, err := datasets.LoadFrame(st.s, d.Digest); err == nil {
+		out["histograms"] = histograms(f)
+	} else {
+		out["histograms_error"] = err.Error()
+	}
+	jsonOut(w, 200, out)
+}
+
+func (st *Studio) apiModels(w http.ResponseWriter, r *http.Request) {
+	ms, err := models.List(r.Context(), st.s, "")
+	if err != nil {
+		jsonError(w, 500, "list models: %v", err)
+		return
+	}
+	if ms == nil {
+		ms = []models.Record{}
+	}
+	for i := range ms {
+		// The list shows figures; the leaderboard is on the model's page.
+		ms[i].Meta.Leaderboard, ms[i].Meta.Importance = nil, nil
+		ms[i].Path = ""
+	}
+	jsonOut(w, 200, ms)
+}
+
+func (st *Studio) apiModel(w http.ResponseWriter, r *http.Request) {
+	name, v, err := pathVersion(r)
+	if err != nil {
+		jsonError(w, 400, "%v", err)
+		return
+	}
+	m, err := models.Get(r.Context(), st.s, name, v)
+	if err != nil {
+		storeError(w, fmt.Sprintf("model %s:%d", name, v), err)
+		return
+	}
+	m.Path = "" // a path on the server's disk is of no use to a browser
+	jsonOut(w, 200, m)
+}
+
+// EndpointView is an endpoint as its page shows it.
+type EndpointView struct {
+	*endpoints.Endpoint
+	ScoringURI string `json:"scoring_uri"`
+	SwaggerURI string `json:"swagger_uri"`
+	DocsURI    string `json:"docs_uri"`
+	// Example is a record for the scoring form, built from the training dataset's profile
+	// (median, most frequent category), never from a real row.
+	Example map[string]any  `json:"example,omitempty"`
+	Summary reqlog.Summary  `json:"summary"`
+	Series  []MinuteFigures `json:"series"`
+	Tail    []reqlog.Entry  `json:"tail"`
+}
+
+// MinuteFigures are one minute of an endpoint's request log.
+type MinuteFigures struct {
+	Minute time.Time      `json:"minute"`
+	Count  int            `json:"count"`
+	P50MS  float64        `json:"p50_ms"`
+	P99MS  float64        `json:"p99_ms"`
+	Status map[string]int `json:"status"`
+}
+
+// logWindow bounds the request log read for an endpoint's charts.
+const logWindow = 20000
+
+func perMinute(es []reqlog.Entry) []MinuteFigures {
+	var out []MinuteFigures
+	for i := 0; i < len(es); {
+		m := es[i].Time.UTC().Truncate(time.Minute)
+		j := i
+		for j < len(es) && es[j].Time.UTC().Truncate(time.Minute).Equal(m) {
+			j++
+		}
+		s := reqlog.Summarize(es[i:j])
+		out = append(out, MinuteFigures{Minute: m, Count: s.Count, P50MS: s.P50MS, P99MS: s.P99MS, Status: s.Status})
+		i = j
+	}
+	return out
+}
+
+func baseURL(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+func (st *Studio) apiEndpoints(w http.ResponseWriter, r *http.Request) {
+	eps, err := endpoints.List(r.Context(), st.s)
+	if err != nil {
+		jsonError(w, 500, "list endpoints: %v", err)
+		return
+	}
+	if eps == nil {
+		eps = []*endpoints.Endpoint{}
+	}
+	jsonOut(w, 200, eps)
+}
+
+func (st *Studio) apiEndpoint(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	e, err := endpoints.Get(r.Context(), st.s, name)
+	if err != nil {
+		storeError(w, fmt.Sprintf("endpoint %q", name), err)
+		return
+	}
+	base := baseURL(r) + "/endpoints/" + name
+	v := EndpointView{Endpoint: e, ScoringURI: base + "/score", SwaggerURI: base + "/swagger.json", DocsURI: base + "/docs",
+		Example: st.example(r.Context(), e)}
+	es, _ := reqlog.Tail(endpoints.LogPath(st.s, name), logWindow)
+	v.Summary = reqlog.Summarize(es)
+	v.Series = perMinute(es)
+	v.Tail = es[max(len(es)-50, 0):]
+	jsonOut(w, 200, v)
+}
+
+// example is a typical record of the endpoint's model's training data.
+func (st *Studio) example(ctx context.Context, e *endpoints.Endpoint) map[string]any {
+	if e.Model.Version == 0 {
+		return nil
+	}
+	m, err := models.Get(ctx, st.s, e.Model.Name, e.Model.Version)
+	if err != nil || m.Meta.Lineage.Dataset.Name == "" {
+		return nil
+	}
+	d, err := datasets.Get(ctx, st.s, m.Meta.Lineage.Dataset.Name, m.Meta.Lineage.Dataset.Version)
+	if err != nil || d.Profile == nil {
+		return nil
+	}
+	out := map[string]any{}
+	for _, c := range d.Profile.Columns {
+		switch {
+		case c.Name == d.Profile.Target:
+		case c.P50 != nil:
+			out[c.Name] = *c.P50
+		case len(c.Top) > 0:
+			out[c.Name] = c.Top[0].Value
+			if c.Type == "boolean" {
+				out[c.Name] = c.Top[0].Value == "true"
+			}
+		}
+	}
+	return out
+}
+
+// apiEndpointKey reveals the endpoint's primary key: an explicit POST (CSRF-checked), so
+// the key never sits in a page that was only looked at.
+func (st *Studio) apiEndpointKey(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	e, err := endpoints.Get(r.Context(), st.s, name)
+	if err != nil {
+		storeError(w, fmt.Sprintf("endpoint %q", name), err)
+		return
+	}
+	if e.Auth != "key" {
+		jsonError(w, 409, "endpoint %s has auth %s: it has no key", name, e.Auth)
+		return
+	}
+	k, err := endpoints.ReadKeys(st.s, name)
+	if err != nil {
+		jsonError(w, 500, "keys of endpoint %s: %v", name, err)
+		return
+	}
+	jsonOut(w, 200, map[string]string{"primary": k.Primary})
+}
+
+// maxScoreBody bounds the scoring form's request: it is one record typed by a person.
+const maxScoreBody = 1 << 20
+
+// apiEndpointScore scores the form's record through the server's own handler with the
+// endpoint's key, so the page never needs the key and sees exactly a client's answer.
+func (st *Studio) apiEndpointScore(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	e, err := endpoints.Get(r.Context(), st.s, name)
+	if err != nil {
+		storeError(w, fmt.Sprintf("endpoint %q", name), err)
+		return
+	}
+	if st.opts.Root == nil {
+		jsonError(w, 503, "scoring needs the workspace server")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxScoreBody))
+	if err != nil {
+		jsonError(w, 413, "scoring request body: %v", err)
+		return
+	}
+	req := httptest.NewRequestWithContext(r.Context(), "POST", "/endpoints/"+name+"/score", bytes.NewReader(body))
+	req.Host = r.Host
+	req.Header.Set("Content-Type", "application/json")
+	if e.Auth == "key" {
+		k, err := endpoints.ReadKeys(st.s, name)
+		if err != nil {
+			jsonError(w, 500, "keys of endpoint %s: %v", name, err)
+			return
+		}
+		req.Header.Set("Authorization", "Bearer "+k.Primary)
+	}
+	rec := httptest.NewRecorder()
+	st.opts.Root.ServeHTTP(rec, req)
+	jsonOut(w, 200, map[string]any{"status": rec.Code, "body": rec.Body.String()})
+}
+
+func (st *Studio) apiPipelines(w http.ResponseWriter, r *http.Request) {
+	ps, err := pipelines.List(r.Context(), st.s)
+	if err != nil {
+		jsonError(w, 500, "list pipelines: %v", err)
+		return
+	}
+	if ps == nil {
+		ps = []*pipelines.Pipeline{}
+	}
+	jsonOut(w, 200, ps)
+}
+
+func (st *Studio) apiPipeline(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	p, err := pipelines.Get(r.Context(), st.s, name)
+	if err != nil {
+		storeError(w, fmt.Sprintf("pipeline %q", name), err)
+		return
+	}
+	runs, err := pipelines.ListRuns(r.Context(), st.s, name, 100)
+	if err != nil {
+		jsonError(w, 500, "runs of pipeline %s: %v", name, err)
+		return
+	}
+	if runs == nil {
+		runs = []*pipelines.Run{}
+	}
+	jsonOut(w, 200, map[string]any{"pipeline": p, "runs": runs})
+}
+
+// apiOverview is the front page: the latest runs, every endpoint and pipeline, counts.
+func (st *Studio) apiOverview(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	out := map[string]any{"version": st.opts.Version}
+	runs, err := engine.ListRunsPage(ctx, st.s, 0, 10)
+	if err != nil {
+		jsonError(w, 500, "list runs: %v", err)
+		return
+	}
+	sums := []RunSummary{}
+	for _, run := range runs {
+		sums = append(sums, summarize(run))
+	}
+	out["runs"] = sums
+	out["total_runs"], _ = engine.CountRuns(ctx, st.s)
+	eps, _ := endpoints.List(ctx, st.s)
+	out["endpoints"] = append([]*endpoints.Endpoint{}, eps...)
+	ps, _ := pipelines.List(ctx, st.s)
+	out["pipelines"] = append([]*pipelines.Pipeline{}, ps...)
+	ds, _ := datasets.List(ctx, st.s)
+	out["datasets"] = append([]*datasets.Dataset{}, ds...)
+	ms, _ := models.List(ctx, st.s, "")
+	latest := map[string]models.Record{}
+	for _, m := range ms {
+		m.Meta.Leaderboard, m.Meta.Importance, m.Path = nil, nil, ""
+		latest[m.Name] = m
+	}
+	names := make([]string, 0, len(latest))
+	for n := range latest {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	lm := []models.Record{}
+	for _, n := range names {
+		lm = append(lm, latest[n])
+	}
+	out["models"] = lm
+	jsonOut(w, 200, out)
+}
+
+// benchHistogram serves the latency histogram (SVG) of a benchmark step's report: the
+// step's "report" output names the file. Only a file inside the workspace is served, so a
+// doctored record cannot make the UI read anything else; the page shows it in an <img>,
+// where an SVG's scripts do not run.
+func (st *Studio) apiBenchHistogram(w http.ResponseWriter, r *http.Request) {
+	id, step := r.PathValue("id"), r.PathValue("step")
+	run, err := engine.GetRun(r.Context(), st.s, id)
+	if err != nil {
+		storeError(w, fmt.Sprintf("run %q", id), err)
+		return
+	}
+	rec, ok := run.Steps[step]
+	if !ok {
+		jsonError(w, 404, "run %s has no step %q", run.RunID, step)
+		return
+	}
+	rep, _ := rec.Outputs["report"].(map[string]any)
+	p, _ := rep["histogram"].(string)
+	root, err := filepath.Abs(st.s.Root)
+	if p == "" || err != nil || !strings.HasSuffix(p, ".svg") || !strings.HasPrefix(filepath.Clean(p), root+string(filepath.Separator)) {
+		jsonError(w, 404, "step %s of run %s has no latency histogram in the workspace", step, run.RunID)
+		return
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		jsonError(w, 404, "latency histogram of step %s of run %s: %v", step, run.RunID, err)
+		return
+	}
+	w.Header().Set("Content-Type", "image/svg+xml")
+	w.Header().Set("Content-Security-Policy", "sandbox; default-src 'none'; style-src 'unsafe-inline'")
+	w.Write(b)
+}
