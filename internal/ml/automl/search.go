@@ -229,6 +229,9 @@ func (s *search) fitFold(ctx context.Context, sp spec, fi int, seed uint64, work
 	}
 	pred := make([]float64, len(f.valid)*k)
 	m.PredictRows(d, f.valid, pred)
+	// The fold's predictions were the binned trees' only use: a kept fold model is for the
+	// artifact, which needs the raw-value trees alone.
+	m.ReleaseTraining()
 	return m, pred, ctx.Err() != nil, nil
 }
 
