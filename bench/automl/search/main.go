@@ -25,6 +25,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	rtmetrics "runtime/metrics"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"time"
@@ -48,7 +50,11 @@ func main() {
 	parallel := flag.Int("parallel", runtime.GOMAXPROCS(0), "worker pool size")
 	maxCost := flag.Float64("max-cost", automl.DefaultMaxInferenceCost, "max_inference_cost of the final model (0: no bound)")
 	refit := flag.Bool("refit", false, "refit the selected members on all rows; -cv/-holdout then also score the same ensemble bagged")
+	heapProfile := flag.String("heapprofile", "", "write the heap profile taken at the largest live heap seen to this file (go tool pprof -sample_index=inuse_space)")
 	flag.Parse()
+	if *heapProfile != "" {
+		defer peakHeap(*heapProfile)()
+	}
 
 	f, err := tabular.ReadFile(context.Background(), *data, tabular.ReadOptions{Target: *target})
 	if err != nil {
@@ -237,4 +243,40 @@ func round(v []float64) []string {
 		out[i] = fmt.Sprintf("%.4f", x)
 	}
 	return out
+}
+
+// peakHeap samples the live heap every 100 ms and, each time it is larger than ever, writes
+// the heap profile (as of the last GC) to path: the profile at the end of a search says what
+// survived it, not what made its peak. The returned func stops the sampler.
+func peakHeap(path string) func() {
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	sample := []rtmetrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	var peak uint64
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				fmt.Fprintf(os.Stderr, "peak live heap %d MiB, profile in %s\n", peak>>20, path)
+				return
+			case <-t.C:
+			}
+			rtmetrics.Read(sample)
+			if v := sample[0].Value.Uint64(); v > peak {
+				peak = v
+				f, err := os.Create(path)
+				if err != nil {
+					log.Fatal(err)
+				}
+				if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+					log.Fatal(err)
+				}
+				f.Close()
+			}
+		}
+	}()
+	return func() { close(done); <-stopped }
 }
