@@ -356,7 +356,7 @@ type EndpointView struct {
 	DocsURI    string `json:"docs_uri"`
 	// Example is a record for the scoring form, built from the training dataset's profile
 	// (median, most frequent category), never from a real row.
-	Example map[string]any  `json:"example,omitempty"`
+	Example []Field         `json:"example,omitempty"`
 	Summary reqlog.Summary  `json:"summary"`
 	Series  []MinuteFigures `json:"series"`
 	Tail    []reqlog.Entry  `json:"tail"`
@@ -426,8 +426,14 @@ func (st *Studio) apiEndpoint(w http.ResponseWriter, r *http.Request) {
 	jsonOut(w, 200, v)
 }
 
+// Field is one column of the scoring form, in the dataset's column order.
+type Field struct {
+	Name  string `json:"name"`
+	Value any    `json:"value"`
+}
+
 // example is a typical record of the endpoint's model's training data.
-func (st *Studio) example(ctx context.Context, e *endpoints.Endpoint) map[string]any {
+func (st *Studio) example(ctx context.Context, e *endpoints.Endpoint) []Field {
 	if e.Model.Version == 0 {
 		return nil
 	}
@@ -439,17 +445,16 @@ func (st *Studio) example(ctx context.Context, e *endpoints.Endpoint) map[string
 	if err != nil || d.Profile == nil {
 		return nil
 	}
-	out := map[string]any{}
+	var out []Field
 	for _, c := range d.Profile.Columns {
 		switch {
 		case c.Name == d.Profile.Target:
 		case c.P50 != nil:
-			out[c.Name] = *c.P50
+			out = append(out, Field{c.Name, *c.P50})
+		case len(c.Top) > 0 && c.Type == "boolean":
+			out = append(out, Field{c.Name, c.Top[0].Value == "true"})
 		case len(c.Top) > 0:
-			out[c.Name] = c.Top[0].Value
-			if c.Type == "boolean" {
-				out[c.Name] = c.Top[0].Value == "true"
-			}
+			out = append(out, Field{c.Name, c.Top[0].Value})
 		}
 	}
 	return out

@@ -353,15 +353,17 @@ async function pageDataset() {
       options: { indexAxis: "y", plugins: { legend: { display: false } } },
     }, 60 + 28 * p.class_balance.length)));
   }
-  parts.push(section("Missing values", chart({
+  const missing = p.columns.reduce((n, c) => n + c.missing, 0);
+  parts.push(section("Missing values", missing === 0 ? empty("No column has a missing value.") : chart({
     type: "bar",
     data: { labels: p.columns.map((c) => c.name), datasets: [{ label: "missing", data: p.columns.map((c) => c.missing) }] },
     options: { plugins: { legend: { display: false } } },
   }, 200)));
   const hist = Object.fromEntries((d.histograms || []).map((h) => [h.column, h]));
   const cards = p.columns.map((c) => {
-    const stats = kv([["type", c.type + (c.integer ? " (integer)" : "")], ["present", c.count], ["missing", c.missing], ["distinct", c.distinct],
-      ["min", fmtNum(c.min)], ["median", fmtNum(c.p50)], ["mean", fmtNum(c.mean)], ["max", fmtNum(c.max)]]);
+    const figures = [["type", c.type + (c.integer ? " (integer)" : "")], ["present", c.count], ["missing", c.missing], ["distinct", c.distinct]];
+    if (c.type === "numeric") figures.push(["min", fmtNum(c.min)], ["median", fmtNum(c.p50)], ["mean", fmtNum(c.mean)], ["max", fmtNum(c.max)]);
+    const stats = kv(figures);
     let pic;
     const h = hist[c.name];
     if (h) {
@@ -417,7 +419,8 @@ async function pageModel() {
     let t = 0, best = null;
     const pts = [], bestPts = [];
     const higher = !/(error|loss|log_loss|rmse|mae|mse)/i.test(pm || "");
-    for (const e of lb) {
+    // The leaderboard is ranked by score; the chart follows the search, in trial order.
+    for (const e of lb.slice().sort((a, b) => a.id - b.id)) {
       t += e.seconds || 0;
       const v = (e.metrics || {})[pm];
       if (typeof v !== "number") continue;
@@ -489,10 +492,9 @@ async function pageEndpoint() {
     parts.push(section("Key", el("p", {}, keyBox, " ", btn)));
   }
   // The scoring form: one record, pre-filled with a typical value per column.
-  const ex = e.example || {};
-  const inputs = Object.keys(ex).map((k) => {
-    const inp = el("input", { name: k, value: String(ex[k]), "data-kind": typeof ex[k] });
-    return el("label", {}, el("span", { text: k }), inp);
+  const inputs = (e.example || []).map((f) => {
+    const inp = el("input", { name: f.name, value: String(f.value), "data-kind": typeof f.value });
+    return el("label", {}, el("span", { text: f.name }), inp);
   });
   const answer = el("pre", { id: "score-answer", class: "outputs", text: "" });
   const form = el("form", { id: "score-form", class: "score", on: { submit: async (ev) => {

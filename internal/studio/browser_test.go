@@ -1,0 +1,337 @@
+package studio_test
+
+import (
+	"context"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/mlflow-go/mlflow/engine"
+	"github.com/mlflow-go/mlflow/internal/endpoints"
+	"github.com/mlflow-go/mlflow/internal/models"
+)
+
+// chromium is Debian's browser; CI installs it (apt-get install chromium).
+const chromium = "/usr/bin/chromium"
+
+// browser is a headless Chromium whose console is watched: every page must load without
+// an error in it.
+type browser struct {
+	t    *testing.T
+	ctx  context.Context
+	dir  string // screenshots
+	mu   sync.Mutex
+	msgs []chromedp.ConsoleMessage
+}
+
+func newBrowser(t *testing.T) *browser {
+	if testing.Short() {
+		t.Skip("browser test skipped in -short mode")
+	}
+	if _, err := os.Stat(chromium); err != nil {
+		t.Skipf("browser test skipped: %s is not installed (apt-get install -y chromium)", chromium)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromium),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.WindowSize(1280, 900),
+		chromedp.UserDataDir(t.TempDir()),
+	}
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(cancel)
+	// The first action starts the browser; its context must not time out, or the browser
+	// dies with it (see chromedp.Run).
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start %s: %v", chromium, err)
+	}
+	b := &browser{t: t, ctx: ctx, dir: t.ArtifactDir()}
+	msgs := chromedp.Console(ctx)
+	go func() {
+		for m, err := range msgs {
+			if err != nil {
+				return
+			}
+			b.mu.Lock()
+			b.msgs = append(b.msgs, m)
+			b.mu.Unlock()
+		}
+	}()
+	return b
+}
+
+func (b *browser) do(actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 60*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		b.t.Fatalf("browser: %v", err)
+	}
+}
+
+func eval[T any](b *browser, js string) T {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
+	if err != nil {
+		b.t.Fatalf("evaluate %s: %v", js, err)
+	}
+	return v
+}
+
+// open loads a UI page, waits for its script to finish, and fails on any console error or
+// a page that reports one.
+func (b *browser) open(u string) {
+	b.t.Helper()
+	b.mu.Lock()
+	b.msgs = nil
+	b.mu.Unlock()
+	b.do(chromedp.Navigate(u), chromedp.WaitReady(chromedp.CSS(`body[data-loaded]`)))
+	if state := eval[string](b, `document.body.dataset.loaded`); state != "true" {
+		b.t.Errorf("%s: the page failed: %s", u, eval[string](b, `document.getElementById("content").innerText`))
+	}
+	// Charts are drawn on the next frame.
+	b.do(chromedp.Sleep(300 * time.Millisecond))
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, m := range b.msgs {
+		if m.Type == chromedp.ConsoleError || m.IsException() {
+			b.t.Errorf("%s: console: %s", u, m)
+		}
+	}
+}
+
+func (b *browser) text(sel string) string {
+	b.t.Helper()
+	return eval[string](b, `(document.querySelector(`+jsString(sel)+`) || {innerText: ""}).innerText`)
+}
+
+func (b *browser) count(sel string) int {
+	b.t.Helper()
+	return eval[int](b, `document.querySelectorAll(`+jsString(sel)+`).length`)
+}
+
+func jsString(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+}
+
+func (b *browser) screenshot(name string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(b.dir, name+".png"), png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// TestBrowser drives every page of the UI in a real headless Chromium over a workspace
+// that ran a bank marketing workflow (dataset, AutoML, deploy, consume): each page loads
+// without a console error and shows the right data, the test form scores a record, the
+// key appears only after "reveal", a live run's step changes colour without a reload, and
+// without the token nothing of the workspace is shown. Screenshots of every page are kept
+// with go test -artifacts.
+func TestBrowser(t *testing.T) {
+	b := newBrowser(t)
+	w := newWorkspace(t)
+	bankRows(t, filepath.Join(w.dir, "bank.csv"), 600)
+	w.write(t, "wf.cue", bankWorkflow)
+	w.write(t, "one.json", oneRecord)
+	ctx := context.Background()
+	w.run(t, ctx, "wf.cue", "bank-run")
+	model, err := models.Get(ctx, w.s, "bank", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := endpoints.ReadKeys(w.s, "bank")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ui := w.url + "/ui"
+
+	// Log in: the token leaves the address.
+	b.open(ui + "/?" + url.Values{"token": {w.token}}.Encode())
+	if loc := eval[string](b, `location.href`); strings.Contains(loc, "token") {
+		t.Errorf("the token stays in the address: %s", loc)
+	}
+	if got := b.text("table.runs"); !strings.Contains(got, "bank-run") || !strings.Contains(got, "succeeded") {
+		t.Errorf("overview's runs: %q", got)
+	}
+	if got := b.text("#content"); !strings.Contains(got, "bank") {
+		t.Errorf("overview: %q", got)
+	}
+	b.screenshot("01-overview")
+
+	b.open(ui + "/runs")
+	if got := b.text("table.runs tbody"); !strings.Contains(got, "bank-run") || !strings.Contains(got, "bank-studio") {
+		t.Errorf("runs: %q", got)
+	}
+	b.screenshot("02-runs")
+
+	b.open(ui + "/runs/bank-run")
+	for _, step := range []string{"data", "train", "deploy", "consume"} {
+		if b.count(`.dag .node.state-succeeded[data-step="`+step+`"]`) != 1 {
+			t.Errorf("run page: no succeeded node for step %s", step)
+		}
+	}
+	if n := b.count(`.dag .edge`); n != 3 {
+		t.Errorf("run page: %d edges, want 3 (data->train->deploy->consume)", n)
+	}
+	if n := b.count(`.timeline .bar.state-succeeded`); n != 4 {
+		t.Errorf("timeline: %d bars, want 4", n)
+	}
+	b.do(chromedp.Click(chromedp.CSS(`.dag .node[data-step="train"]`)),
+		chromedp.WaitReady(chromedp.CSS(`#step-detail pre.log`)),
+		chromedp.Poll[chromedp.Void](`document.querySelector("#step-detail pre.log").innerText !== "…"`))
+	if got := b.text("#step-detail"); !strings.Contains(got, "Outputs") || !strings.Contains(got, `"model"`) {
+		t.Errorf("train step's detail: %q", got)
+	}
+	b.screenshot("03-run")
+
+	b.open(ui + "/datasets")
+	if got := b.text("table.datasets tbody"); !strings.Contains(got, "bank") || !strings.Contains(got, "600") {
+		t.Errorf("datasets: %q", got)
+	}
+	// The description is untrusted text: shown as text, never run as HTML.
+	if got := b.text("table.datasets tbody"); !strings.Contains(got, "<img src=x onerror=alert(1)> bank sample") {
+		t.Errorf("datasets: the description is not shown as text: %q", got)
+	}
+	if n := b.count(`img[src="x"]`); n != 0 {
+		t.Errorf("datasets: the description became an <img>")
+	}
+	b.screenshot("04-datasets")
+
+	b.open(ui + "/datasets/bank/1")
+	if n := eval[int](b, `[...document.querySelectorAll("canvas")].filter(c => Chart.getChart(c)).length`); n < 20 {
+		t.Errorf("dataset page: %d charts drawn, want one per column and more", n)
+	}
+	if got := b.text(`.card[data-column="age"]`); !strings.Contains(got, "numeric") {
+		t.Errorf("dataset page, column age: %q", got)
+	}
+	b.screenshot("05-dataset")
+
+	b.open(ui + "/models")
+	if got := b.text("table.models tbody"); !strings.Contains(got, "bank") || !strings.Contains(got, "classification") {
+		t.Errorf("models: %q", got)
+	}
+	b.screenshot("06-models")
+
+	b.open(ui + "/models/bank/1")
+	if n := b.count("table.leaderboard tbody tr"); n != len(model.Meta.Leaderboard) || n == 0 {
+		t.Errorf("leaderboard: %d rows, want %d", n, len(model.Meta.Leaderboard))
+	}
+	if n := eval[int](b, `[...document.querySelectorAll("canvas")].filter(c => Chart.getChart(c)).length`); n < 2 {
+		t.Errorf("model page: %d charts drawn, want the score over time and the feature importance", n)
+	}
+	if got := b.text("#content"); !strings.Contains(got, "bank:1") || !strings.Contains(got, "bank-run") {
+		t.Errorf("model page lacks its lineage (dataset bank:1, run bank-run): %q", got)
+	}
+	b.screenshot("07-model")
+
+	b.open(ui + "/endpoints")
+	if got := b.text("table.endpoints tbody"); !strings.Contains(got, "bank") || !strings.Contains(got, "running") {
+		t.Errorf("endpoints: %q", got)
+	}
+	b.screenshot("08-endpoints")
+
+	b.open(ui + "/endpoints/bank")
+	if got := b.text("#scoring-uri"); got != w.url+"/endpoints/bank/score" {
+		t.Errorf("scoring URI %q, want %s", got, w.url+"/endpoints/bank/score")
+	}
+	if html := eval[string](b, `document.documentElement.outerHTML`); strings.Contains(html, keys.Primary) {
+		t.Error("the endpoint's key is in the page before reveal")
+	}
+	b.do(chromedp.Click(chromedp.CSS(`#reveal`)), chromedp.Poll[chromedp.Void](`document.getElementById("key").innerText !== "hidden"`))
+	if got := b.text("#key"); got != keys.Primary {
+		t.Errorf("revealed key %q, want the endpoint's primary key", got)
+	}
+	b.do(chromedp.Click(chromedp.CSS(`#score-form button[type=submit]`)),
+		chromedp.Poll[chromedp.Void](`!["", "…"].includes(document.getElementById("score-answer").innerText)`))
+	if got := b.text("#score-answer"); !strings.HasPrefix(got, "200") || !strings.Contains(got, "result") {
+		t.Errorf("the test form's answer: %q", got)
+	}
+	b.do(chromedp.Navigate(ui+"/endpoints/bank"), chromedp.WaitReady(chromedp.CSS(`body[data-loaded]`)), chromedp.Sleep(300*time.Millisecond))
+	if got := b.text("table.reqlog tbody"); !strings.Contains(got, "/endpoints/bank/score") {
+		t.Errorf("request log tail: %q", got)
+	}
+	b.screenshot("09-endpoint")
+
+	b.open(ui + "/pipelines")
+	if got := b.text("#content"); !strings.Contains(got, "No pipelines yet") {
+		t.Errorf("pipelines: %q", got)
+	}
+
+	// A live run: its page shows the second step pending, then succeeded, with no reload.
+	w.write(t, "live.cue", liveWorkflow)
+	done := make(chan *engine.RunRecord, 1)
+	go func() { done <- w.run(t, ctx, "live.cue", "live-run") }()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if _, err := engine.GetRun(ctx, w.s, "live-run"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the live run was not recorded in 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	b.open(ui + "/runs/live-run")
+	if b.count(`.dag .node.state-pending[data-step="after"]`) != 1 {
+		t.Errorf("live run: step after is not pending at first: %q", b.text(".dag"))
+	}
+	b.screenshot("10-live-before")
+	eval[bool](b, `window.notReloaded = true`)
+	b.do(chromedp.WaitReady(chromedp.CSS(`.dag .node.state-succeeded[data-step="after"]`)))
+	if !eval[bool](b, `window.notReloaded === true`) {
+		t.Error("the live run's page reloaded")
+	}
+	if got := b.text("#run-header"); !strings.Contains(got, "succeeded") {
+		t.Errorf("live run's header after the end: %q", got)
+	}
+	b.screenshot("11-live-after")
+	<-done
+
+	// Without the session cookie nothing of the workspace is shown.
+	nctx, cancel := chromedp.NewContext(b.ctx, chromedp.WithNewBrowserContext())
+	defer cancel()
+	tctx, tcancel := context.WithTimeout(nctx, 30*time.Second)
+	defer tcancel()
+	for _, p := range []string{"/", "/runs/bank-run", "/models/bank/1", "/endpoints/bank"} {
+		if err := chromedp.Do(tctx, chromedp.Navigate(ui+p)); err != nil {
+			t.Fatal(err)
+		}
+		text, err := chromedp.Run(tctx, chromedp.Evaluate[string](`document.body.innerText`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(text, "no session") {
+			t.Errorf("%s without a session: %q", p, text)
+		}
+		for _, leak := range []string{"bank-studio", "train", "VotingEnsemble", "scoring", keys.Primary} {
+			if strings.Contains(text, leak) {
+				t.Errorf("%s without a session shows %q", p, leak)
+			}
+		}
+	}
+	png, err := chromedp.Run(tctx, chromedp.FullScreenshot(100))
+	if err == nil {
+		os.WriteFile(filepath.Join(b.dir, "12-no-session.png"), png, 0o644)
+	}
+}
