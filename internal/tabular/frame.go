@@ -2,6 +2,11 @@
 // evaluation and serving read. Nothing downstream re-parses CSV.
 package tabular
 
+import (
+	"math"
+	"math/rand/v2"
+)
+
 // Type is a column's type.
 type Type uint8
 
@@ -42,6 +47,26 @@ func (c *Column) Missing(i int) bool {
 	return c.Codes[i] < 0
 }
 
+// Value is row i's cell as a JSON value, as a client would send it: nil
+// when missing, an int64 for a whole number of an integer column, a
+// float64, a bool, or the category's spelling.
+func (c *Column) Value(i int) any {
+	if c.Missing(i) {
+		return nil
+	}
+	if c.Num != nil {
+		v := c.Num[i]
+		if c.Integer && v == math.Trunc(v) {
+			return int64(v)
+		}
+		return v
+	}
+	if c.Type == Boolean {
+		return c.Codes[i] == 1
+	}
+	return c.Levels[c.Codes[i]]
+}
+
 // Frame is a table: equal-length columns in file order.
 type Frame struct {
 	Columns []*Column
@@ -79,4 +104,13 @@ func (f *Frame) Subset(rows []int) *Frame {
 		out.Columns = append(out.Columns, nc)
 	}
 	return out
+}
+
+// SampleRows draws min(n, Rows) distinct row indices, the same ones for the
+// same seed and frame size, so that a workflow that samples rows (consume,
+// benchmark) sends the same rows on every run and keys its cache alike.
+func (f *Frame) SampleRows(n int, seed uint64) []int {
+	n = min(max(n, 0), f.Rows)
+	r := rand.New(rand.NewPCG(seed, 0x6d6c666c6f77))
+	return r.Perm(f.Rows)[:n]
 }

@@ -10,8 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
@@ -25,7 +23,6 @@ import (
 	"github.com/mlflow-go/mlflow/internal/endpoints"
 	"github.com/mlflow-go/mlflow/internal/loadgen"
 	"github.com/mlflow-go/mlflow/internal/store"
-	"github.com/mlflow-go/mlflow/internal/tabular"
 )
 
 // Config is the benchmark step's config; schema/load/cue/benchmark.cue
@@ -358,35 +355,17 @@ func sample(ctx context.Context, req *engine.Request, s Sample) ([]byte, error) 
 	if f.Rows == 0 {
 		return nil, fmt.Errorf("payload.dataset %s has no rows", s.Dataset.Ref())
 	}
-	n := min(max(s.Sample, 1), f.Rows)
-	r := rand.New(rand.NewPCG(uint64(s.Seed), 0x6d6c666c6f77))
-	rows := make([]map[string]any, 0, n)
-	for _, i := range r.Perm(f.Rows)[:n] {
+	idx := f.SampleRows(max(s.Sample, 1), uint64(s.Seed))
+	rows := make([]map[string]any, 0, len(idx))
+	for _, i := range idx {
 		m := map[string]any{}
 		for _, col := range f.Columns {
 			if col.Name == f.Target || col.Name == s.Dataset.Target {
 				continue
 			}
-			m[col.Name] = cell(col, i)
+			m[col.Name] = col.Value(i)
 		}
 		rows = append(rows, m)
 	}
 	return json.Marshal(map[string]any{"data": rows})
-}
-
-func cell(c *tabular.Column, i int) any {
-	if c.Missing(i) {
-		return nil
-	}
-	if c.Num != nil {
-		v := c.Num[i]
-		if c.Integer && v == math.Trunc(v) {
-			return int64(v)
-		}
-		return v
-	}
-	if c.Type == tabular.Boolean {
-		return c.Codes[i] == 1
-	}
-	return c.Levels[c.Codes[i]]
 }

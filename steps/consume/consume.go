@@ -11,8 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -25,7 +23,6 @@ import (
 	"github.com/mlflow-go/mlflow/internal/datasets"
 	"github.com/mlflow-go/mlflow/internal/endpoints"
 	"github.com/mlflow-go/mlflow/internal/store"
-	"github.com/mlflow-go/mlflow/internal/tabular"
 )
 
 // Config is the consume step's config; schema/load/cue/consume.cue
@@ -324,12 +321,8 @@ func (st *Step) sample(ctx context.Context, req *engine.Request, c Sample, uri, 
 	if n <= 0 {
 		n = 5
 	}
-	if n > f.Rows {
-		n = f.Rows
-	}
-	r := rand.New(rand.NewPCG(uint64(c.Seed), 0x6d6c666c6f77))
-	idx := r.Perm(f.Rows)[:n]
-	rows := make([]map[string]any, 0, n)
+	idx := f.SampleRows(n, uint64(c.Seed))
+	rows := make([]map[string]any, 0, len(idx))
 	for _, i := range idx {
 		m := map[string]any{}
 		for _, name := range inputs {
@@ -337,28 +330,11 @@ func (st *Step) sample(ctx context.Context, req *engine.Request, c Sample, uri, 
 			if col == nil {
 				return nil, fmt.Errorf("dataset %s has no column %q, which the model needs", c.Dataset.Ref(), name)
 			}
-			m[name] = cell(col, i)
+			m[name] = col.Value(i)
 		}
 		rows = append(rows, m)
 	}
 	return rows, nil
-}
-
-func cell(c *tabular.Column, i int) any {
-	if c.Missing(i) {
-		return nil
-	}
-	if c.Num != nil {
-		v := c.Num[i]
-		if c.Integer && v == math.Trunc(v) {
-			return int64(v)
-		}
-		return v
-	}
-	if c.Type == tabular.Boolean {
-		return c.Codes[i] == 1
-	}
-	return c.Levels[c.Codes[i]]
 }
 
 func (st *Step) inputs(ctx context.Context, base, name string) ([]string, error) {
