@@ -24,6 +24,7 @@ func (s *search) assemble(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.dropAllBut(mems)
 	s.warnShortBudget(mems[0].t)
 	met := s.blendMetrics(mems)
 	a := s.artifact(mems, met)
@@ -37,6 +38,16 @@ func (s *search) assemble(ctx context.Context) (*Result, error) {
 	a.Examples = examples(s.p, 3)
 	a.Warnings = s.p.warnings
 	return s.result(a, mems, board, met)
+}
+
+// dropAllBut frees every trial's models and predictions except the members': from here on
+// only they are read, and the refits and the encoded artifact need the room.
+func (s *search) dropAllBut(mems []member) {
+	for _, t := range s.trials {
+		if !slices.ContainsFunc(mems, func(m member) bool { return m.t == t }) {
+			t.drop()
+		}
+	}
 }
 
 // candidates are the trials that can join the final model: every fold done, models kept.
@@ -161,7 +172,7 @@ func (s *search) blendMetrics(mems []member) map[string]float64 {
 	}
 	for _, m := range mems {
 		for i := range n {
-			if m.t.oofCnt[i] == 0 {
+			if m.t.oofCnt != nil && m.t.oofCnt[i] == 0 {
 				covered[i] = false
 			}
 			for c := range k {
@@ -355,6 +366,7 @@ func (s *search) fallback(ctx context.Context) (*trial, error) {
 		}
 	}
 	if best != nil {
+		s.materialize(best)
 		return best, nil
 	}
 	sp := portfolio()[0]
@@ -368,6 +380,7 @@ func (s *search) fallback(ctx context.Context) (*trial, error) {
 		return nil, fmt.Errorf("budget %v: no model could be fit", s.cfg.Budget)
 	}
 	t.stopped = true
+	s.materialize(t)
 	return t, nil
 }
 

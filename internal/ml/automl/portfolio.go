@@ -136,7 +136,7 @@ func (s *search) halving(ctx context.Context, bracket int) error {
 		// Configs that did not reach every fold cannot join the ensemble: free their models.
 		for _, t := range all {
 			if !s.full(t) {
-				t.models, t.oof, t.oofSum = nil, nil, nil
+				t.drop()
 			}
 		}
 	}()
@@ -172,7 +172,15 @@ func (s *search) halving(ctx context.Context, bracket int) error {
 			}
 			return a.id - b.id
 		})
-		rung = rung[:max(1, (len(rung)+eta-1)/eta)]
+		keep := max(1, (len(rung)+eta-1)/eta)
+		for _, t := range rung[keep:] {
+			// Not promoted, so never full: it cannot join the ensemble, and its fold models
+			// would otherwise live until the bracket ends.
+			if !s.full(t) {
+				t.drop()
+			}
+		}
+		rung = rung[:keep]
 		for _, t := range rung {
 			if ctx.Err() != nil {
 				return nil

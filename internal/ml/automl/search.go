@@ -58,7 +58,11 @@ type trial struct {
 	spec     spec
 	foldDone []bool
 	models   []foldModel // per fold, nil when not fitted
-	oofSum   []float64   // n*k sums over repeats
+	// foldPred is each done fold's predictions on its validation rows (len(valid)*k), kept
+	// until the trial covers every fold: a config screened on one fold of five holds a fifth
+	// of an n×k matrix, not a whole one. oofCnt counts the folds covering each row (repeats).
+	// Both go when the trial is full and oof is built.
+	foldPred [][]float64
 	oofCnt   []int32
 	foldLoss []float64 // per fold: log loss (RMSE for regression) on its validation rows
 	iters    []int
@@ -66,7 +70,15 @@ type trial struct {
 	seconds  float64
 	metrics  map[string]float64
 	sel      float64 // selection score on the covered rows (lower is better)
-	oof      []float64
+	// oof is the n×k out-of-fold matrix (means over repeats), set once the trial is full (or
+	// for the fallback trial, by materialize): the one matrix a candidate keeps.
+	oof []float64
+}
+
+// drop frees what only a candidate for the final model needs: a trial that can no longer
+// enter it keeps its leaderboard row alone.
+func (t *trial) drop() {
+	t.models, t.oof, t.foldPred, t.oofCnt = nil, nil, nil, nil
 }
 
 func (t *trial) folds() int {
@@ -269,7 +281,6 @@ func (s *search) runFolds(ctx context.Context, t *trial, idx []int) error {
 	}
 	g.Wait()
 	t.seconds += time.Since(begin).Seconds()
-	k := s.p.k()
 	for j, fi := range todo {
 		r := out[j]
 		if r.stopped {
@@ -287,10 +298,8 @@ func (s *search) runFolds(ctx context.Context, t *trial, idx []int) error {
 			t.iters[fi] = gm.Iterations()
 		}
 		f := s.folds[fi]
-		for i, row := range f.valid {
-			for c := range k {
-				t.oofSum[int(row)*k+c] += r.pred[i*k+c]
-			}
+		t.foldPred[fi] = r.pred
+		for _, row := range f.valid {
 			t.oofCnt[row]++
 		}
 		t.foldLoss[fi] = s.foldLoss(f.valid, r.pred)
@@ -311,30 +320,68 @@ func (s *search) foldLoss(rows []int32, pred []float64) float64 {
 	return logLoss(y, pred, s.p.k())
 }
 
-// score_ recomputes t's OOF matrix and metrics over the rows its folds cover.
+// score_ recomputes t's metrics over the rows its folds cover. A full trial keeps its OOF
+// matrix (it is a candidate for the ensemble) and drops its per-fold predictions; a partial
+// one keeps only those.
 func (s *search) score_(t *trial) {
-	k := s.p.k()
-	n := len(s.p.y)
-	t.oof = make([]float64, n*k)
-	var rows []int
-	for i := range n {
-		if c := t.oofCnt[i]; c > 0 {
-			for j := range k {
-				t.oof[i*k+j] = t.oofSum[i*k+j] / float64(c)
-			}
-			rows = append(rows, i)
-		}
-	}
+	oof, rows := s.means(t)
 	if len(rows) == 0 {
 		t.metrics, t.sel = nil, math.Inf(1)
 		return
 	}
-	t.metrics = s.metricsOn(rows, t.oof)
-	if len(rows) == n {
-		t.sel = s.score(t.oof)
+	t.metrics = s.metricsOn(rows, oof)
+	if s.full(t) {
+		t.oof, t.foldPred, t.oofCnt = oof, nil, nil
+		t.sel = s.score(oof)
 	} else {
 		t.sel = math.Inf(1)
 	}
+}
+
+// means is t's n×k out-of-fold matrix (zero on rows no done fold covers) and the covered rows.
+// Fold predictions are summed in fold order then divided by the repeats, as the matrix has
+// always been built, so its bits do not depend on when each fold was fitted.
+func (s *search) means(t *trial) ([]float64, []int) {
+	k, n := s.p.k(), len(s.p.y)
+	if t.oof != nil && t.oofCnt == nil {
+		return t.oof, allRows(n)
+	}
+	oof := make([]float64, n*k)
+	for fi, pred := range t.foldPred {
+		if pred == nil {
+			continue
+		}
+		for i, row := range s.folds[fi].valid {
+			for c := range k {
+				oof[int(row)*k+c] += pred[i*k+c]
+			}
+		}
+	}
+	var rows []int
+	for i, c := range t.oofCnt {
+		if c > 0 {
+			for j := range k {
+				oof[i*k+j] /= float64(c)
+			}
+			rows = append(rows, i)
+		}
+	}
+	return oof, rows
+}
+
+// materialize gives a partial trial (the fallback) the OOF matrix a candidate has.
+func (s *search) materialize(t *trial) {
+	if t.oof == nil {
+		t.oof, _ = s.means(t)
+	}
+}
+
+func allRows(n int) []int {
+	r := make([]int, n)
+	for i := range r {
+		r[i] = i
+	}
+	return r
 }
 
 // metricsOn computes every metric of the task on rows of an n×k prediction matrix.
@@ -358,11 +405,11 @@ func (s *search) metricsOn(rows []int, pred []float64) map[string]float64 {
 }
 
 func (s *search) newTrial(sp spec) *trial {
-	n, k, f := len(s.p.y), s.p.k(), len(s.folds)
+	n, f := len(s.p.y), len(s.folds)
 	t := &trial{
 		id: len(s.trials) + 1, spec: sp,
 		foldDone: make([]bool, f), models: make([]foldModel, f), foldLoss: make([]float64, f), iters: make([]int, f),
-		oofSum: make([]float64, n*k), oofCnt: make([]int32, n), sel: math.Inf(1),
+		foldPred: make([][]float64, f), oofCnt: make([]int32, n), sel: math.Inf(1),
 	}
 	s.trials = append(s.trials, t)
 	return t
@@ -419,7 +466,13 @@ func (s *search) finish(t *trial) {
 		s.cfg.Progress(time.Since(s.start), s.cfg.Budget, status)
 	}
 	s.prune()
+	if testHookTrial != nil {
+		testHookTrial(s)
+	}
 }
+
+// testHookTrial lets a test see the search's retained state after every trial.
+var testHookTrial func(*search)
 
 // keepModels bounds memory: only the best full trials keep their fold models and OOF matrices
 // (the ensemble draws from them); the rest keep their leaderboard row.
@@ -448,7 +501,7 @@ func (s *search) prune() {
 		if t == s.best {
 			continue
 		}
-		t.models, t.oof, t.oofSum = nil, nil, nil
+		t.drop()
 	}
 }
 
