@@ -548,6 +548,59 @@ func (st *Studio) apiPipeline(w http.ResponseWriter, r *http.Request) {
 	jsonOut(w, 200, map[string]any{"pipeline": p, "runs": runs})
 }
 
+// apiPipelineTrigger starts a run of the pipeline through the server's own REST route with
+// the pipeline's key, so a trigger from the UI meets the same checks (parameter types,
+// concurrency, disabled) as one from a client. The body is the REST body,
+// {"parameters": {...}}.
+func (st *Studio) apiPipelineTrigger(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	p, err := pipelines.Get(r.Context(), st.s, name)
+	if err != nil {
+		storeError(w, fmt.Sprintf("pipeline %q", name), err)
+		return
+	}
+	if st.opts.Root == nil {
+		jsonError(w, 503, "triggering needs the workspace server")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxScoreBody))
+	if err != nil {
+		jsonError(w, 413, "trigger request body: %v", err)
+		return
+	}
+	req := httptest.NewRequestWithContext(r.Context(), "POST", "/pipelines/"+name+"/runs", bytes.NewReader(body))
+	req.Host = r.Host
+	req.Header.Set("Content-Type", "application/json")
+	if p.Auth != "none" {
+		k, err := pipelines.ReadKeys(st.s, name)
+		if err != nil {
+			jsonError(w, 500, "keys of pipeline %s: %v", name, err)
+			return
+		}
+		req.Header.Set("Authorization", "Bearer "+k.Primary)
+	}
+	rec := httptest.NewRecorder()
+	st.opts.Root.ServeHTTP(rec, req)
+	jsonOut(w, 200, map[string]any{"status": rec.Code, "body": rec.Body.String()})
+}
+
+// apiPipelineSwitch enables or disables a pipeline's triggers and schedule, as
+// `mlflow pipeline enable|disable` does, and tells the scheduler.
+func (st *Studio) apiPipelineSwitch(disabled bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		p, err := pipelines.SetDisabled(r.Context(), st.s, name, disabled, time.Now())
+		if err != nil {
+			storeError(w, fmt.Sprintf("pipeline %q", name), err)
+			return
+		}
+		if st.opts.PipelinesChanged != nil {
+			st.opts.PipelinesChanged()
+		}
+		jsonOut(w, 200, p)
+	}
+}
+
 // apiOverview is the front page: the latest runs, every endpoint and pipeline, counts.
 func (st *Studio) apiOverview(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()

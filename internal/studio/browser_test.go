@@ -279,6 +279,40 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("pipelines: %q", got)
 	}
 
+	// A published pipeline: typed trigger form, a run from it, disable refuses the next.
+	w.write(t, "pub.cue", pubWorkflow)
+	w.run(t, ctx, "pub.cue", "pub-run")
+	b.open(ui + "/pipelines")
+	if got := b.text("table.pipelines tbody"); !strings.Contains(got, "greeter") {
+		t.Errorf("pipelines: %q", got)
+	}
+	b.open(ui + "/pipelines/greeter")
+	if v := eval[string](b, `document.querySelector('#trigger-form input[name="who"]').value`); v != "world" {
+		t.Errorf("trigger form: who = %q, want the default world", v)
+	}
+	if eval[string](b, `document.querySelector('#trigger-form input[name="loud"]').type`) != "checkbox" {
+		t.Error("trigger form: the boolean parameter is not a checkbox")
+	}
+	if got := b.text("#pipeline-info"); !strings.Contains(got, "Says <b>hello</b>") {
+		t.Errorf("pipeline description not shown as text: %q", got)
+	}
+	b.do(chromedp.SetValue(chromedp.CSS(`#trigger-form input[name="who"]`), "studio"),
+		chromedp.Click(chromedp.CSS(`#trigger-form button[type=submit]`)),
+		chromedp.Poll[chromedp.Void](`!["", "…"].includes(document.getElementById("trigger-answer").innerText)`))
+	if got := b.text("#trigger-answer"); !strings.HasPrefix(got, "202") || !strings.Contains(got, "run_id") {
+		t.Errorf("trigger from the form: %q", got)
+	}
+	if n := b.count("#pipeline-runs tbody tr"); n != 1 {
+		t.Errorf("pipeline runs after a trigger: %d rows, want 1", n)
+	}
+	b.screenshot("10-pipeline")
+	b.do(chromedp.Click(chromedp.CSS(`#toggle`)), chromedp.Poll[chromedp.Void](`document.getElementById("toggle").innerText === "Enable"`))
+	if got := b.text("#pipeline-info"); !strings.Contains(got, "disabled") {
+		t.Errorf("after Disable: %q", got)
+	}
+	b.do(chromedp.Click(chromedp.CSS(`#trigger-form button[type=submit]`)),
+		chromedp.Poll[chromedp.Void](`document.getElementById("trigger-answer").innerText.startsWith("409")`))
+
 	// A live run: its page shows the second step pending, then succeeded, with no reload.
 	w.write(t, "live.cue", liveWorkflow)
 	done := make(chan *engine.RunRecord, 1)
@@ -296,7 +330,7 @@ func TestBrowser(t *testing.T) {
 	if b.count(`.dag .node.state-pending[data-step="after"]`) != 1 {
 		t.Errorf("live run: step after is not pending at first: %q", b.text(".dag"))
 	}
-	b.screenshot("10-live-before")
+	b.screenshot("11-live-before")
 	eval[bool](b, `window.notReloaded = true`)
 	b.do(chromedp.WaitReady(chromedp.CSS(`.dag .node.state-succeeded[data-step="after"]`)))
 	if !eval[bool](b, `window.notReloaded === true`) {
@@ -305,7 +339,7 @@ func TestBrowser(t *testing.T) {
 	if got := b.text("#run-header"); !strings.Contains(got, "succeeded") {
 		t.Errorf("live run's header after the end: %q", got)
 	}
-	b.screenshot("11-live-after")
+	b.screenshot("12-live-after")
 	<-done
 
 	// Without the session cookie nothing of the workspace is shown.
@@ -332,6 +366,6 @@ func TestBrowser(t *testing.T) {
 	}
 	png, err := chromedp.Run(tctx, chromedp.FullScreenshot(100))
 	if err == nil {
-		os.WriteFile(filepath.Join(b.dir, "12-no-session.png"), png, 0o644)
+		os.WriteFile(filepath.Join(b.dir, "13-no-session.png"), png, 0o644)
 	}
 }

@@ -163,3 +163,12 @@ steps: {
 	after: {kind: "exec", command: ["sh", "-c", "echo after"], needs: ["slow"]}
 }
 `
+
+// pubWorkflow publishes a pipeline with typed parameters.
+const pubWorkflow = `name: "greeter"
+params: {who: *"world" | string, loud: *false | bool}
+steps: {
+	greet: {kind: "exec", command: ["sh", "-c", "echo hello " + params.who]}
+	publish: {kind: "publish", name: "greeter", steps: ["greet"], params: ["who", "loud"], description: "Says <b>hello</b>"}
+}
+`

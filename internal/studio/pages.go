@@ -71,6 +71,9 @@ func (st *Studio) routes() {
 	m.HandleFunc("POST /ui/api/endpoints/{name}/score", st.apiEndpointScore)
 	m.HandleFunc("GET /ui/api/pipelines", st.apiPipelines)
 	m.HandleFunc("GET /ui/api/pipelines/{name}", st.apiPipeline)
+	m.HandleFunc("POST /ui/api/pipelines/{name}/runs", st.apiPipelineTrigger)
+	m.HandleFunc("POST /ui/api/pipelines/{name}/enable", st.apiPipelineSwitch(false))
+	m.HandleFunc("POST /ui/api/pipelines/{name}/disable", st.apiPipelineSwitch(true))
 	m.HandleFunc("/ui/api/", func(w http.ResponseWriter, r *http.Request) {
 		jsonError(w, 404, "no API route %s %s", r.Method, strings.ToValidUTF8(r.URL.Path, "?"))
 	})

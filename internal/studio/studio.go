@@ -89,6 +89,8 @@ type Options struct {
 	// Root is the server's own handler: the scoring form's request is served through it, so
 	// it meets the endpoint exactly as a client's does.
 	Root http.Handler
+	// PipelinesChanged tells the server's scheduler that a pipeline was enabled or disabled.
+	PipelinesChanged func()
 }
 
 // Studio serves /ui/.

@@ -542,17 +542,61 @@ async function pagePipelines() {
 }
 
 async function pagePipeline() {
-  const d = await api("pipelines/" + enc(body.dataset.name));
+  const name = body.dataset.name;
+  const d = await api("pipelines/" + enc(name));
   const p = d.pipeline;
   setTitle("Pipeline " + p.name);
-  content.replaceChildren(
-    kv([["version", p.version], ["disabled", p.disabled ? "yes" : "no"], ["schedule", JSON.stringify(p.schedule || null)],
-      ["next run", fmtTime(p.next_fire_at)], ["last fired", fmtTime(p.last_fired_at)], ["description", p.description], ["updated", fmtTime(p.updated)]]),
-    section("Parameters", el("pre", { class: "outputs", text: JSON.stringify(p.params || {}, null, 2) })),
-    section("Runs", d.runs.length ? table(["Run", "Status", "Trigger", "Created", "Started", "Finished", "Error"],
-      d.runs.map((r) => [link("/ui/runs/" + enc(r.run_id), r.run_id), badge(r.state), r.trigger, fmtTime(r.created), fmtTime(r.started), fmtTime(r.finished), r.error]), "runs")
-      : empty("No runs yet.")),
-  );
+  const info = el("div", { id: "pipeline-info" });
+  const showInfo = (p) => info.replaceChildren(kv([
+    ["state", badge(p.disabled ? "disabled" : "enabled")], ["version", p.version], ["workflow", p.workflow], ["auth", p.auth],
+    ["schedule", p.schedule ? JSON.stringify(p.schedule) : "none"], ["concurrency", p.concurrency],
+    ["next run", fmtTime(p.next_fire_at)], ["last fired", fmtTime(p.last_fired_at)], ["description", p.description], ["updated", fmtTime(p.updated)]]));
+  showInfo(p);
+  const toggle = el("button", { id: "toggle", text: p.disabled ? "Enable" : "Disable", on: { click: async () => {
+    try {
+      const np = await post(`pipelines/${enc(name)}/${toggle.textContent === "Enable" ? "enable" : "disable"}`);
+      toggle.textContent = np.disabled ? "Enable" : "Disable";
+      showInfo(np);
+    } catch (err) {
+      showError(err);
+    }
+  } } });
+  // The trigger form: one typed input per parameter, its default filled in.
+  const fields = (p.params || []).map((prm) => {
+    const attrs = { name: prm.name, "data-type": prm.type };
+    if (prm.type === "boolean") {
+      attrs.type = "checkbox";
+      if (prm.default) attrs.checked = "";
+    } else {
+      attrs.type = prm.type === "integer" || prm.type === "number" ? "number" : "text";
+      if (prm.type === "number") attrs.step = "any";
+      attrs.value = prm.default === undefined || prm.default === null ? "" : String(prm.default);
+    }
+    return el("label", {}, el("span", { text: prm.name + " (" + prm.type + ")" }), el("input", attrs));
+  });
+  const answer = el("pre", { id: "trigger-answer", class: "outputs", text: "" });
+  const runsBox = el("div", { id: "pipeline-runs" });
+  const showRuns = (runs) => runsBox.replaceChildren(runs.length ? table(["Run", "Status", "Trigger", "Created", "Started", "Finished", "Error"],
+    runs.map((r) => [link("/ui/runs/" + enc(r.run_id), r.run_id), badge(r.state), r.trigger, fmtTime(r.created), fmtTime(r.started), fmtTime(r.finished), r.error]), "runs")
+    : empty("No runs yet."));
+  showRuns(d.runs);
+  const form = el("form", { id: "trigger-form", class: "score", on: { submit: async (ev) => {
+    ev.preventDefault();
+    const params = {};
+    for (const inp of form.querySelectorAll("input")) {
+      const t = inp.dataset.type;
+      params[inp.name] = t === "boolean" ? inp.checked : t === "integer" || t === "number" ? Number(inp.value) : inp.value;
+    }
+    answer.textContent = "…";
+    try {
+      const a = await post(`pipelines/${enc(name)}/runs`, { parameters: params });
+      answer.textContent = a.status + "\n" + a.body;
+      showRuns((await api("pipelines/" + enc(name))).runs);
+    } catch (err) {
+      answer.textContent = err.message;
+    }
+  } } }, el("div", { class: "fields" }, fields), el("button", { type: "submit", text: "Trigger a run" }));
+  content.replaceChildren(info, el("p", {}, toggle), section("Trigger", form, answer), section("Runs", runsBox));
 }
 
 // ---- overview ----
