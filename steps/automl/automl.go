@@ -47,6 +47,9 @@ type Config struct {
 	MaxInferenceCost *float64 `json:"max_inference_cost,omitempty"`
 	Seed             *int64   `json:"seed,omitempty"`
 	Name             string   `json:"name,omitempty"`
+	// Memory bounds the search ("2GiB"); default DefaultMemoryFraction of the machine's
+	// memory (docs/automl.md#memory).
+	Memory string `json:"memory,omitempty"`
 }
 
 type step struct{}
@@ -114,6 +117,15 @@ func (c *Config) Options(stepName string) (automl.Config, error) {
 			return o, fmt.Errorf("max_inference_cost: %v: want 0 (no bound) or more", *v)
 		}
 		o.MaxInferenceCost = *v
+	}
+	if c.Memory != "" {
+		m, err := automl.ParseMemory(c.Memory)
+		if err != nil {
+			return o, fmt.Errorf("memory: %w", err)
+		}
+		o.Memory = m
+	} else {
+		o.Memory = int64(float64(automl.MachineMemory()) * automl.DefaultMemoryFraction)
 	}
 	if c.Seed != nil {
 		if *c.Seed < 0 {

@@ -114,6 +114,8 @@ type search struct {
 	dsMu     sync.Mutex
 	ds       map[int]*gbdt.Dataset
 	log      func(format string, args ...any)
+	// keptLogged is the candidate count last logged as cut by Config.Memory.
+	keptLogged int
 }
 
 func (s *search) dataset(bins int) (*gbdt.Dataset, error) {
@@ -485,7 +487,8 @@ func (s *search) prune() {
 			full = append(full, t)
 		}
 	}
-	if len(full) <= keepModels {
+	keep := s.keepFor(full)
+	if len(full) <= keep {
 		return
 	}
 	slices.SortStableFunc(full, func(a, b *trial) int {
@@ -497,7 +500,7 @@ func (s *search) prune() {
 		}
 		return a.id - b.id
 	})
-	for _, t := range full[keepModels:] {
+	for _, t := range full[keep:] {
 		if t == s.best {
 			continue
 		}

@@ -49,10 +49,14 @@ type Config struct {
 	Seed       uint64
 	Fast       bool // fast mode: GBDT defaults once on a 10 % stopping split
 	Parallel   int  // bounded worker pool size
-	Dataset    model.DatasetRef
-	Lineage    map[string]any // the step config as given, recorded in the artifact
-	Progress   func(elapsed, budget time.Duration, status string)
-	Logf       func(format string, args ...any)
+	// Memory bounds the search's memory in bytes (docs/automl.md#memory); 0 means no bound.
+	// The search keeps fewer candidates and fits fewer folds at once to stay within it, and
+	// holds the Go runtime's soft memory limit there while it runs.
+	Memory   int64
+	Dataset  model.DatasetRef
+	Lineage  map[string]any // the step config as given, recorded in the artifact
+	Progress func(elapsed, budget time.Duration, status string)
+	Logf     func(format string, args ...any)
 }
 
 // DefaultMaxInferenceCost is the step's default MaxInferenceCost: about 200 trees of 31
@@ -131,6 +135,10 @@ func Train(ctx context.Context, f *tabular.Frame, cfg Config) (*Result, error) {
 
 	s := &search{cfg: &cfg, p: p, folds: folds, val: val, start: start, ds: map[int]*gbdt.Dataset{}, log: cfg.Logf}
 	s.score, s.selName = selectionScorer(p)
+	if cfg.Memory > 0 {
+		defer limitMemory(cfg.Memory)()
+		s.planMemory()
+	}
 
 	sctx, cancel := ctx, context.CancelFunc(func() {})
 	if cfg.Budget > 0 {

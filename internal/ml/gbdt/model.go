@@ -481,3 +481,17 @@ func (m *Model) PredictBatch(x []float64, n int, out []float64) {
 		m.finish(out[r*no : (r+1)*no])
 	}
 }
+
+// MemoryBytes estimates the bytes the model holds: its trees in both the exported and the
+// inference form (and the binned twins until ReleaseTraining). AutoML budgets its retained
+// fold models with it, so it counts nodes, not the runtime's heap, and is deterministic.
+func (m *Model) MemoryBytes() int64 {
+	const treeHeader = 7 * 24 // the seven slice headers of a Tree
+	n := int64(len(m.CatBits))*4 + int64(len(m.packed))*16 + int64(len(m.roots))*4 +
+		int64(len(m.bnodes))*24 + int64(len(m.broots))*4 + int64(len(m.bsets))*32
+	for i := range m.Trees {
+		t := &m.Trees[i]
+		n += treeHeader + int64(len(t.Feature))*(4+8+4+4+1+4) + int64(len(t.Leaf))*8
+	}
+	return n
+}
