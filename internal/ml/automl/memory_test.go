@@ -3,7 +3,6 @@ package automl
 import (
 	"context"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -121,6 +120,10 @@ func TestMemoryBoundTooSmall(t *testing.T) {
 	cfg := quick(model.Classification)
 	cfg.Memory = 1 << 20
 	cfg.Logf = func(format string, args ...any) { logs = append(logs, fmt.Sprintf(format, args...)) }
+	before := debug.SetMemoryLimit(-1) // GOMEMLIMIT's, or none
+	var during int64
+	testHookTrial = func(*search) { during = debug.SetMemoryLimit(-1) }
+	defer func() { testHookTrial = nil }()
 	res, err := Train(context.Background(), frame(1200, 2, 5), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -128,8 +131,11 @@ func TestMemoryBoundTooSmall(t *testing.T) {
 	if res.Model == nil || !slices.ContainsFunc(logs, func(l string) bool { return strings.Contains(l, "warning: memory 1MiB is less than") }) {
 		t.Errorf("want a model and a warning; log:\n%s", strings.Join(logs, "\n"))
 	}
-	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
-		t.Errorf("the runtime's memory limit is %d after the search, want it restored", got)
+	if during != min(before, cfg.Memory) {
+		t.Errorf("the runtime's memory limit was %d during the search, want %d", during, cfg.Memory)
+	}
+	if got := debug.SetMemoryLimit(-1); got != before {
+		t.Errorf("the runtime's memory limit is %d after the search, want %d restored", got, before)
 	}
 }
 
