@@ -413,7 +413,9 @@ async function pageModel() {
     ["settings", lin.config ? JSON.stringify(lin.config) : ""],
   ])));
   const metrics = Object.keys(meta.metrics || {}).sort();
-  parts.push(section("Metrics", metrics.length ? table(["Metric", "Value"], metrics.map((k) => [k, fmtNum(meta.metrics[k])]), "metrics") : empty("No metrics recorded.")));
+  const mgrid = kv(metrics.map((k) => [k, fmtNum(meta.metrics[k])]));
+  mgrid.classList.add("metrics");
+  parts.push(section("Metrics (out of fold)", metrics.length ? mgrid : empty("No metrics recorded.")));
   const lb = meta.leaderboard || [];
   if (lb.length) {
     let t = 0, best = null;
@@ -590,8 +592,9 @@ async function pagePipeline() {
     answer.textContent = "…";
     try {
       const a = await post(`pipelines/${enc(name)}/runs`, { parameters: params });
-      answer.textContent = a.status + "\n" + a.body;
+      // The list first: the answer is the sign that the page is up to date.
       showRuns((await api("pipelines/" + enc(name))).runs);
+      answer.textContent = a.status + "\n" + a.body;
     } catch (err) {
       answer.textContent = err.message;
     }
