@@ -156,7 +156,7 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 		case strings.HasPrefix(a, "--workspace="):
 			c.workspace, args = strings.TrimPrefix(a, "--workspace="), args[1:]
 		case a == "-h" || a == "--help" || a == "-help":
-			c.printHelp(nil)
+			c.printHelp(nil, nil)
 			return nil
 		case a == "--version":
 			args = []string{"version"}
@@ -165,7 +165,7 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 		}
 	}
 	if len(args) == 0 {
-		c.printHelp(nil)
+		c.printHelp(nil, nil)
 		return usagef("no command given")
 	}
 	if args[0] == "help" {
@@ -176,7 +176,7 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 		return err
 	}
 	if cmd.run == nil {
-		c.printHelp(cmd)
+		c.printHelp(cmd, path)
 		return usagef("%s needs a subcommand", strings.Join(path, " "))
 	}
 	fs := flag.NewFlagSet("mlflow "+strings.Join(path, " "), flag.ContinueOnError)
@@ -188,7 +188,7 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 	}
 	if err := parseInterspersed(fs, rest); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			c.printHelp(cmd)
+			c.printHelp(cmd, path)
 			return nil
 		}
 		return usagef("%s: %v", strings.Join(path, " "), err)
@@ -244,18 +244,20 @@ func find(cmds []*command, args []string) (*command, []string, []string, error) 
 
 func (c *cli) help(args []string) error {
 	if len(args) == 0 {
-		c.printHelp(nil)
+		c.printHelp(nil, nil)
 		return nil
 	}
-	cmd, _, _, err := find(commands(), args)
+	cmd, _, path, err := find(commands(), args)
 	if err != nil {
 		return err
 	}
-	c.printHelp(cmd)
+	c.printHelp(cmd, path)
 	return nil
 }
 
-func (c *cli) printHelp(cmd *command) {
+// printHelp prints the whole CLI's help (cmd nil) or cmd's, named by its
+// path ("endpoint list").
+func (c *cli) printHelp(cmd *command, path []string) {
 	w := c.stdout
 	if cmd == nil {
 		fmt.Fprint(w, "mlflow runs declarative MLOps workflows: dataset, AutoML, endpoint, load test, pipeline.\n\nUsage:\n  mlflow [--workspace DIR] [--json] <command> [arguments]\n\nCommands:\n")
@@ -265,7 +267,7 @@ func (c *cli) printHelp(cmd *command) {
 		fmt.Fprint(w, "\nRun 'mlflow help <command>' for more. Exit codes: 0 success, 1 a step failed, 2 invalid workflow or command line.\n")
 		return
 	}
-	fmt.Fprintf(w, "Usage: mlflow %s %s\n\n%s\n", cmd.name, cmd.usage, cmd.short)
+	fmt.Fprintf(w, "Usage: mlflow %s %s\n\n%s\n", strings.Join(path, " "), cmd.usage, cmd.short)
 	if cmd.long != "" {
 		fmt.Fprintf(w, "\n%s\n", strings.TrimSpace(cmd.long))
 	}
