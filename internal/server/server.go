@@ -307,7 +307,8 @@ func (srv *Server) routes() {
 	}))
 	srv.pipelineRoutes(m)
 	// The web UI (mlflow ui): its own login token and session, see internal/studio.
-	m.Handle("/ui/", studio.New(studio.Options{Store: srv.s, Version: srv.opts.Version, Root: m, PipelinesChanged: srv.pipes.Wake}))
+	m.Handle("/ui/", studio.New(studio.Options{Store: srv.s, Version: srv.opts.Version, Root: m,
+		PipelinesChanged: srv.pipes.Wake, ReloadEndpoint: srv.reload}))
 	m.HandleFunc("GET /ui", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, (&url.URL{Path: "/ui/", RawQuery: r.URL.RawQuery}).String(), http.StatusMovedPermanently)
 	})

@@ -481,6 +481,55 @@ func (st *Studio) apiEndpointKey(w http.ResponseWriter, r *http.Request) {
 	jsonOut(w, 200, map[string]string{"primary": k.Primary})
 }
 
+// apiEndpointStop stops serving an endpoint (503 until redeployed), as `mlflow endpoint
+// stop` does.
+func (st *Studio) apiEndpointStop(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	e, err := endpoints.SetState(r.Context(), st.s, name, endpoints.Stopped)
+	if err != nil {
+		storeError(w, fmt.Sprintf("endpoint %q", name), err)
+		return
+	}
+	if st.opts.ReloadEndpoint != nil {
+		if err := st.opts.ReloadEndpoint(r.Context(), name); err != nil {
+			jsonError(w, 500, "endpoint %s: stopped in the workspace, but the server did not apply it: %v", name, err)
+			return
+		}
+	}
+	jsonOut(w, 200, e)
+}
+
+// apiEndpointRegenerate replaces one of an endpoint's keys, as `mlflow endpoint keys
+// --regenerate` does. The answer does not carry the key: "Reveal key" shows it.
+func (st *Studio) apiEndpointRegenerate(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	which := r.URL.Query().Get("which")
+	if which != "primary" && which != "secondary" {
+		jsonError(w, 400, "query parameter which=%q: want primary or secondary", which)
+		return
+	}
+	e, err := endpoints.Get(r.Context(), st.s, name)
+	if err != nil {
+		storeError(w, fmt.Sprintf("endpoint %q", name), err)
+		return
+	}
+	if e.Auth != "key" {
+		jsonError(w, 409, "endpoint %s has auth %s: it has no key", name, e.Auth)
+		return
+	}
+	if _, err := endpoints.Regenerate(st.s, name, which); err != nil {
+		jsonError(w, 500, "keys of endpoint %s: %v", name, err)
+		return
+	}
+	if st.opts.ReloadEndpoint != nil {
+		if err := st.opts.ReloadEndpoint(r.Context(), name); err != nil {
+			jsonError(w, 500, "endpoint %s: key rotated, but the server did not take it: %v", name, err)
+			return
+		}
+	}
+	jsonOut(w, 200, map[string]string{"regenerated": which})
+}
+
 // maxScoreBody bounds the scoring form's request: it is one record typed by a person.
 const maxScoreBody = 1 << 20
 

@@ -274,6 +274,30 @@ func TestBrowser(t *testing.T) {
 	}
 	b.screenshot("09-endpoint")
 
+	// Rotating the primary key: the reveal shows the new one, which the server already uses
+	// (the form scores through it); stopping: the endpoint answers 503.
+	b.do(chromedp.Click(chromedp.CSS(`#regenerate-primary`)), chromedp.Poll[chromedp.Void](`document.getElementById("key").innerText.includes("regenerated")`),
+		chromedp.Click(chromedp.CSS(`#reveal`)), chromedp.Poll[chromedp.Void](`/^[0-9a-zA-Z_-]{20,}$/.test(document.getElementById("key").innerText)`))
+	rotated, err := endpoints.ReadKeys(w.s, "bank")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := b.text("#key"); got != rotated.Primary || got == keys.Primary {
+		t.Errorf("after Regenerate primary, reveal shows %q: want the new key (old %q, new %q)", got, keys.Primary, rotated.Primary)
+	}
+	b.do(chromedp.Click(chromedp.CSS(`#score-form button[type=submit]`)),
+		chromedp.Poll[chromedp.Void](`!["", "…"].includes(document.getElementById("score-answer").innerText)`))
+	if got := b.text("#score-answer"); !strings.HasPrefix(got, "200") {
+		t.Errorf("scoring with the rotated key: %q", got)
+	}
+	eval[bool](b, `(window.confirm = () => true, true)`)
+	b.do(chromedp.Click(chromedp.CSS(`#stop`)), chromedp.WaitReady(chromedp.CSS(`body[data-loaded] .badge.state-stopped`)))
+	b.do(chromedp.Click(chromedp.CSS(`#score-form button[type=submit]`)),
+		chromedp.Poll[chromedp.Void](`!["", "…"].includes(document.getElementById("score-answer").innerText)`))
+	if got := b.text("#score-answer"); !strings.HasPrefix(got, "503") {
+		t.Errorf("scoring a stopped endpoint: %q, want 503", got)
+	}
+
 	b.open(ui + "/pipelines")
 	if got := b.text("#content"); !strings.Contains(got, "No pipelines yet") {
 		t.Errorf("pipelines: %q", got)

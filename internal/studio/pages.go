@@ -69,6 +69,8 @@ func (st *Studio) routes() {
 	m.HandleFunc("GET /ui/api/endpoints/{name}", st.apiEndpoint)
 	m.HandleFunc("POST /ui/api/endpoints/{name}/key", st.apiEndpointKey)
 	m.HandleFunc("POST /ui/api/endpoints/{name}/score", st.apiEndpointScore)
+	m.HandleFunc("POST /ui/api/endpoints/{name}/stop", st.apiEndpointStop)
+	m.HandleFunc("POST /ui/api/endpoints/{name}/regenerate", st.apiEndpointRegenerate)
 	m.HandleFunc("GET /ui/api/pipelines", st.apiPipelines)
 	m.HandleFunc("GET /ui/api/pipelines/{name}", st.apiPipeline)
 	m.HandleFunc("POST /ui/api/pipelines/{name}/runs", st.apiPipelineTrigger)

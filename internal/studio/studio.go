@@ -12,6 +12,7 @@
 package studio
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -91,6 +92,9 @@ type Options struct {
 	Root http.Handler
 	// PipelinesChanged tells the server's scheduler that a pipeline was enabled or disabled.
 	PipelinesChanged func()
+	// ReloadEndpoint makes the server apply an endpoint's changed record or keys, as
+	// `mlflow endpoint stop` and `keys --regenerate` do through the admin API.
+	ReloadEndpoint func(ctx context.Context, name string) error
 }
 
 // Studio serves /ui/.

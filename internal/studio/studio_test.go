@@ -8,8 +8,10 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mlflow-go/mlflow/engine"
 	"github.com/mlflow-go/mlflow/internal/studio"
@@ -207,5 +209,66 @@ func TestTokenFile(t *testing.T) {
 	os.Chmod(studio.TokenPath(w.s), 0o644)
 	if _, err := studio.Token(w.s); err == nil || !strings.Contains(err.Error(), "readable by others") {
 		t.Errorf("a world-readable token: %v, want refused", err)
+	}
+}
+
+// insertRun records r as the engine does at the end of a run, for records no workflow here
+// can produce cheaply (a benchmark's report).
+func insertRun(t testing.TB, w *workspace, r *engine.RunRecord) {
+	rec, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.s.DB.Exec(`INSERT INTO runs(id, workflow, file, trigger, status, started, duration_ms, record) VALUES(?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.RunID, r.Workflow, r.File, r.Trigger, r.Status, r.Started.Format(time.RFC3339Nano), r.DurationMS, string(rec)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBenchmarkHistogram: a benchmark step's latency histogram is served as an image from
+// the workspace, and only from there: a record naming another file gets a 404.
+func TestBenchmarkHistogram(t *testing.T) {
+	w := newWorkspace(t)
+	if _, err := engine.ListRuns(context.Background(), w.s, 1); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(w.s.Root, "runs", "bench-run", "load")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	svg := `<svg xmlns="http://www.w3.org/2000/svg"><rect width="10" height="10"/></svg>`
+	if err := os.WriteFile(filepath.Join(dir, "latency.svg"), []byte(svg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	outside := filepath.Join(w.dir, "secret.svg")
+	if err := os.WriteFile(outside, []byte("<svg>secret</svg>"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	step := func(histogram string) *engine.StepRecord {
+		return &engine.StepRecord{Kind: "benchmark", State: engine.StateSucceeded,
+			Outputs: engine.Outputs{"report": map[string]any{"rps": 1000, "histogram": histogram}}}
+	}
+	insertRun(t, w, &engine.RunRecord{RunID: "bench-run", Workflow: "bench", Status: engine.StateSucceeded, Started: time.Now(),
+		Steps: map[string]*engine.StepRecord{
+			"load":   step(filepath.Join(dir, "latency.svg")),
+			"escape": step(filepath.Join(w.s.Root, "..", "secret.svg")),
+			"other":  step(outside),
+		}})
+	c := w.client(t)
+	resp, err := c.Get(w.url + "/ui/api/runs/bench-run/steps/load/histogram.svg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != svg || resp.Header.Get("Content-Type") != "image/svg+xml" ||
+		!strings.Contains(resp.Header.Get("Content-Security-Policy"), "sandbox") {
+		t.Errorf("histogram: %d %s %q %v", resp.StatusCode, resp.Header.Get("Content-Type"), b, resp.Header)
+	}
+	for _, s := range []string{"escape", "other"} {
+		code, body := get(t, c, w.url+"/ui/api/runs/bench-run/steps/"+s+"/histogram.svg")
+		if code != 404 || strings.Contains(body, "secret") || !strings.Contains(body, "no latency histogram in the workspace") {
+			t.Errorf("histogram outside the workspace (%s): %d %s", s, code, body)
+		}
 	}
 }

@@ -491,7 +491,29 @@ async function pageEndpoint() {
         keyBox.textContent = err.message;
       }
     } } });
-    parts.push(section("Key", el("p", {}, keyBox, " ", btn)));
+    const regen = (which) => el("button", { id: "regenerate-" + which, class: "secondary", text: "Regenerate " + which, on: { click: async () => {
+      try {
+        await post(`endpoints/${enc(e.name)}/regenerate?which=${which}`);
+        keyBox.textContent = which + " key regenerated: reveal to see the primary";
+        keyBox.className = "muted";
+        btn.disabled = false;
+      } catch (err) {
+        keyBox.textContent = err.message;
+      }
+    } } });
+    parts.push(section("Key", el("p", {}, keyBox, " ", btn, " ", regen("primary"), " ", regen("secondary"))));
+  }
+  if (e.state === "running") {
+    const stop = el("button", { id: "stop", class: "danger", text: "Stop endpoint", on: { click: async () => {
+      if (!confirm("Stop endpoint " + e.name + "? It answers 503 until it is deployed again.")) return;
+      try {
+        await post(`endpoints/${enc(e.name)}/stop`);
+        location.reload();
+      } catch (err) {
+        showError(err);
+      }
+    } } });
+    parts.push(el("p", {}, stop));
   }
   // The scoring form: one record, pre-filled with a typical value per column.
   const inputs = (e.example || []).map((f) => {
