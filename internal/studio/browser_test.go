@@ -351,8 +351,8 @@ func TestBrowser(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	b.open(ui + "/runs/live-run")
-	if b.count(`.dag .node.state-pending[data-step="after"]`) != 1 {
-		t.Errorf("live run: step after is not pending at first: %q", b.text(".dag"))
+	if b.count(`.dag .node.state-pending[data-step="after"]`) != 1 || b.count(`.dag .node.state-ready[data-step="slow"]`) != 1 {
+		t.Errorf("live run: at first, want slow ready (started or waiting) and after pending: %q", b.text(".dag"))
 	}
 	b.screenshot("11-live-before")
 	eval[bool](b, `window.notReloaded = true`)

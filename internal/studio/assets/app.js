@@ -172,15 +172,39 @@ async function pageRuns() {
   content.replaceChildren(nav, d.runs.length ? table(runHeaders, runRows(d.runs), "runs") : empty("No runs yet: mlflow run WORKFLOW"));
 }
 
+// depth is a step's longest chain of dependencies: unstarted steps are listed in
+// dependency order.
+function depth(run, name, memo) {
+  if (memo[name] !== undefined) return memo[name];
+  memo[name] = 0; // a cycle cannot be recorded; this only stops a corrupt record
+  const ds = (run.deps || {})[name] || [];
+  memo[name] = ds.length ? 1 + Math.max(...ds.map((d) => depth(run, d, memo))) : 0;
+  return memo[name];
+}
+
 function stepOrder(run) {
   const names = Object.keys(run.steps);
+  const memo = {};
   names.sort((a, b) => {
     const sa = run.steps[a].started, sb = run.steps[b].started;
     if (!!sa !== !!sb) return sa ? -1 : 1;
     if (sa && sb && sa !== sb) return sa < sb ? -1 : 1;
+    const da = depth(run, a, memo), db = depth(run, b, memo);
+    if (da !== db) return da - db;
     return a < b ? -1 : a > b ? 1 : 0;
   });
   return names;
+}
+
+// shownState is a step's state as the page shows it. The engine records a step as running
+// when it writes the run's record, which it does when steps finish; so while the run goes on,
+// a pending step whose dependencies all succeeded is shown as "ready": started, or waiting
+// for a free slot.
+function shownState(run, name) {
+  const st = run.steps[name];
+  if (run.status !== "running" || st.state !== "pending") return st.state;
+  const deps = (run.deps || {})[name] || [];
+  return deps.every((d) => run.steps[d] && run.steps[d].state === "succeeded") ? "ready" : "pending";
 }
 
 // drawDAG lays out the run's steps with dagre and draws them as SVG. Nodes carry
@@ -207,10 +231,11 @@ function drawDAG(run) {
   for (const n of names) {
     const v = g.node(n);
     const st = run.steps[n];
-    const node = svg("g", { class: "node state-" + st.state, "data-step": n, transform: `translate(${v.x - v.width / 2},${v.y - v.height / 2})` },
+    const state = shownState(run, n);
+    const node = svg("g", { class: "node state-" + state, "data-step": n, transform: `translate(${v.x - v.width / 2},${v.y - v.height / 2})` },
       svg("rect", { width: v.width, height: v.height, rx: 6 }),
       svg("text", { x: 10, y: 19, class: "name" }, n),
-      svg("text", { x: 10, y: 36, class: "sub" }, st.kind + " · " + st.state + (st.cached ? " (cached)" : "")));
+      svg("text", { x: 10, y: 36, class: "sub" }, st.kind + " · " + state + (st.cached ? " (cached)" : "")));
     node.addEventListener("click", () => selectStep(run.run_id, n));
     root.append(node);
   }
@@ -221,8 +246,9 @@ function updateDAG(run) {
   for (const node of document.querySelectorAll(".dag .node")) {
     const st = run.steps[node.dataset.step];
     if (!st) continue;
-    node.setAttribute("class", "node state-" + st.state);
-    node.querySelector(".sub").textContent = st.kind + " · " + st.state + (st.cached ? " (cached)" : "");
+    const state = shownState(run, node.dataset.step);
+    node.setAttribute("class", "node state-" + state);
+    node.querySelector(".sub").textContent = st.kind + " · " + state + (st.cached ? " (cached)" : "");
   }
 }
 
@@ -235,7 +261,7 @@ function timeline(run) {
   const span = Math.max(end - t0, 1);
   const rows = stepOrder(run).map((n) => {
     const st = run.steps[n];
-    const bar = el("div", { class: "bar state-" + st.state, title: n + ": " + fmtDur(st.duration_ms) });
+    const bar = el("div", { class: "bar state-" + shownState(run, n), title: n + ": " + fmtDur(st.duration_ms) });
     if (st.started) {
       const left = ((new Date(st.started).getTime() - t0) / span) * 100;
       bar.style.left = Math.max(0, left) + "%";
@@ -244,7 +270,7 @@ function timeline(run) {
       bar.style.display = "none";
     }
     return el("div", { class: "tl-row" }, el("span", { class: "tl-name", text: n }), el("div", { class: "tl-track" }, bar),
-      el("span", { class: "tl-dur", text: st.started ? fmtDur(st.duration_ms) : st.state }));
+      el("span", { class: "tl-dur", text: st.started ? fmtDur(st.duration_ms) : shownState(run, n) }));
   });
   return el("div", { class: "timeline" }, rows);
 }
@@ -256,7 +282,7 @@ function stepTable(run) {
       const st = run.steps[n];
       return [
         el("a", { href: "#step-" + n, text: n, on: { click: (e) => { e.preventDefault(); selectStep(run.run_id, n); } } }),
-        st.kind, badge(st.state), st.cached ? "yes" : "no", fmtTime(st.started), fmtDur(st.duration_ms), (st.error || "").split("\n")[0],
+        st.kind, badge(shownState(run, n)), st.cached ? "yes" : "no", fmtTime(st.started), fmtDur(st.duration_ms), (st.error || "").split("\n")[0],
       ];
     }),
     "steps",
@@ -295,7 +321,7 @@ function runHeader(run) {
     ["workflow", run.workflow + (run.file ? " (" + run.file + ")" : "")],
     ["trigger", run.trigger],
     ["started", fmtTime(run.started)],
-    ["duration", fmtDur(run.duration_ms)],
+    ["duration", run.status === "running" ? fmtDur(Date.now() - new Date(run.started).getTime()) + " so far" : fmtDur(run.duration_ms)],
     ["params", run.params ? JSON.stringify(run.params) : ""],
     ["error", run.error],
   ]);
