@@ -39,7 +39,7 @@ func manyRuns(b *testing.B, n int) (*store.Store, http.Handler, *http.Cookie) {
 	}
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := range n {
-		r := &engine.RunRecord{RunID: fmt.Sprintf("run-%05d", i), Workflow: "bank", File: "/work/wf.cue", Trigger: "cli",
+		r := &engine.RunRecord{RunID: fmt.Sprintf("run-%05d", i), Workflow: "bank", File: "wf.cue", Trigger: "cli",
 			Status: engine.StateSucceeded, Started: t0.Add(time.Duration(i) * time.Minute), DurationMS: 4200,
 			Steps: map[string]*engine.StepRecord{}, Deps: map[string][]string{}}
 		prev := ""
