@@ -542,25 +542,39 @@ func (st *Studio) apiEndpointScore(w http.ResponseWriter, r *http.Request) {
 		storeError(w, fmt.Sprintf("endpoint %q", name), err)
 		return
 	}
+	var key func() (string, error)
+	if e.Auth == "key" {
+		key = func() (string, error) {
+			k, err := endpoints.ReadKeys(st.s, name)
+			return k.Primary, err
+		}
+	}
+	st.forward(w, r, "scoring", "/endpoints/"+name+"/score", key)
+}
+
+// forward sends the page's request body to the server's own route at path, with the key
+// that key returns (none when key is nil), and answers {"status", "body"} with what the
+// route answered: the UI meets exactly the checks a client meets.
+func (st *Studio) forward(w http.ResponseWriter, r *http.Request, what, path string, key func() (string, error)) {
 	if st.opts.Root == nil {
-		jsonError(w, 503, "scoring needs the workspace server")
+		jsonError(w, 503, "%s needs the workspace server", what)
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxScoreBody))
 	if err != nil {
-		jsonError(w, 413, "scoring request body: %v", err)
+		jsonError(w, 413, "%s request body: %v", what, err)
 		return
 	}
-	req := httptest.NewRequestWithContext(r.Context(), "POST", "/endpoints/"+name+"/score", bytes.NewReader(body))
+	req := httptest.NewRequestWithContext(r.Context(), "POST", path, bytes.NewReader(body))
 	req.Host = r.Host
 	req.Header.Set("Content-Type", "application/json")
-	if e.Auth == "key" {
-		k, err := endpoints.ReadKeys(st.s, name)
+	if key != nil {
+		k, err := key()
 		if err != nil {
-			jsonError(w, 500, "keys of endpoint %s: %v", name, err)
+			jsonError(w, 500, "%s: key: %v", what, err)
 			return
 		}
-		req.Header.Set("Authorization", "Bearer "+k.Primary)
+		req.Header.Set("Authorization", "Bearer "+k)
 	}
 	rec := httptest.NewRecorder()
 	st.opts.Root.ServeHTTP(rec, req)
@@ -608,29 +622,14 @@ func (st *Studio) apiPipelineTrigger(w http.ResponseWriter, r *http.Request) {
 		storeError(w, fmt.Sprintf("pipeline %q", name), err)
 		return
 	}
-	if st.opts.Root == nil {
-		jsonError(w, 503, "triggering needs the workspace server")
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxScoreBody))
-	if err != nil {
-		jsonError(w, 413, "trigger request body: %v", err)
-		return
-	}
-	req := httptest.NewRequestWithContext(r.Context(), "POST", "/pipelines/"+name+"/runs", bytes.NewReader(body))
-	req.Host = r.Host
-	req.Header.Set("Content-Type", "application/json")
+	var key func() (string, error)
 	if p.Auth != "none" {
-		k, err := pipelines.ReadKeys(st.s, name)
-		if err != nil {
-			jsonError(w, 500, "keys of pipeline %s: %v", name, err)
-			return
+		key = func() (string, error) {
+			k, err := pipelines.ReadKeys(st.s, name)
+			return k.Primary, err
 		}
-		req.Header.Set("Authorization", "Bearer "+k.Primary)
 	}
-	rec := httptest.NewRecorder()
-	st.opts.Root.ServeHTTP(rec, req)
-	jsonOut(w, 200, map[string]any{"status": rec.Code, "body": rec.Body.String()})
+	st.forward(w, r, "triggering", "/pipelines/"+name+"/runs", key)
 }
 
 // apiPipelineSwitch enables or disables a pipeline's triggers and schedule, as
