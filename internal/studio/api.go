@@ -214,17 +214,30 @@ func (st *Studio) apiRunEvents(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (st *Studio) apiDatasets(w http.ResponseWriter, r *http.Request) {
-	ds, err := datasets.List(r.Context(), st.s)
-	if err != nil {
-		jsonError(w, 500, "list datasets: %v", err)
-		return
+// The lists of the workspace's things, as the CLI's list commands read them.
+var (
+	apiDatasets  = listing("datasets", datasets.List)
+	apiEndpoints = listing("endpoints", endpoints.List)
+	apiPipelines = listing("pipelines", pipelines.List)
+)
+
+// listing answers a list of the workspace's things as JSON: [] (never null) for none.
+func listing[T any](what string, list func(context.Context, *store.Store) ([]T, error)) func(*Studio) http.HandlerFunc {
+	return func(st *Studio) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			items, err := list(r.Context(), st.s)
+			if err != nil {
+				jsonError(w, 500, "list %s: %v", what, err)
+				return
+			}
+			if items == nil {
+				items = []T{}
+			}
+			jsonOut(w, 200, items)
+		}
 	}
-	if ds == nil {
-		ds = []*datasets.Dataset{}
-	}
-	jsonOut(w, 200, ds)
 }
+
 
 // Histogram is a numeric column's distribution, computed from the stored frame: the
 // profile keeps quartiles, not bins.
@@ -397,17 +410,6 @@ func baseURL(r *http.Request) string {
 	return scheme + "://" + r.Host
 }
 
-func (st *Studio) apiEndpoints(w http.ResponseWriter, r *http.Request) {
-	eps, err := endpoints.List(r.Context(), st.s)
-	if err != nil {
-		jsonError(w, 500, "list endpoints: %v", err)
-		return
-	}
-	if eps == nil {
-		eps = []*endpoints.Endpoint{}
-	}
-	jsonOut(w, 200, eps)
-}
 
 func (st *Studio) apiEndpoint(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
@@ -581,17 +583,6 @@ func (st *Studio) forward(w http.ResponseWriter, r *http.Request, what, path str
 	jsonOut(w, 200, map[string]any{"status": rec.Code, "body": rec.Body.String()})
 }
 
-func (st *Studio) apiPipelines(w http.ResponseWriter, r *http.Request) {
-	ps, err := pipelines.List(r.Context(), st.s)
-	if err != nil {
-		jsonError(w, 500, "list pipelines: %v", err)
-		return
-	}
-	if ps == nil {
-		ps = []*pipelines.Pipeline{}
-	}
-	jsonOut(w, 200, ps)
-}
 
 func (st *Studio) apiPipeline(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
