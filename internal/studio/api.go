@@ -238,7 +238,6 @@ func listing[T any](what string, list func(context.Context, *store.Store) ([]T, 
 	}
 }
 
-
 // Histogram is a numeric column's distribution, computed from the stored frame: the
 // profile keeps quartiles, not bins.
 type Histogram struct {
@@ -409,7 +408,6 @@ func baseURL(r *http.Request) string {
 	}
 	return scheme + "://" + r.Host
 }
-
 
 func (st *Studio) apiEndpoint(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
@@ -582,7 +580,6 @@ func (st *Studio) forward(w http.ResponseWriter, r *http.Request, what, path str
 	st.opts.Root.ServeHTTP(rec, req)
 	jsonOut(w, 200, map[string]any{"status": rec.Code, "body": rec.Body.String()})
 }
-
 
 func (st *Studio) apiPipeline(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
