@@ -13,12 +13,10 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/mlflow-go/mlflow/engine"
+	"github.com/mlflow-go/mlflow/internal/browsertest"
 	"github.com/mlflow-go/mlflow/internal/endpoints"
 	"github.com/mlflow-go/mlflow/internal/models"
 )
-
-// chromium is Debian's browser; CI installs it (apt-get install chromium).
-const chromium = "/usr/bin/chromium"
 
 // browser is a headless Chromium whose console is watched: every page must load without
 // an error in it.
@@ -31,34 +29,7 @@ type browser struct {
 }
 
 func newBrowser(t *testing.T) *browser {
-	if testing.Short() {
-		t.Skip("browser test skipped in -short mode")
-	}
-	if _, err := os.Stat(chromium); err != nil {
-		t.Skipf("browser test skipped: %s is not installed (apt-get install -y chromium)", chromium)
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromium),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.WindowSize(1280, 900),
-		chromedp.UserDataDir(t.TempDir()),
-	}
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancel)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(cancel)
-	// The first action starts the browser; its context must not time out, or the browser
-	// dies with it (see chromedp.Run).
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start %s: %v", chromium, err)
-	}
+	ctx := browsertest.Start(t, 1280, 900)
 	b := &browser{t: t, ctx: ctx, dir: t.ArtifactDir()}
 	msgs := chromedp.Console(ctx)
 	go func() {

@@ -12,11 +12,9 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/mlflow-go/mlflow/internal/browsertest"
 	"github.com/mlflow-go/mlflow/internal/server/serve"
 )
-
-// chromium is Debian's browser; CI installs it (apt-get install chromium).
-const chromium = "/usr/bin/chromium"
 
 // TestSwaggerUIBrowser drives the embedded Swagger UI in a real headless
 // Chromium under the workspace server's mount: /docs/ lands on the page,
@@ -24,12 +22,7 @@ const chromium = "/usr/bin/chromium"
 // the view selector switches to the MLflow and OIP operations. Screenshots
 // of each view are kept with go test -artifacts.
 func TestSwaggerUIBrowser(t *testing.T) {
-	if testing.Short() {
-		t.Skip("browser test skipped in -short mode")
-	}
-	if _, err := os.Stat(chromium); err != nil {
-		t.Skipf("browser test skipped: %s is not installed (apt-get install -y chromium)", chromium)
-	}
+	ctx := browsertest.Start(t, 1280, 1000)
 	const prefix = "/endpoints/bankmarketing"
 	h := newHandler(t, serve.Options{Endpoint: "bankmarketing", Prefix: prefix})
 	mux := http.NewServeMux()
@@ -37,28 +30,6 @@ func TestSwaggerUIBrowser(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromium),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.WindowSize(1280, 1000),
-		chromedp.UserDataDir(t.TempDir()),
-	}
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	// The first action starts the browser; its context must not time out,
-	// or the browser dies with it (see chromedp.Run).
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start %s: %v", chromium, err)
-	}
 	tctx, tcancel := context.WithTimeout(ctx, 90*time.Second)
 	defer tcancel()
 	shots := t.ArtifactDir()
