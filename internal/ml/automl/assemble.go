@@ -25,6 +25,11 @@ func (s *search) assemble(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	s.dropAllBut(mems)
+	for _, m := range mems {
+		if err := unshelve(m.t); err != nil {
+			return nil, err
+		}
+	}
 	s.warnShortBudget(mems[0].t)
 	met := s.blendMetrics(mems)
 	a := s.artifact(mems, met)
@@ -48,6 +53,19 @@ func (s *search) dropAllBut(mems []member) {
 			t.drop()
 		}
 	}
+}
+
+// unshelve readies t's fold models to predict (search shelves them once their fold is
+// predicted).
+func unshelve(t *trial) error {
+	for fi, fm := range t.models {
+		if gm, ok := fm.(*gbdt.Model); ok {
+			if err := gm.Unshelve(); err != nil {
+				return fmt.Errorf("trial %d fold %d: internal error: %w", t.id, fi+1, err)
+			}
+		}
+	}
+	return nil
 }
 
 // candidates are the trials that can join the final model: every fold done, models kept.

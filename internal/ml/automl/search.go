@@ -243,9 +243,11 @@ func (s *search) fitFold(ctx context.Context, sp spec, fi int, seed uint64, work
 	}
 	pred := make([]float64, len(f.valid)*k)
 	m.PredictRows(d, f.valid, pred)
-	// The fold's predictions were the binned trees' only use: a kept fold model is for the
-	// artifact, which needs the raw-value trees alone.
+	// The fold's predictions were the binned trees' only use, and the inference trees are
+	// needed again only if the model joins the final one (assemble unshelves its members): a
+	// kept fold model holds the exported trees alone.
 	m.ReleaseTraining()
+	m.Shelve()
 	return m, pred, ctx.Err() != nil, nil
 }
 

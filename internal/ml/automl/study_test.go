@@ -70,6 +70,9 @@ func TestStudyEnsemble(t *testing.T) {
 				if tr.models == nil || !s.full(tr) {
 					continue
 				}
+				if err := unshelve(tr); err != nil {
+					t.Fatal(err)
+				}
 				pr := make([]float64, n*k)
 				out := make([]float64, k)
 				for i := range n {

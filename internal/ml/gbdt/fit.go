@@ -199,6 +199,33 @@ func exact[S ~[]E, E any](s S) S {
 	return out
 }
 
+// Shelve drops the inference form of the trees (a third of a released model's memory): a
+// model kept only in case it is chosen later, whose predictions were already taken, need not
+// hold it. Predicting with a shelved model panics; Unshelve rebuilds the form from the trees.
+func (m *Model) Shelve() { m.packed, m.roots = nil, nil }
+
+// Unshelve makes a shelved model predict again (it does nothing to one that is not).
+func (m *Model) Unshelve() error {
+	if !m.shelved() {
+		return nil
+	}
+	if err := m.pack(); err != nil {
+		return err
+	}
+	m.packed, m.roots = exact(m.packed), exact(m.roots)
+	return nil
+}
+
+func (m *Model) shelved() bool { return len(m.roots) != len(m.Trees) }
+
+// mustBeReady panics on a shelved model: without its inference trees it would predict the
+// base score alone, silently.
+func (m *Model) mustBeReady() {
+	if m.shelved() {
+		panic("gbdt: Predict on a shelved model (call Unshelve first)")
+	}
+}
+
 // ReleaseTraining drops what the model keeps only to predict its own training Dataset fast
 // (the binned twins of its trees, and the Dataset itself): about 40 % of a fitted model's
 // memory. PredictRows then reads raw values from the Dataset, with the same results.

@@ -57,3 +57,39 @@ func TestReleaseTraining(t *testing.T) {
 		}
 	}
 }
+
+// TestShelve: a shelved model refuses to predict (it would return the base score alone) and,
+// unshelved, predicts bit for bit as before.
+func TestShelve(t *testing.T) {
+	d, y := blobs(t, 2000)
+	p := DefaultParams()
+	p.Loss, p.NumClass = "multiclass", 3
+	rows := allRows(d.Rows())
+	train, valid := StratifiedSplit(rows, y, 0.2, true, 1)
+	m := fit(t, d, y, train, valid, p)
+	m.ReleaseTraining()
+	before := make([]float64, len(valid)*3)
+	m.PredictRows(d, valid, before)
+	m.Shelve()
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("Predict on a shelved model did not panic")
+			}
+		}()
+		m.PredictRows(d, valid[:1], make([]float64, 3))
+	}()
+	if err := m.Unshelve(); err != nil {
+		t.Fatal(err)
+	}
+	after := make([]float64, len(before))
+	m.PredictRows(d, valid, after)
+	for i := range before {
+		if math.Float64bits(before[i]) != math.Float64bits(after[i]) {
+			t.Fatalf("output %d: %v before shelving, %v after", i, before[i], after[i])
+		}
+	}
+	if cap(m.packed) != len(m.packed) {
+		t.Errorf("unshelved inference trees keep %d unused nodes", cap(m.packed)-len(m.packed))
+	}
+}

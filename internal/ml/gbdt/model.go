@@ -106,6 +106,7 @@ func (m *Model) Importance() []float64 { return slices.Clone(m.Gain) }
 // Dataset's feature order: numbers, category codes as float64, NaN for missing. It allocates
 // nothing and is safe for concurrent use.
 func (m *Model) Predict(x []float64, out []float64) {
+	m.mustBeReady()
 	k := m.TreesPerIter
 	out = out[:m.NumOutputs()]
 	raw := out[:k]
@@ -432,6 +433,7 @@ func (m *Model) UnmarshalJSON(b []byte) error {
 // stay in cache across rows, and adds each row's leaves in tree order exactly as Predict does,
 // so every output is bit-identical to Predict's. It allocates nothing.
 func (m *Model) PredictBatch(x []float64, n int, out []float64) {
+	m.mustBeReady()
 	no := m.NumOutputs()
 	k := m.TreesPerIter
 	nf := len(m.Features)
