@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/mlflow-go/mlflow/engine"
+	"github.com/mlflow-go/mlflow/internal/artifact"
 	"github.com/mlflow-go/mlflow/internal/datasets"
 	"github.com/mlflow-go/mlflow/internal/endpoints"
 	"github.com/mlflow-go/mlflow/internal/models"
@@ -136,24 +137,35 @@ func (st *Studio) apiRun(w http.ResponseWriter, r *http.Request) {
 	jsonOut(w, 200, run)
 }
 
+// runStep reads the run and the step the request names ({id}, {step}), answering 404
+// itself when either does not exist.
+func (st *Studio) runStep(w http.ResponseWriter, r *http.Request) (*engine.RunRecord, string, *engine.StepRecord, bool) {
+	id, step := r.PathValue("id"), r.PathValue("step")
+	run, err := engine.GetRun(r.Context(), st.s, id)
+	if err != nil {
+		storeError(w, fmt.Sprintf("run %q", id), err)
+		return nil, "", nil, false
+	}
+	rec, ok := run.Steps[step]
+	if !ok {
+		jsonError(w, 404, "run %s has no step %q", run.RunID, step)
+		return nil, "", nil, false
+	}
+	return run, step, rec, true
+}
+
 // logTailBytes bounds a step log shown in the page: training logs can be long, and the end
 // is what one looks at.
 const logTailBytes = 64 << 10
 
 func (st *Studio) apiStepLog(w http.ResponseWriter, r *http.Request) {
-	id, step := r.PathValue("id"), r.PathValue("step")
-	run, err := engine.GetRun(r.Context(), st.s, id)
-	if err != nil {
-		storeError(w, fmt.Sprintf("run %q", id), err)
-		return
-	}
-	rec, ok := run.Steps[step]
+	run, step, rec, ok := st.runStep(w, r)
 	if !ok {
-		jsonError(w, 404, "run %s has no step %q", run.RunID, step)
 		return
 	}
 	var b []byte
 	if rec.Log != "" {
+		var err error
 		if b, err = st.s.Get(rec.Log); err != nil {
 			jsonError(w, 500, "log of step %s of run %s: %v", step, run.RunID, err)
 			return
@@ -682,19 +694,12 @@ func (st *Studio) apiOverview(w http.ResponseWriter, r *http.Request) {
 // doctored record cannot make the UI read anything else; the page shows it in an <img>,
 // where an SVG's scripts do not run.
 func (st *Studio) apiBenchHistogram(w http.ResponseWriter, r *http.Request) {
-	id, step := r.PathValue("id"), r.PathValue("step")
-	run, err := engine.GetRun(r.Context(), st.s, id)
-	if err != nil {
-		storeError(w, fmt.Sprintf("run %q", id), err)
-		return
-	}
-	rec, ok := run.Steps[step]
+	run, step, rec, ok := st.runStep(w, r)
 	if !ok {
-		jsonError(w, 404, "run %s has no step %q", run.RunID, step)
 		return
 	}
-	rep, _ := rec.Outputs["report"].(map[string]any)
-	p, _ := rep["histogram"].(string)
+	rep, _ := artifact.As[artifact.Report](rec.Outputs["report"])
+	p := rep.Histogram
 	root, err := filepath.Abs(st.s.Root)
 	if p == "" || err != nil || !strings.HasSuffix(p, ".svg") || !strings.HasPrefix(filepath.Clean(p), root+string(filepath.Separator)) {
 		jsonError(w, 404, "step %s of run %s has no latency histogram in the workspace", step, run.RunID)
