@@ -18,20 +18,8 @@
 # bench/peers/packages.txt come from bash bench/peers/install.sh. hey is built from the Go
 # module proxy into a temporary GOBIN (it never becomes a requirement of this module).
 set -eu
-cd "$(dirname "$0")/../.."
-repo=$(pwd)
-peers=$repo/bench/peers
-tmp=$(mktemp -d)
-pids=""
-cleanup() {
-	for p in $pids; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
-for t in wrk ab curl /usr/bin/time /usr/bin/python3; do
-	command -v "$t" >/dev/null || { echo "missing $t: run bash bench/peers/install.sh (ab: apt-get install apache2-utils)" >&2; exit 2; }
-done
+. "$(dirname "$0")/../peers/common.sh"
+need wrk ab curl /usr/bin/time /usr/bin/python3
 
 echo "building..." >&2
 go build -o "$tmp/goserver" ./bench/peers/goserver

@@ -14,20 +14,8 @@
 #
 # Needs the packages of bench/peers/packages.txt: bash bench/peers/install.sh
 set -eu
-cd "$(dirname "$0")/../.."
-repo=$(pwd)
-peers=$repo/bench/peers
-tmp=$(mktemp -d)
-pids=""
-cleanup() {
-	for p in $pids; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
-for t in wrk gunicorn curl /usr/bin/python3; do
-	command -v "$t" >/dev/null || { echo "missing $t: run bash bench/peers/install.sh" >&2; exit 2; }
-done
+. "$(dirname "$0")/../peers/common.sh"
+need wrk gunicorn curl /usr/bin/python3
 /usr/bin/python3 -c 'import sklearn, pandas, flask' 2>/dev/null ||
 	{ echo "/usr/bin/python3 lacks sklearn, pandas or flask: run bash bench/peers/install.sh" >&2; exit 2; }
 
