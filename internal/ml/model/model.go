@@ -133,6 +133,7 @@ type Artifact struct {
 	Lineage       Lineage            `json:"lineage"`
 	Warnings      []string           `json:"warnings,omitempty"`
 	Examples      []map[string]any   `json:"examples,omitempty"`
+	Diagnostics   *Diagnostics       `json:"diagnostics,omitempty"`
 }
 
 // Model is a loaded artifact, ready to predict. Safe for concurrent use.
