@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -128,6 +129,9 @@ type runner struct {
 	flushing   bool       // a batch is being written
 	inflight   *batch     // that batch
 	flushed    chan error // its outcome
+	// started is set when a step started since the whole record was last
+	// written: the record must show it running (the web UI reads it).
+	started bool
 }
 
 // waiter is a ready step that starts once batch is written.
@@ -220,8 +224,9 @@ func (r *runner) run(ctx context.Context) (*RunRecord, error) {
 		// for the batch being collected, or when the record is due. (When
 		// no batch is being written, every waiter needs the one collected.)
 		idle := r.running < r.parallel && len(r.waiting) > 0
-		due := len(r.dirty) > 0 && r.now().Sub(r.lastRecord) >= flushEvery
-		var grace <-chan time.Time
+		unwritten := len(r.dirty) > 0 || r.started
+		due := unwritten && r.now().Sub(r.lastRecord) >= flushEvery
+		var grace, stale <-chan time.Time
 		switch {
 		case r.flushing:
 		case due || idle && r.running == 0:
@@ -230,6 +235,10 @@ func (r *runner) run(ctx context.Context) (*RunRecord, error) {
 			// Steps still running may finish within about a commit's
 			// time and share it.
 			grace = time.After(flushGrace)
+		case unwritten:
+			// Nothing else may happen for as long as a step runs: the
+			// record is written when it is due, not at the next event.
+			stale = time.After(flushEvery - r.now().Sub(r.lastRecord))
 		}
 		if r.running == 0 && !r.flushing {
 			break // nothing runs and nothing can start: all that is left was settled
@@ -242,6 +251,7 @@ func (r *runner) run(ctx context.Context) (*RunRecord, error) {
 			r.flushDone(err)
 		case <-grace:
 			r.flush(ctx)
+		case <-stale:
 		}
 	}
 	if r.flushing {
@@ -357,6 +367,8 @@ func (r *runner) launch() {
 		}
 		r.running++
 		r.rec.Steps[name].State = StateRunning
+		r.rec.Steps[name].Started = r.now()
+		r.started = true
 		n := r.plan.Nodes[name]
 		deps := make(map[string]Outputs, len(n.Deps))
 		for _, d := range n.Deps {
@@ -389,6 +401,7 @@ func (r *runner) flush(ctx context.Context) {
 	}
 	if withRecord {
 		r.lastRecord = r.now()
+		r.started = false
 	}
 	r.flushing, r.inflight = true, b
 	go func() { r.flushed <- b.write(ctx, r.store) }()
@@ -486,7 +499,7 @@ func (r *runner) runStep(n *Node, deps map[string]Outputs) (res result) {
 		return res
 	}
 	scratch := filepath.Join(r.store.Root, "tmp")
-	s.log = &lazyFile{dir: scratch}
+	s.log = &lazyFile{path: LiveLogPath(r.store, r.rec.RunID, st.Name)}
 	s.req = &Request{
 		RunID: r.rec.RunID, Step: st.Name, Kind: st.Kind, Workflow: r.plan.Workflow, Config: cfg, Store: r.store,
 		Log: &syncWriter{w: s.log}, scratchRoot: scratch, Parallel: r.parallel,
@@ -693,16 +706,27 @@ func checkOutputs(kind string, declared map[string]string, outs Outputs) error {
 	return fmt.Errorf("step kind %s did not produce declared output(s) %s", kind, strings.Join(missing, ", "))
 }
 
+// LiveLogPath is where a running step's log grows until the step ends and
+// the log becomes a blob (StepRecord.Log): the web UI tails it from there.
+// The name is derived from the run and the step, so a reader in another
+// process finds it without a write to the record per log line; it is
+// hashed because run ids and step names may be anything.
+func LiveLogPath(s *store.Store, runID, step string) string {
+	sum := sha256.Sum256([]byte(runID + "\x00" + step))
+	return filepath.Join(s.Root, "tmp", "log-"+hex.EncodeToString(sum[:12]))
+}
+
 // lazyFile creates its file on the first write.
 type lazyFile struct {
-	dir string
-	f   *os.File
-	err error
+	path string
+	f    *os.File
+	err  error
 }
 
 func (l *lazyFile) Write(p []byte) (int, error) {
 	if l.f == nil && l.err == nil {
-		l.f, l.err = os.CreateTemp(l.dir, "log-*")
+		// Truncated: a run id given again (Options.RunID) starts afresh.
+		l.f, l.err = os.OpenFile(l.path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	}
 	if l.err != nil {
 		return 0, l.err
