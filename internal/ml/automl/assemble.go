@@ -37,6 +37,9 @@ func (s *search) assemble(ctx context.Context) (*Result, error) {
 	if s.cfg.Refit && refittable {
 		refits = s.refit(ctx, mems)
 	}
+	if s.whole != nil {
+		s.noteSample(&a, mems, refits)
+	}
 	a.Members, a.Importance = s.members(mems, refits)
 	var board []model.LeaderboardEntry
 	a.Trials, board = s.trialRecords()

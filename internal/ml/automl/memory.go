@@ -86,7 +86,14 @@ func FormatBytes(n int64) string {
 // family's float copy, the target and the folds' row lists.
 func (s *search) dataBytes() int64 {
 	n, nf := int64(len(s.p.y)), int64(len(s.p.features))
-	return n*nf*(8+3+8) + n*8 + n*4*3
+	b := n*nf*(8+3+8) + n*8 + n*4*3
+	if s.whole != nil {
+		// The search's sample comes on top of all rows: their frame, target and strata, and
+		// the one binning of them a refit holds at a time.
+		w := int64(len(s.whole.y))
+		b += w*nf*(8+1) + w*16
+	}
+	return b
 }
 
 // fitBytes estimates one fold fit's working set: gradients, hessians and raw scores per row

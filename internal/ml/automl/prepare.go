@@ -194,30 +194,57 @@ func prepare(f *tabular.Frame, cfg *Config) (*problem, error) {
 	return p, nil
 }
 
-// unusable says why a column cannot help (or would only memorise rows), or "".
+// unusable says why a column cannot help (or would only memorise rows), or "". It reads each
+// column once without a set of its values (on millions of rows that set cost seconds and
+// hundreds of MB); only an ID-like column is checked for distinct values, stopping at the
+// first repeat.
 func unusable(c *tabular.Column, n int) string {
-	present := 0
-	distinct := map[float64]struct{}{}
+	present, varies := 0, false
+	var first float64
 	for i := 0; i < n; i++ {
 		if c.Missing(i) {
 			continue
 		}
-		present++
-		if c.Type == tabular.Numeric {
-			distinct[c.Num[i]] = struct{}{}
-		} else {
-			distinct[float64(c.Codes[i])] = struct{}{}
+		v := cellValue(c, i)
+		if present == 0 {
+			first = v
+		} else if v != first {
+			varies = true
 		}
+		present++
 	}
 	switch {
 	case present == 0:
 		return "every value is missing"
-	case len(distinct) == 1 && present == n:
+	case !varies && present == n:
 		return "it has one value in every row"
-	case n >= 20 && len(distinct) == n && (c.Type == tabular.Categorical || c.Type == tabular.Numeric && c.Integer):
+	case n >= 20 && present == n && (c.Type == tabular.Categorical || c.Type == tabular.Numeric && c.Integer) && allDistinct(c, n):
 		return fmt.Sprintf("it looks like an ID (a distinct value in each of the %d rows)", n)
 	}
 	return ""
+}
+
+func cellValue(c *tabular.Column, i int) float64 {
+	if c.Type == tabular.Numeric {
+		return c.Num[i]
+	}
+	return float64(c.Codes[i])
+}
+
+// allDistinct reports whether the n rows of c (none missing) hold n distinct values.
+func allDistinct(c *tabular.Column, n int) bool {
+	if c.Type != tabular.Numeric && len(c.Levels) < n {
+		return false
+	}
+	seen := make(map[float64]struct{}, min(n, 1<<16))
+	for i := 0; i < n; i++ {
+		v := cellValue(c, i)
+		if _, dup := seen[v]; dup {
+			return false
+		}
+		seen[v] = struct{}{}
+	}
+	return true
 }
 
 func input(c *tabular.Column) model.Input {

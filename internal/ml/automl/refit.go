@@ -31,12 +31,14 @@ func refitReserve(budget time.Duration) time.Duration { return budget / 20 }
 // refit_full): a boosted model for the mean of its folds' kept iterations without early
 // stopping, a forest with its tree count, a linear model at the C its folds chose most often.
 // It returns one model per member, nil where the member keeps its fold models (a fit that
-// failed or would overrun the budget; each is logged).
+// failed or would overrun the budget; each is logged). A search run on a sample refits its
+// tree members on every row of the data, one at a time (refitSampled).
 func (s *search) refit(ctx context.Context, mems []member) []foldModel {
 	out := make([]foldModel, len(mems))
 	rctx, cancel := ctx, context.CancelFunc(func() {})
+	var end time.Time
 	if s.cfg.Budget > 0 {
-		end := s.start.Add(s.cfg.Budget - refitMargin)
+		end = s.start.Add(s.cfg.Budget - refitMargin)
 		if time.Until(end) <= 0 {
 			s.log("refit skipped: no budget left (%.1fs used); the members keep their fold models", time.Since(s.start).Seconds())
 			return out
@@ -44,10 +46,10 @@ func (s *search) refit(ctx context.Context, mems []member) []foldModel {
 		rctx, cancel = context.WithDeadline(ctx, end)
 	}
 	defer cancel()
-	all := make([]int32, len(s.p.y))
-	for i := range all {
-		all[i] = int32(i)
+	if s.whole != nil {
+		return s.refitSampled(rctx, mems, end)
 	}
+	all := allRows32(len(s.p.y))
 	par := max(1, s.cfg.Parallel)
 	workers := max(1, par/min(par, len(mems)))
 	errs := make([]error, len(mems))
@@ -101,7 +103,14 @@ func (s *search) refitOne(ctx context.Context, t *trial, all []int32, workers in
 		}
 		return m, nil
 	}
-	d, err := s.dataset(t.spec.bins)
+	d, y := (*gbdt.Dataset)(nil), s.p.y
+	var err error
+	if s.whole != nil {
+		d, err = s.fullDataset(t.spec.bins)
+		y = s.whole.y
+	} else {
+		d, err = s.dataset(t.spec.bins)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +125,7 @@ func (s *search) refitOne(ctx context.Context, t *trial, all []int32, workers in
 		}
 		p.MaxIter = max(1, int(math.Round(float64(sum)/float64(n))))
 	}
-	m, err := gbdt.Fit(ctx, d, s.p.y, nil, all, nil, p)
+	m, err := gbdt.Fit(ctx, d, y, nil, all, nil, p)
 	if ctx.Err() != nil {
 		// A fit cut short by the deadline is a weaker model than the folds: never use it.
 		return nil, errRefitDeadline

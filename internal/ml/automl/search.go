@@ -113,7 +113,11 @@ type search struct {
 	linOnce  sync.Once // the fold goroutines share one linear matrix
 	dsMu     sync.Mutex
 	ds       map[int]*gbdt.Dataset
-	log      func(format string, args ...any)
+	// whole is the problem on every row when the search runs on a sample (p), else nil;
+	// fullDS are its binnings, built for the refits (sample.go).
+	whole  *problem
+	fullDS map[int]*gbdt.Dataset
+	log    func(format string, args ...any)
 	// keptLogged is the candidate count last logged as cut by Config.Memory.
 	keptLogged int
 }

@@ -107,6 +107,11 @@ func Train(ctx context.Context, f *tabular.Frame, cfg Config) (*Result, error) {
 		cfg.Logf("warning: %s", w)
 	}
 	fast := cfg.Fast || cfg.Budget > 0 && cfg.Budget < FastBudget
+	var full *problem
+	if m := searchRows(cfg.Budget, len(p.features)); m > 0 && !fast && len(p.y) > m {
+		full, p = p, p.subset(stratifiedSample(p.strata, m, cfg.Seed))
+		cfg.Logf("%d rows: searching a stratified sample of %d (budget %v, %d features); the chosen members are refit on all rows", len(full.y), len(p.y), cfg.Budget, len(p.features))
+	}
 	val := cfg.Validation
 	switch {
 	case fast:
@@ -116,7 +121,7 @@ func Train(ctx context.Context, f *tabular.Frame, cfg Config) (*Result, error) {
 			return nil, fmt.Errorf("validation.holdout: %g leaves too little to train on (want a fraction below 0.9)", val.Holdout)
 		}
 	case val.Folds == 0:
-		val = chooseValidation(f.Rows)
+		val = chooseValidation(len(p.y))
 	case val.Folds < 2:
 		return nil, fmt.Errorf("validation.folds: %d folds: want at least 2", val.Folds)
 	}
@@ -131,9 +136,9 @@ func Train(ctx context.Context, f *tabular.Frame, cfg Config) (*Result, error) {
 		p.warnf("validation: %d folds requested, %d used: the smallest class has too few rows for more", cv.Folds, val.Folds)
 		cfg.Logf("warning: %s", p.warnings[len(p.warnings)-1])
 	}
-	cfg.Logf("%d rows, %d features, task %s, primary metric %s, validation %s, seed %d", f.Rows, len(p.features), p.task, p.metric, val, cfg.Seed)
+	cfg.Logf("%d rows, %d features, task %s, primary metric %s, validation %s, seed %d", len(p.y), len(p.features), p.task, p.metric, val, cfg.Seed)
 
-	s := &search{cfg: &cfg, p: p, folds: folds, val: val, start: start, ds: map[int]*gbdt.Dataset{}, log: cfg.Logf}
+	s := &search{cfg: &cfg, p: p, whole: full, folds: folds, val: val, start: start, ds: map[int]*gbdt.Dataset{}, fullDS: map[int]*gbdt.Dataset{}, log: cfg.Logf}
 	s.score, s.selName = selectionScorer(p)
 	if cfg.Memory > 0 {
 		defer limitMemory(cfg.Memory)()
@@ -143,7 +148,10 @@ func Train(ctx context.Context, f *tabular.Frame, cfg Config) (*Result, error) {
 	sctx, cancel := ctx, context.CancelFunc(func() {})
 	if cfg.Budget > 0 {
 		r := reserve(cfg.Budget)
-		if cfg.Refit {
+		switch {
+		case cfg.Refit && full != nil:
+			r += time.Duration(sampleRefitShare * float64(cfg.Budget))
+		case cfg.Refit:
 			r += refitReserve(cfg.Budget)
 		}
 		s.deadline = start.Add(cfg.Budget - r)

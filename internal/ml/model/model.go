@@ -102,6 +102,9 @@ type Lineage struct {
 	Dataset DatasetRef     `json:"dataset"`
 	Config  map[string]any `json:"config,omitempty"`
 	Seed    uint64         `json:"seed"`
+	// SampleRows is the size of the stratified sample the search ran on, when the data were
+	// too large to search whole (docs/automl.md#large-data); 0 means every row.
+	SampleRows int `json:"sample_rows,omitempty"`
 }
 
 // DatasetRef names a registered dataset version.

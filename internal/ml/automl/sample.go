@@ -1,0 +1,204 @@
+package automl
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mlflow-go/mlflow/internal/ml/gbdt"
+	"github.com/mlflow-go/mlflow/internal/ml/model"
+)
+
+// Row subsampling for large data (docs/automl.md#large-data), as FLAML and Azure do: the
+// search ranks configurations on a stratified sample whose size follows the budget and the
+// width of the data, and the chosen members are refit on every row.
+//
+// The sample size is sampleCellsPerSecond cells per second of budget, read as rows of at
+// least 10 features, and never below sampleMinRows. One GBDT-defaults fold fit ran about 4 M
+// row-rounds per core-second on a 2-core machine (bank marketing's 20 features): at 1,000 rows
+// per second, the portfolio's first configurations can each cover all folds within the half
+// of the budget the search gets, which on the full 9 M rows of bench/automl/big.sh could not
+// finish one.
+//
+// Variables, not constants, so that a test can sample a small frame.
+var (
+	sampleMinRows        = 100_000
+	sampleCellsPerSecond = 20_000.0
+)
+
+const (
+	// sampleRefitShare is the part of the budget the search leaves for refitting on all rows
+	// when it searched a sample: a member's refit then costs rows/sample times a fold fit.
+	sampleRefitShare = 0.4
+)
+
+// streamSample keys the sample's draw apart from the folds'.
+const streamSample = streamRefit + 1
+
+// searchRows is how many rows the search may use at this budget; 0 means all (no deadline
+// to follow, or the budget too small for the search to run anything but fast mode).
+func searchRows(budget time.Duration, features int) int {
+	if budget < FastBudget {
+		return 0
+	}
+	return max(sampleMinRows, int(budget.Seconds()*sampleCellsPerSecond/float64(max(features, 10))))
+}
+
+// stratifiedSample draws about m of the rows, the same share of each stratum, from the seed
+// alone; sorted, so the sample keeps the data's row order.
+func stratifiedSample(strata []int, m int, seed uint64) []int32 {
+	groups := map[int][]int32{}
+	var keys []int
+	for i, s := range strata {
+		if _, ok := groups[s]; !ok {
+			keys = append(keys, s)
+		}
+		groups[s] = append(groups[s], int32(i))
+	}
+	slices.Sort(keys)
+	return pick(groups, keys, float64(m)/float64(len(strata)), rng(seed, streamSample, 0, 0))
+}
+
+// subset is p restricted to rows: the search's problem when it runs on a sample. Columns,
+// classes, inputs and the target's range stay those of all rows.
+func (p *problem) subset(rows []int32) *problem {
+	q := *p
+	idx := make([]int, len(rows))
+	q.y = make([]float64, len(rows))
+	q.strata = make([]int, len(rows))
+	for i, r := range rows {
+		idx[i] = int(r)
+		q.y[i], q.strata[i] = p.y[r], p.strata[r]
+	}
+	q.frame = p.frame.Subset(idx)
+	q.warnings = slices.Clone(p.warnings)
+	return &q
+}
+
+// fullDataset bins all rows for the refits of a search run on a sample. It is built once per
+// bin count and shared by every member refit with it; release drops it after the last.
+func (s *search) fullDataset(bins int) (*gbdt.Dataset, error) {
+	s.dsMu.Lock()
+	defer s.dsMu.Unlock()
+	if d, ok := s.fullDS[bins]; ok {
+		return d, nil
+	}
+	d, err := gbdt.NewDataset(s.whole.frame, s.whole.features, bins, s.cfg.Seed)
+	if err != nil {
+		return nil, err
+	}
+	s.fullDS[bins] = d
+	return d, nil
+}
+
+// refitPlan orders a sampled search's members for refitting one at a time, largest weight
+// first, and keeps those whose estimated time fits in left: a refit costs about one of its
+// fold fits (in core-seconds: the trial's wall time × the fits run at once ÷ folds) times
+// all rows over a fold's training rows. It returns the indices of mems to refit and the
+// estimates, per member, in seconds of wall time on par cores.
+func (s *search) refitPlan(mems []member, left time.Duration) ([]int, []float64) {
+	n := float64(len(s.whole.y))
+	trainRows := float64(len(s.folds[0].train) + len(s.folds[0].stop))
+	par := float64(max(1, s.cfg.Parallel))
+	est := make([]float64, len(mems))
+	order := make([]int, len(mems))
+	for i, m := range mems {
+		order[i] = i
+		folds := float64(max(1, m.t.folds()))
+		perFold := m.t.seconds * min(par, folds) / folds
+		est[i] = perFold * n / trainRows / par
+		if m.t.spec.algo == AlgoLinear {
+			// A linear member refits on the sample (see refitOne): one fold fit's time.
+			est[i] = perFold / par
+		}
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(mems[b].w, mems[a].w) })
+	var plan []int
+	sum := 0.0
+	for _, i := range order {
+		if sum+est[i] <= left.Seconds() {
+			plan = append(plan, i)
+			sum += est[i]
+		}
+	}
+	// Members refit with the same bins follow each other, so each full binning is built once
+	// and dropped after its last member.
+	slices.SortStableFunc(plan, func(a, b int) int { return cmp.Compare(mems[a].t.spec.bins, mems[b].t.spec.bins) })
+	return plan, est
+}
+
+// refitSampled refits a sampled search's members one after another, each with every worker,
+// in refitPlan's order until end; a member left out, or whose refit fails or overruns, keeps
+// its fold models (fit on the sample), and the log says which.
+func (s *search) refitSampled(ctx context.Context, mems []member, end time.Time) []foldModel {
+	out := make([]foldModel, len(mems))
+	plan, est := s.refitPlan(mems, time.Until(end))
+	n := len(s.whole.y)
+	for i, m := range mems {
+		if !slices.Contains(plan, i) {
+			s.log("refit of trial %d (%s) skipped: estimated %.0fs on all %d rows, %.0fs left; it keeps its fold models, fit on the sample",
+				m.t.id, m.t.spec.algo, est[i], n, time.Until(end).Seconds())
+		}
+	}
+	all, sample := allRows32(n), allRows32(len(s.p.y))
+	begin := time.Now()
+	done := 0
+	for j, i := range plan {
+		m := mems[i]
+		rows := all
+		if m.t.spec.algo == AlgoLinear {
+			rows = sample
+		}
+		fm, err := s.refitOne(ctx, m.t, rows, s.cfg.Parallel)
+		if err != nil {
+			s.log("refit of trial %d (%s) not used: %v; it keeps its fold models, fit on the sample", m.t.id, m.t.spec.algo, err)
+		} else {
+			out[i] = fm
+			done++
+		}
+		if bins := m.t.spec.bins; j == len(plan)-1 || mems[plan[j+1]].t.spec.bins != bins {
+			s.dsMu.Lock()
+			delete(s.fullDS, bins)
+			s.dsMu.Unlock()
+		}
+	}
+	s.log("refit %d of %d members on all %d rows in %.1fs (the search ran on a sample of %d)", done, len(mems), n, time.Since(begin).Seconds(), len(s.p.y))
+	return out
+}
+
+func allRows32(n int) []int32 {
+	r := make([]int32, n)
+	for i := range r {
+		r[i] = int32(i)
+	}
+	return r
+}
+
+// noteSample records in the artifact that the search ran on a sample, and which members were
+// refit on all rows: its metrics are out of fold on the sample only.
+func (s *search) noteSample(a *model.Artifact, mems []member, refits []foldModel) {
+	var whole, sample []string
+	for i, m := range mems {
+		id := strconv.Itoa(m.t.id)
+		if refits[i] != nil && m.t.spec.algo != AlgoLinear {
+			whole = append(whole, id)
+		} else {
+			sample = append(sample, id)
+		}
+	}
+	msg := fmt.Sprintf("the search ran on a stratified sample of %d of the %d rows (large data, docs/automl.md#large-data); the metrics are out of fold on the sample", len(s.p.y), len(s.whole.y))
+	switch {
+	case len(sample) == 0:
+		msg += "; every member was refit on all rows"
+	case len(whole) == 0:
+		msg += "; no member was refit on all rows within the budget, so the model was fit on the sample only (a larger budget refits it)"
+	default:
+		msg += fmt.Sprintf("; refit on all rows: trial %s; fit on the sample only: trial %s", strings.Join(whole, ", "), strings.Join(sample, ", "))
+	}
+	s.p.warnf("%s", msg)
+	a.Lineage.SampleRows = len(s.p.y)
+}

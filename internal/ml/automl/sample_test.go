@@ -1,0 +1,113 @@
+package automl
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mlflow-go/mlflow/internal/ml/model"
+)
+
+// smallSample makes the search sample frames of a few thousand rows, for the test's length.
+func smallSample(t *testing.T, rows int) {
+	minRows, perSecond := sampleMinRows, sampleCellsPerSecond
+	sampleMinRows, sampleCellsPerSecond = rows, 1
+	t.Cleanup(func() { sampleMinRows, sampleCellsPerSecond = minRows, perSecond })
+}
+
+func TestSearchRows(t *testing.T) {
+	for _, c := range []struct {
+		budget   time.Duration
+		features int
+		want     int
+	}{
+		{time.Second, 20, 0}, // fast mode reads every row once anyway
+		{60 * time.Second, 20, 100_000},
+		{600 * time.Second, 20, 600_000},
+		{600 * time.Second, 4, 1_200_000}, // narrow data: read as 10 features
+		{600 * time.Second, 100, 120_000},
+	} {
+		if got := searchRows(c.budget, c.features); got != c.want {
+			t.Errorf("searchRows(%v, %d) = %d, want %d", c.budget, c.features, got, c.want)
+		}
+	}
+}
+
+// A search on more rows than its budget's share runs on a stratified sample, refits the
+// chosen members on every row and says so in the log, the warnings and the lineage.
+func TestSubsampleSearchRefitsOnAllRows(t *testing.T) {
+	smallSample(t, 600)
+	f := frame(3000, 2, 5)
+	cfg := quick(model.Classification)
+	cfg.Budget, cfg.Refit = 30*time.Second, true
+	var log strings.Builder
+	cfg.Logf = func(format string, args ...any) { fmt.Fprintf(&log, format+"\n", args...) }
+	var searched int
+	testHookSearched = func(s *search) { searched = len(s.p.y) }
+	t.Cleanup(func() { testHookSearched = nil })
+	res, err := Train(context.Background(), f, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if searched < 590 || searched > 610 {
+		t.Errorf("the search ran on %d rows, want a sample of about 600", searched)
+	}
+	a := res.Model.A
+	if a.Lineage.SampleRows != searched {
+		t.Errorf("lineage sample_rows %d, want %d", a.Lineage.SampleRows, searched)
+	}
+	if !strings.Contains(log.String(), "3000 rows: searching a stratified sample of") {
+		t.Errorf("the log does not say the search ran on a sample:\n%s", log.String())
+	}
+	if !hasWarning(res, fmt.Sprintf("stratified sample of %d of the 3000 rows", searched)) {
+		t.Errorf("no warning about the sample: %q", res.Warnings)
+	}
+	// A boosted model's base score is the log-odds of its training rows' positive share:
+	// a refit on all rows has the whole frame's, which the sample's rounding misses.
+	pos := 0
+	yc := f.Col("y")
+	for _, c := range yc.Codes {
+		pos += int(c)
+	}
+	want := math.Log(float64(pos) / float64(3000-pos))
+	refit := 0
+	for _, m := range a.Members {
+		if !m.Refit || len(m.Trees) == 0 || m.Trees[0].Params.Forest {
+			continue
+		}
+		refit++
+		if got := m.Trees[0].BaseScore[0]; math.Abs(got-want) > 1e-12 {
+			t.Errorf("trial %d refit from base score %.6f, want all rows' %.6f", m.Trial, got, want)
+		}
+	}
+	if refit == 0 {
+		t.Errorf("no boosted member was refit on all rows: %s", log.String())
+	}
+}
+
+// The sample is stratified: each class keeps its share, and it depends on the seed alone.
+func TestStratifiedSample(t *testing.T) {
+	strata := make([]int, 10_000)
+	for i := range strata {
+		if i%10 == 0 {
+			strata[i] = 1
+		}
+	}
+	rows := stratifiedSample(strata, 1000, 3)
+	ones := 0
+	for _, r := range rows {
+		ones += strata[r]
+	}
+	if len(rows) != 1000 || ones != 100 {
+		t.Errorf("sample of %d rows with %d of class 1, want 1000 with 100", len(rows), ones)
+	}
+	again := stratifiedSample(strata, 1000, 3)
+	for i := range rows {
+		if rows[i] != again[i] {
+			t.Fatalf("same seed, different samples at %d", i)
+		}
+	}
+}
