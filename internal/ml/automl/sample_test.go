@@ -25,7 +25,8 @@ func TestSearchRows(t *testing.T) {
 		want     int
 	}{
 		{time.Second, 20, 0}, // fast mode reads every row once anyway
-		{60 * time.Second, 20, 100_000},
+		{60 * time.Second, 20, 60_000},
+		{30 * time.Second, 20, 50_000},
 		{600 * time.Second, 20, 600_000},
 		{600 * time.Second, 4, 1_200_000}, // narrow data: read as 10 features
 		{600 * time.Second, 100, 120_000},
