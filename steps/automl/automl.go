@@ -60,8 +60,9 @@ func New() engine.Step { return step{} }
 func (step) Kind() string { return "automl" }
 
 // Version 2: refit is on by default; 3: max_inference_cost bounds the ensemble by default
-// (equal configs now give a different model).
-func (step) Version() string { return "3" }
+// (equal configs now give a different model); 4: the model carries its charts
+// (Diagnostics), and data too large for the budget are searched on a sample.
+func (step) Version() string { return "4" }
 
 // Options turns the config into training options; errors name the field.
 func (c *Config) Options(stepName string) (automl.Config, error) {

@@ -31,8 +31,9 @@ func (s *search) assemble(ctx context.Context) (*Result, error) {
 		}
 	}
 	s.warnShortBudget(mems[0].t)
-	met := s.blendMetrics(mems)
+	met, diag := s.blendMetrics(mems)
 	a := s.artifact(mems, met)
+	a.Diagnostics = diag
 	refits := make([]foldModel, len(mems))
 	if s.cfg.Refit && refittable {
 		refits = s.refit(ctx, mems)
@@ -183,8 +184,10 @@ func (s *search) warnShortBudget(chosen *trial) {
 	s.log("warning: %s", s.p.warnings[len(s.p.warnings)-1])
 }
 
-// blendMetrics scores the final blend's out-of-fold predictions on the rows every member covers.
-func (s *search) blendMetrics(mems []member) map[string]float64 {
+// blendMetrics scores the final blend's out-of-fold predictions on the rows every member
+// covers, and draws the model's charts (model.Diagnose) from the same predictions, so a chart's
+// area is the metric reported beside it.
+func (s *search) blendMetrics(mems []member) (map[string]float64, *model.Diagnostics) {
 	k, n := s.p.k(), len(s.p.y)
 	blend := make([]float64, n*k)
 	covered := make([]bool, n)
@@ -207,7 +210,7 @@ func (s *search) blendMetrics(mems []member) map[string]float64 {
 			rows = append(rows, i)
 		}
 	}
-	return s.metricsOn(rows, blend)
+	return s.metricsOn(rows, blend), model.Diagnose(s.p.task, s.p.classes, s.p.y, blend, rows)
 }
 
 // artifact is the model file's description of the problem and the search, without members.
