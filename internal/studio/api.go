@@ -158,26 +158,6 @@ func (st *Studio) runStep(w http.ResponseWriter, r *http.Request) (*engine.RunRe
 // is what one looks at.
 const logTailBytes = 64 << 10
 
-func (st *Studio) apiStepLog(w http.ResponseWriter, r *http.Request) {
-	run, step, rec, ok := st.runStep(w, r)
-	if !ok {
-		return
-	}
-	var b []byte
-	if rec.Log != "" {
-		var err error
-		if b, err = st.s.Get(rec.Log); err != nil {
-			jsonError(w, 500, "log of step %s of run %s: %v", step, run.RunID, err)
-			return
-		}
-	}
-	truncated := len(b) > logTailBytes
-	if truncated {
-		b = b[len(b)-logTailBytes:]
-	}
-	jsonOut(w, 200, map[string]any{"step": step, "state": rec.State, "log": string(bytes.ToValidUTF8(b, []byte("\uFFFD"))), "truncated": truncated})
-}
-
 // eventPoll is how often a run's event stream looks at its record. A run writes its record
 // at most every 100 ms (engine's flushEvery) from another process, so the store is the one
 // place to watch, and a poll of one indexed row is cheap.
@@ -355,21 +335,6 @@ func (st *Studio) apiModels(w http.ResponseWriter, r *http.Request) {
 		ms[i].Path = ""
 	}
 	jsonOut(w, 200, ms)
-}
-
-func (st *Studio) apiModel(w http.ResponseWriter, r *http.Request) {
-	name, v, err := pathVersion(r)
-	if err != nil {
-		jsonError(w, 400, "%v", err)
-		return
-	}
-	m, err := models.Get(r.Context(), st.s, name, v)
-	if err != nil {
-		storeError(w, fmt.Sprintf("model %s:%d", name, v), err)
-		return
-	}
-	m.Path = "" // a path on the server's disk is of no use to a browser
-	jsonOut(w, 200, m)
 }
 
 // EndpointView is an endpoint as its page shows it.

@@ -14,8 +14,10 @@ import (
 
 	"github.com/mlflow-go/mlflow/engine"
 	"github.com/mlflow-go/mlflow/internal/browsertest"
+	"github.com/mlflow-go/mlflow/internal/datasets"
 	"github.com/mlflow-go/mlflow/internal/endpoints"
 	"github.com/mlflow-go/mlflow/internal/models"
+	"github.com/mlflow-go/mlflow/internal/tabular"
 )
 
 // browser is a headless Chromium whose console is watched: every page must load without
@@ -136,6 +138,22 @@ func TestBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	chartModels(t, w.s, model)
+	houseModel(t, w.s)
+	// A second version of the dataset, 200 rows longer, to compare with the first.
+	bankRows(t, filepath.Join(w.dir, "bank800.csv"), 800)
+	csv, err := os.Open(filepath.Join(w.dir, "bank800.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f800, err := tabular.ReadCSV(ctx, csv, tabular.ReadOptions{Name: "bank800.csv", Target: "y"})
+	csv.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := datasets.Register(ctx, w.s, f800, datasets.Registration{Name: "bank", Source: "bank800.csv"}); err != nil {
+		t.Fatal(err)
+	}
 	ui := w.url + "/ui"
 
 	// Log in: the token leaves the address.
@@ -199,6 +217,19 @@ func TestBrowser(t *testing.T) {
 	}
 	b.screenshot("05-dataset")
 
+	// Versions side by side.
+	b.do(chromedp.Click(chromedp.CSS(`a[href^="/ui/datasets/bank?"]`)), chromedp.WaitReady(chromedp.CSS(`body[data-loaded]`)))
+	if got := b.text("#content .kv"); !strings.Contains(got, "600 → 800 (+200)") {
+		t.Errorf("dataset comparison's rows: %q", got)
+	}
+	if got := b.text(`table.compare tr[data-column="age"]`); !strings.Contains(got, "mean") || !strings.Contains(got, "missing 0 (0.0%)") {
+		t.Errorf("dataset comparison, column age: %q", got)
+	}
+	if n := b.count("table.compare tbody tr"); n != 21 {
+		t.Errorf("dataset comparison: %d columns, want 21", n)
+	}
+	b.screenshot("05b-dataset-versions")
+
 	b.open(ui + "/models")
 	if got := b.text("table.models tbody"); !strings.Contains(got, "bank") || !strings.Contains(got, "classification") {
 		t.Errorf("models: %q", got)
@@ -216,6 +247,44 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("model page lacks its lineage (dataset bank:1, run bank-run): %q", got)
 	}
 	b.screenshot("07-model")
+
+	// Azure AutoML's model charts: drawn from the diagnostics kept in the artifact.
+	drawn := func(card string) int {
+		return eval[int](b, `[...document.querySelectorAll('[data-chart="`+card+`"] canvas')].filter(c => Chart.getChart(c)).length`)
+	}
+	b.open(ui + "/models/bank-charts/1")
+	for _, card := range []string{"roc", "pr", "calibration"} {
+		if drawn(card) != 1 {
+			t.Errorf("classification model page: no %s chart", card)
+		}
+	}
+	if got := eval[string](b, `Chart.getChart(document.querySelector('[data-chart="roc"] canvas')).data.datasets[0].label`); !strings.HasPrefix(got, "yes (AUC 0.") {
+		t.Errorf("ROC curve labelled %q, want the positive class and its AUC", got)
+	}
+	if n := b.count("table.confusion tbody td"); n != 4 {
+		t.Errorf("confusion matrix: %d cells, want 2×2", n)
+	}
+	if got := strings.ToLower(b.text("table.confusion")); !strings.Contains(got, "no") || !strings.Contains(got, "yes") {
+		t.Errorf("confusion matrix: %q", got)
+	}
+	b.screenshot("07b-model-classification")
+	b.open(ui + "/models/house/1")
+	for _, card := range []string{"predicted", "residuals"} {
+		if drawn(card) != 1 {
+			t.Errorf("regression model page: no %s chart", card)
+		}
+	}
+	if n := eval[int](b, `Chart.getChart(document.querySelector('[data-chart="predicted"] canvas')).data.datasets[0].data.length`); n != 1000 {
+		t.Errorf("predicted vs actual: %d points, want the 1000 kept", n)
+	}
+	b.screenshot("07c-model-regression")
+	b.open(ui + "/models/bank-old/1")
+	if got := b.text("#no-diagnostics"); !strings.Contains(got, "trained before") {
+		t.Errorf("a model without charts: %q", got)
+	}
+	if got := b.text("table.leaderboard"); got == "" {
+		t.Error("a model without charts: the rest of its page is missing")
+	}
 
 	b.open(ui + "/endpoints")
 	if got := b.text("table.endpoints tbody"); !strings.Contains(got, "bank") || !strings.Contains(got, "running") {
@@ -322,17 +391,36 @@ func TestBrowser(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	b.open(ui + "/runs/live-run")
-	if b.count(`.dag .node.state-pending[data-step="after"]`) != 1 || b.count(`.dag .node.state-ready[data-step="slow"]`) != 1 {
-		t.Errorf("live run: at first, want slow ready (started or waiting) and after pending: %q", b.text(".dag"))
+	eval[bool](b, `window.notReloaded = true`)
+	// The engine records the started step within a tenth of a second: it turns running.
+	b.do(chromedp.WaitReady(chromedp.CSS(`.dag .node.state-running[data-step="slow"]`)))
+	if b.count(`.dag .node.state-pending[data-step="after"]`) != 1 {
+		t.Errorf("live run: while slow runs, want after pending: %q", b.text(".dag"))
+	}
+	// Its log, live: it grows on the page while the step runs.
+	b.do(chromedp.Click(chromedp.CSS(`.dag .node[data-step="slow"]`)),
+		chromedp.Poll[chromedp.Void](`(document.getElementById("step-log") || {}).innerText?.includes("tick 1")`))
+	if got := b.text("#step-detail h3:last-of-type"); got != "Log (live)" {
+		t.Errorf("the running step's log is titled %q, want Log (live)", got)
+	}
+	first := b.text("#step-log")
+	if strings.Contains(first, "tick 6") {
+		t.Errorf("the step's log was complete when first shown (%q): it did not grow on the page", first)
 	}
 	b.screenshot("11-live-before")
-	eval[bool](b, `window.notReloaded = true`)
+	b.do(chromedp.Poll[chromedp.Void](`document.getElementById("step-log").innerText.includes("tick 4")`))
+	b.screenshot("11b-live-log")
 	b.do(chromedp.WaitReady(chromedp.CSS(`.dag .node.state-succeeded[data-step="after"]`)))
 	if !eval[bool](b, `window.notReloaded === true`) {
 		t.Error("the live run's page reloaded")
 	}
 	if got := b.text("#run-header"); !strings.Contains(got, "succeeded") {
 		t.Errorf("live run's header after the end: %q", got)
+	}
+	// The finished step's detail shows the stored log, whole.
+	b.do(chromedp.Poll[chromedp.Void](`document.getElementById("step-log").innerText.includes("slow done")`))
+	if got := b.text("#step-log"); strings.Count(got, "tick ") != 6 || strings.Contains(got, "cut") {
+		t.Errorf("the finished step's log: %q", got)
 	}
 	b.screenshot("12-live-after")
 	<-done
@@ -342,7 +430,7 @@ func TestBrowser(t *testing.T) {
 	defer cancel()
 	tctx, tcancel := context.WithTimeout(nctx, 30*time.Second)
 	defer tcancel()
-	for _, p := range []string{"/", "/runs/bank-run", "/models/bank/1", "/endpoints/bank"} {
+	for _, p := range []string{"/", "/runs/bank-run", "/models/bank/1", "/models/bank-charts/1", "/datasets/bank", "/endpoints/bank"} {
 		if err := chromedp.Do(tctx, chromedp.Navigate(ui+p)); err != nil {
 			t.Fatal(err)
 		}

@@ -3,18 +3,26 @@ package studio_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
+	"math"
+	"math/rand/v2"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mlflow-go/mlflow/engine"
+	"github.com/mlflow-go/mlflow/internal/datasets"
+	"github.com/mlflow-go/mlflow/internal/ml/metrics"
+	"github.com/mlflow-go/mlflow/internal/ml/model"
+	"github.com/mlflow-go/mlflow/internal/models"
 	"github.com/mlflow-go/mlflow/internal/server"
 	"github.com/mlflow-go/mlflow/internal/store"
 	"github.com/mlflow-go/mlflow/internal/studio"
@@ -156,10 +164,11 @@ steps: {
 
 const oneRecord = `{"data": [{"age": 29, "job": "management", "marital": "single", "education": "basic.9y", "default": "no", "housing": "yes", "loan": "no", "contact": "cellular", "month": "jul", "day_of_week": "fri", "duration": 135, "campaign": 1, "pdays": 999, "previous": 0, "poutcome": "nonexistent", "emp.var.rate": 1.4, "cons.price.idx": 93.918, "cons.conf.idx": -42.7, "euribor3m": 4.962, "nr.employed": 5228.1}]}`
 
-// liveWorkflow has a slow first step, so that a test sees the run while it goes on.
+// liveWorkflow has a slow first step that logs as it goes, so that a test sees the run
+// and the step's log while they go on.
 const liveWorkflow = `name: "live"
 steps: {
-	slow: {kind: "exec", command: ["sh", "-c", "sleep 2; echo slow done"]}
+	slow: {kind: "exec", command: ["sh", "-c", "for i in 1 2 3 4 5 6; do echo tick $i; sleep 0.7; done; echo slow done"]}
 	after: {kind: "exec", command: ["sh", "-c", "echo after"], needs: ["slow"]}
 }
 `
@@ -172,3 +181,80 @@ steps: {
 	publish: {kind: "publish", name: "greeter", steps: ["greet"], params: ["who", "loud"], description: "Says <b>hello</b>"}
 }
 `
+
+// registerArtifact registers a as model name, with the registry's summary taken from it,
+// as the AutoML step does; a needs only what the model page reads.
+func registerArtifact(t testing.TB, s *store.Store, name string, a model.Artifact, lb []model.LeaderboardEntry) models.Record {
+	t.Helper()
+	b, err := json.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := models.Register(context.Background(), s, name, b, models.Meta{Task: a.Task, Algorithm: a.Algorithm,
+		PrimaryMetric: a.PrimaryMetric, Metrics: a.Metrics, Importance: a.Importance, Lineage: a.Lineage, Leaderboard: lb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+// houseModel is a regression model's artifact reduced to what its page reads, with the
+// charts of made-up predictions (the page does not know the difference).
+func houseModel(t testing.TB, s *store.Store) models.Record {
+	rng := rand.New(rand.NewPCG(3, 4))
+	const n = 3000
+	y, pred := make([]float64, n), make([]float64, n)
+	for i := range y {
+		size := 40 + 160*rng.Float64()
+		y[i] = 1000*size + 20000*rng.NormFloat64()
+		pred[i] = 0.9*y[i] + 10000 + 15000*rng.NormFloat64()
+	}
+	a := model.Artifact{Format: model.Format, Version: model.FormatVersion, Name: "house", Task: model.Regression, Target: "price",
+		Algorithm: "LightGBM", PrimaryMetric: "r2_score", Metrics: metrics.Regression(y, pred, 0, 250000),
+		Diagnostics: model.Diagnose(model.Regression, nil, y, pred, nil)}
+	return registerArtifact(t, s, "house", a, nil)
+}
+
+// chartModels registers, from the trained bank model, "bank-charts": its artifact with the
+// charts of its predictions on its own training rows (AutoML computes them out of fold;
+// in-sample is good enough to draw), and "bank-old": its artifact without charts, as
+// files written before they were kept.
+func chartModels(t testing.TB, s *store.Store, trained models.Record) {
+	t.Helper()
+	m, err := model.Load(trained.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := trained.Meta.Lineage.Dataset
+	d, err := datasets.Get(context.Background(), s, ref.Name, ref.Version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := datasets.LoadFrame(s, d.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := m.Matrix(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	classes := m.Classes()
+	prob := make([]float64, f.Rows*len(classes))
+	m.PredictBatch(x, f.Rows, prob)
+	target := f.Col(f.Target)
+	y := make([]float64, f.Rows)
+	for i, code := range target.Codes {
+		y[i] = math.NaN() // a missing target: Diagnose skips the row
+		if code >= 0 {
+			y[i] = float64(slices.Index(classes, target.Levels[code]))
+		}
+	}
+	a := m.A
+	a.Diagnostics = model.Diagnose(model.Classification, classes, y, prob, nil)
+	if a.Diagnostics == nil {
+		t.Fatal("no diagnostics from the bank model's predictions")
+	}
+	registerArtifact(t, s, "bank-charts", a, trained.Meta.Leaderboard)
+	a.Diagnostics = nil
+	registerArtifact(t, s, "bank-old", a, trained.Meta.Leaderboard)
+}

@@ -27,6 +27,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/mlflow-go/mlflow/internal/ml/model"
 	"github.com/mlflow-go/mlflow/internal/store"
 )
 
@@ -104,7 +105,8 @@ type Studio struct {
 	mux  *http.ServeMux
 
 	mu    sync.Mutex
-	token []byte // loaded on first use, see secret
+	token []byte                        // loaded on first use, see secret
+	diag  map[string]*model.Diagnostics // by artifact digest, see diagnostics
 }
 
 // New returns the UI handler, to be mounted at /ui/.

@@ -196,10 +196,10 @@ function stepOrder(run) {
   return names;
 }
 
-// shownState is a step's state as the page shows it. The engine records a step as running
-// when it writes the run's record, which it does when steps finish; so while the run goes on,
-// a pending step whose dependencies all succeeded is shown as "ready": started, or waiting
-// for a free slot.
+// shownState is a step's state as the page shows it. The engine records a started step as
+// running within a tenth of a second; while the run goes on, a pending step whose
+// dependencies all succeeded is shown as "ready": waiting for a free slot (--parallel), or
+// started since the record was last written.
 function shownState(run, name) {
   const st = run.steps[name];
   if (run.status !== "running" || st.state !== "pending") return st.state;
@@ -252,25 +252,34 @@ function updateDAG(run) {
   }
 }
 
+// stepDur is a step's duration; a running step's is the time since it started (the record
+// has its duration only once it ends).
+function stepDur(run, st) {
+  if (st.state === "running" && run.status === "running" && st.started) return Math.max(0, Date.now() - new Date(st.started).getTime());
+  return st.duration_ms;
+}
+
 function timeline(run) {
   const t0 = new Date(run.started).getTime();
   let end = t0 + (run.duration_ms || 0);
+  if (run.status === "running") end = Math.max(end, Date.now());
   for (const st of Object.values(run.steps)) {
-    if (st.started) end = Math.max(end, new Date(st.started).getTime() + (st.duration_ms || 0));
+    if (st.started) end = Math.max(end, new Date(st.started).getTime() + (stepDur(run, st) || 0));
   }
   const span = Math.max(end - t0, 1);
   const rows = stepOrder(run).map((n) => {
     const st = run.steps[n];
-    const bar = el("div", { class: "bar state-" + shownState(run, n), title: n + ": " + fmtDur(st.duration_ms) });
+    const dur = stepDur(run, st);
+    const bar = el("div", { class: "bar state-" + shownState(run, n), title: n + ": " + fmtDur(dur) });
     if (st.started) {
       const left = ((new Date(st.started).getTime() - t0) / span) * 100;
       bar.style.left = Math.max(0, left) + "%";
-      bar.style.width = Math.max(0.4, ((st.duration_ms || 0) / span) * 100) + "%";
+      bar.style.width = Math.max(0.4, ((dur || 0) / span) * 100) + "%";
     } else {
       bar.style.display = "none";
     }
     return el("div", { class: "tl-row" }, el("span", { class: "tl-name", text: n }), el("div", { class: "tl-track" }, bar),
-      el("span", { class: "tl-dur", text: st.started ? fmtDur(st.duration_ms) : shownState(run, n) }));
+      el("span", { class: "tl-dur", text: st.started ? fmtDur(dur) + (st.state === "running" ? " so far" : "") : shownState(run, n) }));
   });
   return el("div", { class: "timeline" }, rows);
 }
@@ -282,7 +291,7 @@ function stepTable(run) {
       const st = run.steps[n];
       return [
         el("a", { href: "#step-" + n, text: n, on: { click: (e) => { e.preventDefault(); selectStep(run.run_id, n); } } }),
-        st.kind, badge(shownState(run, n)), st.cached ? "yes" : "no", fmtTime(st.started), fmtDur(st.duration_ms), (st.error || "").split("\n")[0],
+        st.kind, badge(shownState(run, n)), st.cached ? "yes" : "no", fmtTime(st.started), fmtDur(stepDur(run, st)), (st.error || "").split("\n")[0],
       ];
     }),
     "steps",
@@ -290,8 +299,16 @@ function stepTable(run) {
 }
 
 let currentRun = null;
+let selected = null; // the step whose detail is shown
+let logPoll = null; // the timer of its live log
+
+// logKeep bounds the log text a page holds, as the server bounds what it sends.
+const logKeep = 64 * 1024;
+const logEvery = 1000;
 
 async function selectStep(runID, name) {
+  clearTimeout(logPoll);
+  selected = name;
   const box = document.getElementById("step-detail");
   const st = currentRun.steps[name];
   const parts = [el("h2", { text: "Step " + name })];
@@ -304,15 +321,40 @@ async function selectStep(runID, name) {
         el("img", { class: "histogram", alt: "latency histogram", src: `/ui/api/runs/${enc(runID)}/steps/${enc(name)}/histogram.svg` }));
     }
   }
-  const logBox = el("pre", { class: "log", text: "…" });
-  parts.push(el("h3", { text: "Log" }), logBox);
+  const logBox = el("pre", { class: "log", id: "step-log", text: "…" });
+  const logTitle = el("h3", { text: "Log" });
+  parts.push(logTitle, logBox);
   box.replaceChildren(...parts);
-  try {
-    const l = await api(`runs/${enc(runID)}/steps/${enc(name)}/log`);
-    logBox.textContent = (l.truncated ? "… (earlier lines cut)\n" : "") + (l.log || "(no log: the step wrote nothing, or has not finished)");
-  } catch (e) {
-    logBox.textContent = String(e.message);
-  }
+  // A running step's log is read from where the last read ended, every second, until the
+  // step ends; then the stored log replaces it.
+  let offset = 0, shown = "";
+  const poll = async () => {
+    let l;
+    try {
+      l = await api(`runs/${enc(runID)}/steps/${enc(name)}/log` + (offset ? "?offset=" + offset : ""));
+    } catch (e) {
+      logBox.textContent = String(e.message);
+      return;
+    }
+    if (selected !== name || !logBox.isConnected) return;
+    if (!l.live) {
+      logTitle.textContent = "Log";
+      const none = st.state === "pending" ? "(no log yet: the step has not started)" : "(no log: the step wrote nothing)";
+      logBox.textContent = (l.truncated ? "… (earlier lines cut)\n" : "") + (l.log || none);
+      return;
+    }
+    logTitle.textContent = "Log (live)";
+    if (l.reset) shown = "";
+    if (l.truncated) shown += shown ? "\n… (lines cut)\n" : "… (earlier lines cut)\n";
+    shown += l.log;
+    if (shown.length > logKeep) shown = "… (earlier lines cut)\n" + shown.slice(-logKeep);
+    offset = l.offset;
+    const atEnd = logBox.scrollTop + logBox.clientHeight >= logBox.scrollHeight - 4;
+    logBox.textContent = shown || "(nothing logged yet)";
+    if (atEnd) logBox.scrollTop = logBox.scrollHeight;
+    logPoll = setTimeout(poll, logEvery);
+  };
+  await poll();
 }
 
 function runHeader(run) {
@@ -340,14 +382,25 @@ async function pageRun() {
   if (run.status !== "running" && run.status !== "pending") return;
   const es = new EventSource(`/ui/api/runs/${enc(run.run_id)}/events`);
   es.addEventListener("run", (ev) => {
+    const before = selected && run.steps[selected] ? run.steps[selected].state : null;
     run = JSON.parse(ev.data);
     currentRun = run;
+    // The detail follows its step: a finished step shows its outputs and stored log.
+    if (selected && run.steps[selected] && run.steps[selected].state !== before) selectStep(run.run_id, selected);
     updateDAG(run);
     header.replaceChildren(runHeader(run));
     tl.replaceChildren(timeline(run));
     steps.replaceChildren(stepTable(run));
   });
-  es.addEventListener("end", () => es.close());
+  // The clock moves between records: elapsed times are redrawn every second.
+  const tick = setInterval(() => {
+    header.replaceChildren(runHeader(run));
+    tl.replaceChildren(timeline(run));
+  }, 1000);
+  es.addEventListener("end", () => {
+    es.close();
+    clearInterval(tick);
+  });
 }
 
 // ---- datasets ----
@@ -362,6 +415,59 @@ async function pageDatasets() {
   );
 }
 
+// pageDatasetCompare shows two versions of a dataset side by side: rows, and per column the
+// missing values, the mean (numeric) or the most frequent category, with what changed.
+async function pageDatasetCompare() {
+  const name = body.dataset.name;
+  const q = new URLSearchParams(location.search);
+  const qs = new URLSearchParams();
+  for (const k of ["a", "b"]) if (q.get(k)) qs.set(k, q.get(k));
+  const d = await api(`datasets/${enc(name)}` + (qs.size ? "?" + qs : ""));
+  const a = d.a, b = d.b;
+  setTitle(`Dataset ${name}: version ${a.version} and ${b.version}`);
+  const picker = (param, cur) => {
+    const s = el("select", { name: param, id: "pick-" + param, on: { change: () => {
+      const p = new URLSearchParams(location.search);
+      p.set(param, s.value);
+      location.search = p.toString();
+    } } }, d.versions.map((v) => el("option", { value: String(v.version), text: "version " + v.version + " (" + v.rows + " rows)" })));
+    s.value = String(cur);
+    return s;
+  };
+  const pct = (n, rows) => (rows ? (100 * n / rows).toFixed(1) + "%" : "-");
+  const signed = (v, unit) => (v === undefined || v === null ? "" : (v > 0 ? "+" : "") + v.toFixed(2) + unit);
+  const changed = (txt, big) => el("span", { class: big ? "change big" : "change", text: txt });
+  const rows = d.columns.map((c) => {
+    const x = c.a, y = c.b;
+    const side = (p, rows) => {
+      if (!p) return el("span", { class: "muted", text: "(no such column)" });
+      const fig = [p.type, "missing " + p.missing + " (" + pct(p.missing, rows) + ")"];
+      if (p.mean !== undefined) fig.push("mean " + fmtNum(p.mean));
+      if (p.top && p.top.length) fig.push("top " + p.top[0].value + " (" + (100 * p.top[0].fraction).toFixed(0) + "%)");
+      return el("span", { text: fig.join(" · ") });
+    };
+    const notes = [];
+    if (!x) notes.push(changed("added", true));
+    if (!y) notes.push(changed("removed", true));
+    if (x && y && x.type !== y.type) notes.push(changed("type " + x.type + " → " + y.type, true));
+    if (c.missing_delta !== undefined && Math.abs(c.missing_delta) >= 0.05) notes.push(changed("missing " + signed(c.missing_delta, " pts"), Math.abs(c.missing_delta) >= 5));
+    if (c.mean_delta_sd !== undefined && Math.abs(c.mean_delta_sd) >= 0.005) notes.push(changed("mean " + signed(c.mean_delta_sd, " sd"), Math.abs(c.mean_delta_sd) >= 0.25));
+    if (c.top_changed) notes.push(changed("top " + x.top[0].value + " → " + y.top[0].value, true));
+    return el("tr", { "data-column": c.name }, el("td", { text: c.name }), el("td", {}, side(x, a.rows)), el("td", {}, side(y, b.rows)),
+      el("td", {}, notes.length ? notes : el("span", { class: "muted", text: "same" })));
+  });
+  const rowsDelta = b.rows - a.rows;
+  content.replaceChildren(
+    el("p", { class: "pickers" }, "Compare ", picker("a", a.version), " with ", picker("b", b.version)),
+    kv([["rows", a.rows + " → " + b.rows + (rowsDelta ? " (" + (rowsDelta > 0 ? "+" : "") + rowsDelta + ")" : " (same)")],
+      ["columns", a.columns + " → " + b.columns], ["digest", a.digest.slice(0, 12) + " → " + b.digest.slice(0, 12) + (a.digest === b.digest ? " (same content)" : "")],
+      ["versions", el("span", {}, link(`/ui/datasets/${enc(name)}/${a.version}`, "version " + a.version), " · ", link(`/ui/datasets/${enc(name)}/${b.version}`, "version " + b.version))]]),
+    section("Columns", el("table", { class: "compare" },
+      el("thead", {}, el("tr", {}, ["Column", "Version " + a.version, "Version " + b.version, "Change"].map((h) => el("th", { text: h })))),
+      el("tbody", {}, rows))),
+  );
+}
+
 async function pageDataset() {
   const d = await api(`datasets/${enc(body.dataset.name)}/${enc(body.dataset.version)}`);
   const ds = d.dataset, p = ds.profile || { columns: [] };
@@ -371,7 +477,9 @@ async function pageDataset() {
   parts.push(section("Versions",
     table(["Version", "Rows", "Columns", "Digest", "Created"], d.versions.map((v) => [
       v.version === ds.version ? el("strong", { text: String(v.version) }) : link(`/ui/datasets/${enc(v.name)}/${v.version}`, String(v.version)),
-      v.rows, v.columns, v.digest.slice(0, 12), fmtTime(v.created)]), "versions")));
+      v.rows, v.columns, v.digest.slice(0, 12), fmtTime(v.created)]), "versions"),
+    d.versions.length > 1 ? el("p", {}, link(`/ui/datasets/${enc(ds.name)}?a=${d.versions[d.versions.length - 2].version}&b=${d.versions[d.versions.length - 1].version}`, "Compare versions side by side")) : "",
+  ));
   if (p.class_balance && p.class_balance.length) {
     parts.push(section("Target balance (" + p.target + ")", chart({
       type: "bar",
@@ -475,8 +583,105 @@ async function pageModel() {
       options: { indexAxis: "y", plugins: { legend: { display: false } } },
     }, 40 + 20 * imp.length)));
   }
+  parts.push(modelCharts(m));
   if (meta.warnings && meta.warnings.length) parts.push(section("Warnings", el("ul", {}, meta.warnings.map((w) => el("li", { text: w })))));
   content.replaceChildren(...parts);
+}
+
+// Axes from 0 to 1 with titles, for the curves.
+function unitAxes(x, y) {
+  return {
+    x: { type: "linear", min: 0, max: 1, title: { display: true, text: x } },
+    y: { type: "linear", min: 0, max: 1.02, title: { display: true, text: y } },
+  };
+}
+
+const diagonal = (label) => ({ label, data: [{ x: 0, y: 0 }, { x: 1, y: 1 }], borderDash: [5, 4], borderColor: "#9aa3b2", borderWidth: 1, pointRadius: 0, showLine: true });
+
+// One colour per class, the same in every chart of the page. Chart.js colours datasets
+// itself only when none has a colour, and the reference lines have theirs.
+const palette = ["#1f77d0", "#e08a1e", "#1e9e5a", "#d23c3c", "#8a4fd0", "#17a2b8", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22"];
+const colour = (i) => ({ borderColor: palette[i % palette.length], backgroundColor: palette[i % palette.length] });
+
+function curveSets(curves, areaName) {
+  return curves.map((c, i) => Object.assign({
+    label: c.class + " (" + areaName + " " + fmtNum(c.area) + ")",
+    data: c.x.map((x, j) => ({ x, y: c.y[j] })),
+    showLine: true, pointRadius: 0, borderWidth: 2,
+  }, colour(i)));
+}
+
+const short = new Intl.NumberFormat("en", { maximumSignificantDigits: 3 });
+
+function card(title, id, ...kids) {
+  return el("div", { class: "card", "data-chart": id }, el("h3", { text: title }), ...kids);
+}
+
+// confusionTable shades each cell by its share of the true class's rows.
+function confusionTable(classes, m) {
+  const head = el("tr", {}, el("th", { text: "true \\ predicted" }), classes.map((c) => el("th", { text: c })));
+  const rows = m.map((row, i) => {
+    const total = row.reduce((a, b) => a + b, 0) || 1;
+    return el("tr", {}, el("th", { text: classes[i] }), row.map((n, j) => {
+      const share = n / total;
+      const td = el("td", { class: i === j ? "diag" : "", title: (100 * share).toFixed(1) + "% of " + classes[i] },
+        el("strong", { text: String(n) }), el("span", { class: "muted", text: " " + (100 * share).toFixed(0) + "%" }));
+      td.style.background = `rgba(${i === j ? "30,158,90" : "210,60,60"},${(0.08 + 0.6 * share).toFixed(3)})`;
+      return td;
+    }));
+  });
+  return el("table", { class: "confusion" }, el("thead", {}, head), el("tbody", {}, rows));
+}
+
+// modelCharts draws Azure AutoML's model charts from the diagnostics kept in the artifact
+// (computed from out-of-fold predictions when the model was trained).
+function modelCharts(m) {
+  const d = m.diagnostics;
+  if (!d) {
+    const why = m.diagnostics_error
+      ? "The charts could not be read: " + m.diagnostics_error
+      : "No charts: this model was trained before mlflow kept the charts of its out-of-fold predictions. Train it again to see them.";
+    return section("Model charts", el("p", { id: "no-diagnostics", class: "muted", text: why }));
+  }
+  const cards = [];
+  if (d.task === "classification") {
+    if (d.roc && d.roc.length) {
+      cards.push(card("ROC", "roc", chart({ type: "scatter", data: { datasets: [...curveSets(d.roc, "AUC"), diagonal("chance")] },
+        options: { parsing: false, scales: unitAxes("false positive rate", "true positive rate") } }, 300)));
+    }
+    if (d.pr && d.pr.length) {
+      cards.push(card("Precision-recall", "pr", chart({ type: "scatter", data: { datasets: curveSets(d.pr, "AP") },
+        options: { parsing: false, scales: unitAxes("recall", "precision") } }, 300)));
+    }
+    if (d.calibration && d.calibration.length) {
+      const sets = d.calibration.map((c, i) => Object.assign({
+        label: c.class, data: c.bins.map((b) => ({ x: b.predicted, y: b.observed, n: b.count })), showLine: true, pointRadius: 3,
+      }, colour(i)));
+      cards.push(card("Calibration", "calibration", chart({ type: "scatter", data: { datasets: [...sets, diagonal("perfectly calibrated")] },
+        options: { parsing: false, scales: unitAxes("mean predicted probability", "observed rate"),
+          plugins: { tooltip: { callbacks: { label: (c) => `${c.dataset.label}: predicted ${fmtNum(c.raw.x)}, observed ${fmtNum(c.raw.y)}` + (c.raw.n ? ` (${c.raw.n} rows)` : "") } } } } }, 300)));
+    }
+    if (d.confusion) cards.push(card("Confusion matrix (" + d.rows + " rows, out of fold)", "confusion", confusionTable(d.classes, d.confusion)));
+  } else {
+    if (d.scatter) {
+      const pts = d.scatter.actual.map((a, i) => ({ x: a, y: d.scatter.predicted[i] }));
+      const all = d.scatter.actual.concat(d.scatter.predicted);
+      const lo = Math.min(...all), hi = Math.max(...all);
+      const binned = (d.binned || []).map((b) => ({ x: b.actual, y: b.predicted }));
+      cards.push(card("Predicted vs actual (" + pts.length + " of " + d.rows + " rows)", "predicted", chart({ type: "scatter", data: { datasets: [
+        { label: "rows", data: pts, pointRadius: 2, backgroundColor: "rgba(31,119,208,0.35)", borderColor: "rgba(31,119,208,0.35)" },
+        { label: "mean per bin", data: binned, showLine: true, pointRadius: 3, borderColor: "#e08a1e", backgroundColor: "#e08a1e" },
+        { label: "ideal", data: [{ x: lo, y: lo }, { x: hi, y: hi }], showLine: true, pointRadius: 0, borderDash: [5, 4], borderColor: "#9aa3b2", borderWidth: 1 },
+      ] }, options: { parsing: false, scales: { x: { title: { display: true, text: "actual" } }, y: { title: { display: true, text: "predicted" } } } } }, 320)));
+    }
+    if (d.residuals) {
+      const r = d.residuals;
+      cards.push(card("Residuals (actual − predicted)", "residuals", chart({ type: "bar",
+        data: { labels: r.counts.map((_, i) => short.format((r.edges[i] + r.edges[i + 1]) / 2)), datasets: [{ label: "rows", data: r.counts, barPercentage: 1, categoryPercentage: 1 }] },
+        options: { plugins: { legend: { display: false } }, scales: { x: { title: { display: true, text: "residual" } }, y: { title: { display: true, text: "rows" } } } } }, 320)));
+    }
+  }
+  return section("Model charts (out of fold)", el("div", { class: "cards wide" }, cards));
 }
 
 // ---- endpoints ----
@@ -669,7 +874,7 @@ async function pageOverview() {
 }
 
 const pages = {
-  overview: pageOverview, runs: pageRuns, run: pageRun, datasets: pageDatasets, dataset: pageDataset, models: pageModels,
+  overview: pageOverview, runs: pageRuns, run: pageRun, datasets: pageDatasets, dataset: pageDataset, "dataset-compare": pageDatasetCompare, models: pageModels,
   model: pageModel, endpoints: pageEndpoints, endpoint: pageEndpoint, pipelines: pagePipelines, pipeline: pagePipeline,
 };
 
