@@ -289,7 +289,7 @@ func (s *Spec) validateSchema(sc schema, name string, v any, path string, errs *
 	case "integer", "number":
 		f, ok := v.(float64)
 		if !ok {
-			*errs = append(*errs, fmt.Sprintf("%s: want a %s, got %s", where(path), typ, kind(v)))
+			*errs = append(*errs, fmt.Sprintf("%s: want %s, got %s", where(path), map[string]string{"integer": "an integer", "number": "a number"}[typ], kind(v)))
 			return
 		}
 		if typ == "integer" && f != math.Trunc(f) {
