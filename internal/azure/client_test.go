@@ -370,3 +370,66 @@ type refuse struct{}
 func (refuse) Do(*http.Request) (*http.Response, error) {
 	return nil, errors.New("no network in this test")
 }
+
+func TestAuthorityHostFromEnvironmentReplacesOnlyTheDefault(t *testing.T) {
+	s := fakeazure.Start(t)
+	newClient(t, s) // sets the service principal
+	for _, tc := range []struct {
+		name, env string
+		cloud     azure.Cloud
+		host      string
+	}{
+		{"unnamed cloud", fakeazure.AuthorityHost, azure.Cloud{}, "login.fakeazure.test"},
+		{"public cloud", fakeazure.AuthorityHost, azure.Clouds["public"], "login.fakeazure.test"},
+		{"a cloud that names its own", "https://login.microsoftonline.com/",
+			azure.Cloud{AuthorityHost: fakeazure.AuthorityHost, ResourceManager: "https://management.azure.com/"}, "login.fakeazure.test"},
+		{"no variable", "", azure.Clouds["public"], "login.microsoftonline.com"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("AZURE_AUTHORITY_HOST", tc.env)
+			ws := s.Workspace()
+			ws.Cloud = tc.cloud
+			c, err := azure.New(ws, &azure.Options{Transport: s.Client()})
+			must(t, err)
+			before := len(s.Requests())
+			must(t, c.Do(ctx(t), azure.Request{Method: "GET", URL: ws.URL("")}, nil))
+			var hosts []string
+			for _, r := range s.Requests()[before:] {
+				if strings.HasSuffix(r.Path, "/oauth2/v2.0/token") {
+					hosts = append(hosts, r.Host)
+				}
+			}
+			if len(hosts) != 1 || hosts[0] != tc.host {
+				t.Errorf("token asked of %v, want %s", hosts, tc.host)
+			}
+		})
+	}
+}
+
+func TestDeleteAndRegenerateKeysFollowLocation(t *testing.T) {
+	s := fakeazure.Start(t)
+	c := newClient(t, s)
+	ws := s.Workspace()
+	must(t, c.Do(ctx(t), azure.Request{Method: "PUT", URL: ws.URL("onlineEndpoints/ep1"), Body: endpointBody(), LRO: true}, nil))
+	var before, after struct{ PrimaryKey, SecondaryKey string }
+	must(t, c.Do(ctx(t), azure.Request{Method: "POST", URL: ws.URL("onlineEndpoints/ep1/listKeys")}, &before))
+	must(t, c.Do(ctx(t), azure.Request{Method: "POST", URL: ws.URL("onlineEndpoints/ep1/regenerateKeys"), LRO: true,
+		Body: map[string]any{"keyType": "Primary"}}, nil))
+	must(t, c.Do(ctx(t), azure.Request{Method: "POST", URL: ws.URL("onlineEndpoints/ep1/listKeys")}, &after))
+	if after.PrimaryKey == before.PrimaryKey || after.SecondaryKey != before.SecondaryKey {
+		t.Errorf("keys before %+v, after %+v: only the primary should change", before, after)
+	}
+	must(t, c.Do(ctx(t), azure.Request{Method: "DELETE", URL: ws.URL("onlineEndpoints/ep1"), LRO: true}, nil))
+	if s.Resource("onlineEndpoints/ep1") != nil {
+		t.Error("the endpoint is still there after the DELETE's operation ended")
+	}
+	var polled int
+	for _, r := range s.Requests() {
+		if strings.Contains(r.Path, "/mfeOperationResults/") {
+			polled++
+		}
+	}
+	if polled < 2 {
+		t.Errorf("Location polled %d times", polled)
+	}
+}
