@@ -6,6 +6,7 @@
 # the registered data's columnar size, the trials, the sample the search ran on, and the
 # model's metrics on the file's last 1 % of rows, held out from training.
 #   bench/automl/big.sh [SIZE] [BUDGET]      e.g. 200MiB 2m
+#   KEEP=1 bench/automl/big.sh ...           keep the temp folder (its path is in the trace of sh -x)
 # Needs GNU time (/usr/bin/time, in bench/peers/packages.txt): bash bench/peers/install.sh
 set -eu
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -13,7 +14,7 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 size=${1:-1GiB}
 budget=${2:-10m}
 dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
+[ -n "${KEEP:-}" ] || trap 'rm -rf "$dir"' EXIT
 (cd "$repo" && go build -o "$dir/dsbench" ./bench/dataset && go build -o "$dir/mlflow" ./cmd/mlflow)
 "$dir/dsbench" -file "$repo/examples/bankmarketing/data/bankmarketing_train.csv" -gen "$size" -out "$dir/all.csv"
 # The generator draws rows independently, so its last rows are a fair hold-out.
@@ -50,5 +51,8 @@ du -b "$dir/train.csv" | awk '{printf "train CSV %.0f MiB, ", $1 / 1048576}'
 blob=$(find "$dir/ws" -type f -size +1M -printf '%s %p\n' | sort -n | tail -1 | cut -d' ' -f1)
 echo "columnar (largest stored blob) $((blob / 1048576)) MiB"
 awk -v c="$blob" '/Maximum resident/ {printf "automl peak RSS = %.2f x columnar\n", $NF * 1024 / c}' "$dir/automl.time"
-grep -E "stratified sample|search ended|refit|ensemble:|registered model" "$dir/automl.out" | sed 's/^/  /'
-grep -E " (accuracy|AUC_weighted|log_loss) " "$dir/automl.out" | sed 's/^/  hold-out /'
+run=$(awk 'NR == 1 {print $2}' "$dir/automl.out")
+"$dir/mlflow" runs show -workspace "$dir/ws" -log train "$run" > "$dir/train.log"
+grep -E "stratified sample|validation|search ended|refit|ensemble:|registered model" "$dir/train.log" | sed 's/^/  /'
+echo "  trials: $(grep -c '^trial ' "$dir/train.log")"
+grep -E "^ +(train|evaluate) " -A 2 "$dir/automl.out" | sed 's/^/  /'

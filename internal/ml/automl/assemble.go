@@ -8,6 +8,7 @@ import (
 
 	"github.com/mlflow-go/mlflow/internal/ml/gbdt"
 	"github.com/mlflow-go/mlflow/internal/ml/linear"
+	"github.com/mlflow-go/mlflow/internal/ml/metrics"
 	"github.com/mlflow-go/mlflow/internal/ml/model"
 )
 
@@ -96,7 +97,12 @@ func (s *search) choose(ctx context.Context) (mems []member, refittable bool, er
 		}
 		return []member{{t, 1}}, false, nil
 	case s.cfg.Ensemble && len(cands) > 1:
-		return s.ensemble(cands), true, nil
+		mems := s.ensemble(cands)
+		if single := s.bestSingle(cands); len(mems) > 1 && rankingMetric[s.p.metric] && s.beatsBlend(single, mems) {
+			s.log("ensemble: trial %d alone has the better out-of-fold %s; it is the model", single.id, s.p.metric)
+			return []member{{single, 1}}, true, nil
+		}
+		return mems, true, nil
 	default:
 		return []member{{s.bestSingle(cands), 1}}, true, nil
 	}
@@ -172,6 +178,29 @@ func (s *search) bestSingle(cands []*trial) *trial {
 	return best
 }
 
+// rankingMetric are the primary metrics that read only the order of the predictions, which
+// a blend chosen on log loss (or RMSE) need not improve. The others follow the selection
+// loss (r2_score and the normalized RMSE are RMSE itself) or, like accuracy at the 0.5
+// threshold, move with a handful of rows out of fold, so a member "beating" the blend there
+// is mostly noise while the blend's better log loss carries over to held-out rows.
+var rankingMetric = map[string]bool{"AUC_weighted": true, "average_precision_score_weighted": true, "spearman_correlation": true}
+
+// beatsBlend reports whether trial t alone scores better on the primary metric, out of fold,
+// than the blend of mems. The blend is chosen on log loss (ensemble.go), which a ranking
+// metric need not follow: on bank marketing a blend ranked below its best member by AUC.
+func (s *search) beatsBlend(t *trial, mems []member) bool {
+	blend, rows := s.blend(mems)
+	b, okB := s.metricsOn(rows, blend)[s.p.metric]
+	v, okT := t.metrics[s.p.metric]
+	if !okB || !okT {
+		return false
+	}
+	if metrics.Higher(s.p.metric) {
+		return v > b
+	}
+	return v < b
+}
+
 // warnShortBudget warns when the budget did not let even the first trial finish every fold:
 // the model returned is then weaker than the user likely expects.
 func (s *search) warnShortBudget(chosen *trial) {
@@ -188,6 +217,12 @@ func (s *search) warnShortBudget(chosen *trial) {
 // covers, and draws the model's charts (model.Diagnose) from the same predictions, so a chart's
 // area is the metric reported beside it.
 func (s *search) blendMetrics(mems []member) (map[string]float64, *model.Diagnostics) {
+	blend, rows := s.blend(mems)
+	return s.metricsOn(rows, blend), model.Diagnose(s.p.task, s.p.classes, s.p.y, blend, rows)
+}
+
+// blend is the members' weighted out-of-fold predictions (n×k) and the rows every member covers.
+func (s *search) blend(mems []member) ([]float64, []int) {
 	k, n := s.p.k(), len(s.p.y)
 	blend := make([]float64, n*k)
 	covered := make([]bool, n)
@@ -210,7 +245,7 @@ func (s *search) blendMetrics(mems []member) (map[string]float64, *model.Diagnos
 			rows = append(rows, i)
 		}
 	}
-	return s.metricsOn(rows, blend), model.Diagnose(s.p.task, s.p.classes, s.p.y, blend, rows)
+	return blend, rows
 }
 
 // artifact is the model file's description of the problem and the search, without members.
