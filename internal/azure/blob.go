@@ -162,6 +162,19 @@ func UploadBlob(ctx context.Context, d Doer, step string, ds Datastore, secrets 
 // string-to-sign, version 2009-09-19 and later). header holds every header sent that the
 // signature covers; contentLength is the body's size.
 func SharedKeySignature(account string, key []byte, method, rawURL string, header map[string]string, contentLength int) (string, error) {
+	str, err := stringToSign(account, method, rawURL, header, contentLength)
+	if err != nil {
+		return "", err
+	}
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte(str))
+	return base64.StdEncoding.EncodeToString(mac.Sum(nil)), nil
+}
+
+// stringToSign is Storage's SharedKey string-to-sign: the verb, twelve standard headers
+// (Content-Length empty when zero), the x-ms-* headers sorted, then /ACCOUNT/PATH and the
+// query parameters sorted, one "name:value" a line.
+func stringToSign(account, method, rawURL string, header map[string]string, contentLength int) (string, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return "", fmt.Errorf("signing %s: %v", rawURL, err)
@@ -208,9 +221,7 @@ func SharedKeySignature(account string, key []byte, method, rawURL string, heade
 		sort.Strings(vals)
 		b.WriteString("\n" + strings.ToLower(k) + ":" + strings.Join(vals, ","))
 	}
-	mac := hmac.New(sha256.New, key)
-	mac.Write([]byte(b.String()))
-	return base64.StdEncoding.EncodeToString(mac.Sum(nil)), nil
+	return b.String(), nil
 }
 
 // escapePath escapes each segment of a blob path, keeping its slashes.
