@@ -48,6 +48,9 @@ func NewPlan(wf *schema.Workflow, reg Registry) (*Plan, error) {
 	if err := CheckTarget(wf); err != nil {
 		return nil, err
 	}
+	if err := checkRegistry(wf, reg); err != nil {
+		return nil, err
+	}
 	p := &Plan{Workflow: wf, Nodes: map[string]*Node{}}
 	names := make([]string, 0, len(wf.Steps))
 	for name := range wf.Steps {
@@ -241,11 +244,13 @@ func hashKey(lines string) string {
 
 // CheckTarget refuses a target this mlflow cannot run on: running such a
 // workflow locally instead would report success for work never done where
-// the file asks for it.
+// the file asks for it. "azureml" runs with the kinds of
+// internal/azure/azureml, which cmd/mlflow chooses for it.
 func CheckTarget(wf *schema.Workflow) error {
-	if wf.Target == "" || wf.Target == "local" {
+	switch wf.Target {
+	case "", "local", "azureml":
 		return nil
 	}
 	return &schema.Error{Pos: wf.TargetPos, Path: "target",
-		Msg: fmt.Sprintf("target %q is not built into this mlflow yet; only \"local\" runs", wf.Target)}
+		Msg: fmt.Sprintf("target %q is not built into this mlflow; targets: local, azureml", wf.Target)}
 }

@@ -16,25 +16,28 @@ func cmdPlan() *command {
 		params  = paramFlags{}
 		dot     bool
 		noCache bool
+		az      azureFlags
 	)
 	return &command{
 		name:  "plan",
-		usage: "FILE [-p name=value]... [--dot] [--json]",
+		usage: "FILE [-p name=value]... [--dot] [--json] [--target azureml]",
 		short: "show the DAG and which steps the cache will skip",
 		long: `Prints the steps in the order they can run, what each needs, and what a
 run would do with it: "cached" (restored without running), "run",
 "reconcile" (deploy/publish: compared with what exists) or "always"
-(measurements). --dot prints a Graphviz digraph instead.`,
+(measurements). --dot prints a Graphviz digraph instead. On target azureml
+it also lists the Azure resources each step creates or changes.`,
 		flags: func(fs *flag.FlagSet, c *cli) {
 			fs.Var(params, "p", "set a workflow parameter `name=value` (repeatable)")
 			fs.BoolVar(&dot, "dot", false, "print the DAG as Graphviz dot")
 			fs.BoolVar(&noCache, "no-cache", false, "plan as if the cache were empty")
+			az.register(fs, false)
 		},
 		run: func(ctx context.Context, c *cli, args []string) error {
 			if len(args) != 1 {
 				return usagef("plan needs exactly one workflow file")
 			}
-			p, err := c.loadPlan(args[0], params)
+			p, err := c.loadTargetPlan(args[0], params, &az)
 			if err != nil {
 				return err
 			}
@@ -48,6 +51,8 @@ run would do with it: "cached" (restored without running), "run",
 				return err
 			}
 			switch {
+			case az.settings != nil && !dot:
+				return c.planAzure(ctx, p, entries, &az)
 			case dot:
 				writeDot(c, p, entries)
 			case c.json:

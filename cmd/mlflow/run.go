@@ -18,6 +18,7 @@ type runFlags struct {
 	parallel int
 	failFast bool
 	noCache  bool
+	azure    azureFlags
 }
 
 func (f *runFlags) register(fs *flag.FlagSet) {
@@ -26,18 +27,21 @@ func (f *runFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.parallel, "parallel", runtime.NumCPU(), "run at most `N` steps at once")
 	fs.BoolVar(&f.failFast, "fail-fast", false, "cancel the run on the first failed step")
 	fs.BoolVar(&f.noCache, "no-cache", false, "run every step, ignoring the cache")
+	f.azure.register(fs, true)
 }
 
 func cmdRun() *command {
 	var f runFlags
 	return &command{
 		name:  "run",
-		usage: "FILE [-p name=value]... [--parallel N] [--fail-fast] [--no-cache] [--json]",
+		usage: "FILE [-p name=value]... [--parallel N] [--fail-fast] [--no-cache] [--json] [--target azureml [--dry-run]]",
 		short: "validate, plan and run a workflow",
 		long: `Runs a workflow (.cue, .yaml or .json). Steps whose inputs did not change
 are restored from the cache. Exit status 1 when a step failed, 2 when the
 workflow is invalid. --json prints one JSON event per line and, last, the
-run record. MLFLOW_DEBUG=cachehash prints what every cache key hashes.`,
+run record. MLFLOW_DEBUG=cachehash prints what every cache key hashes.
+--target azureml runs the steps on Azure Machine Learning (docs/azureml.md);
+with --dry-run it prints the requests it would send and sends none.`,
 		flags: func(fs *flag.FlagSet, c *cli) { f.register(fs) },
 		run: func(ctx context.Context, c *cli, args []string) error {
 			if len(args) != 1 {
@@ -60,9 +64,12 @@ func (c *cli) loadPlan(file string, params paramFlags) (*engine.Plan, error) {
 }
 
 func (c *cli) runWorkflow(ctx context.Context, file string, f *runFlags) error {
-	p, err := c.loadPlan(file, f.params)
+	p, err := c.loadTargetPlan(file, f.params, &f.azure)
 	if err != nil {
 		return err
+	}
+	if f.azure.dryRun {
+		return c.dryRun(ctx, p, &f.azure)
 	}
 	s, err := c.workflowStore(p.Workflow)
 	if err != nil {

@@ -32,6 +32,10 @@ type Options struct {
 	// Params are -p name=value overrides, raw strings typed by the schema
 	// (a param declared as a number gets a number).
 	Params map[string]string
+	// Target overrides the file's target (mlflow run --target azureml): the
+	// checks a target adds (azureml.go) then apply to a file that does not
+	// name it.
+	Target string
 }
 
 // File reads a workflow (.cue, .yaml, .yml or .json), unifies it with the
@@ -55,7 +59,7 @@ func Bytes(path string, src []byte, opts Options) (*schema.Workflow, error) {
 	s := theSchema()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	l := &loader{s: s, file: path}
+	l := &loader{s: s, file: path, target: opts.Target}
 	wf, err := l.load(src, opts)
 	switch {
 	case err != nil:
@@ -69,10 +73,11 @@ func Bytes(path string, src []byte, opts Options) (*schema.Workflow, error) {
 }
 
 type loader struct {
-	s    *compiled
-	file string    // as the user gave it: positions print it
-	user cue.Value // the user's file alone: the source of positions
-	errs schema.ErrorList
+	s      *compiled
+	file   string    // as the user gave it: positions print it
+	target string    // Options.Target
+	user   cue.Value // the user's file alone: the source of positions
+	errs   schema.ErrorList
 }
 
 func (l *loader) errorf(pos schema.Pos, path, format string, args ...any) {
@@ -601,6 +606,9 @@ func (l *loader) validate() *schema.Workflow {
 		wf.Target, _ = w.LookupPath(cue.ParsePath("target")).String()
 	}
 	wf.TargetPos = l.userPos([]cue.Selector{cue.Str("target")})
+	if l.target != "" {
+		wf.Target = l.target
+	}
 	if v := w.LookupPath(cue.ParsePath("azureml")); v.Exists() {
 		if m, err := l.toGo(v, nil, nil, false); err == nil {
 			wf.AzureML, _ = m.(map[string]any)
@@ -638,6 +646,10 @@ func (l *loader) validate() *schema.Workflow {
 	}
 	sort.Strings(wf.Order)
 	l.checkGraph(wf, infos)
+	if wf.Target == "azureml" && len(l.errs) == 0 {
+		// What Azure cannot do, once the file is otherwise valid.
+		l.checkAzureML(wf, infos)
+	}
 	return wf
 }
 

@@ -234,6 +234,10 @@ func parseAnswer(raw []byte) ([]any, error) {
 	return nil, fmt.Errorf("no result in %.200s", raw)
 }
 
+// ReadInput is readInput for the azureml consume kind, which sends the same
+// rows in another body.
+func ReadInput(path string) ([]map[string]any, error) { return readInput(path) }
+
 // readInput reads a JSON file ({"data": [...]}, {"Inputs": {"data": ...}}
 // or a bare list of records) or a CSV with a header row.
 func readInput(path string) ([]map[string]any, error) {

@@ -29,6 +29,9 @@ type Config struct {
 	// AllowFailure keeps a non-zero exit from failing the step; the code is
 	// still reported in exit_code.
 	AllowFailure bool `json:"allow_failure,omitempty"`
+	// Environment is for target azureml (an Azure ML environment); a local
+	// run uses the machine it runs on.
+	Environment string `json:"environment,omitempty"`
 }
 
 // Step implements the exec kind.

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/mlflow-go/mlflow/engine"
+	"github.com/mlflow-go/mlflow/internal/azure"
+	"github.com/mlflow-go/mlflow/internal/azure/azureml"
+	"github.com/mlflow-go/mlflow/schema/load"
+	"github.com/mlflow-go/mlflow/steps"
+)
+
+// azureFlags are run's and plan's flags for target azureml (docs/azureml.md).
+type azureFlags struct {
+	target string
+	ws     azureml.WorkspaceFlags
+	dryRun bool
+	// settings are set by loadTargetPlan for a workflow on target azureml.
+	settings *azureml.Settings
+}
+
+func (a *azureFlags) register(fs *flag.FlagSet, run bool) {
+	fs.StringVar(&a.target, "target", "", "run on `TARGET` (local or azureml) whatever the file says")
+	fs.StringVar(&a.ws.Subscription, "subscription", "", "target azureml: the workspace's subscription `ID`")
+	fs.StringVar(&a.ws.ResourceGroup, "resource-group", "", "target azureml: the workspace's resource `GROUP`")
+	fs.StringVar(&a.ws.Workspace, "workspace-name", "", "target azureml: the workspace's `NAME`")
+	if run {
+		fs.BoolVar(&a.dryRun, "dry-run", false, "target azureml: print the requests a run would send, as JSON lines, and send none")
+	}
+}
+
+// azurePoll is how often jobs and long-running operations are polled.
+// MLFLOW_AZUREML_POLL (a Go duration) shortens it for tests against the
+// fake; azcore refuses under 1s outside a test binary.
+func azurePoll() time.Duration {
+	if d, err := time.ParseDuration(os.Getenv("MLFLOW_AZUREML_POLL")); err == nil && d > 0 {
+		return d
+	}
+	return 0
+}
+
+// loadTargetPlan is loadPlan for the workflow's target: the local kinds,
+// or the azureml kinds bound to the workspace the file, config.json or the
+// flags name.
+func (c *cli) loadTargetPlan(file string, params paramFlags, a *azureFlags) (*engine.Plan, error) {
+	switch a.target {
+	case "", "local", "azureml":
+	default:
+		return nil, usagef("--target %q: want local or azureml", a.target)
+	}
+	wf, err := load.File(file, load.Options{Params: params, Target: a.target})
+	if err != nil {
+		return nil, err
+	}
+	if wf.Target != "azureml" {
+		if a.dryRun {
+			return nil, usagef("--dry-run is for target azureml (the file's target is %q; add --target azureml)", wf.Target)
+		}
+		return engine.NewPlan(wf, engine.NewRegistry(steps.All()...))
+	}
+	cwd, err := os.Getwd()
+	if err != nil {
+		return nil, err
+	}
+	s, err := azureml.ResolveSettings(wf, a.ws, cwd)
+	if err != nil {
+		return nil, err
+	}
+	a.settings = &s
+	poll := azurePoll()
+	env := &azureml.Env{Settings: s, Poll: poll, NewDoer: func() (azure.Doer, error) {
+		return azure.New(s.Workspace, &azure.Options{PollFrequency: poll})
+	}}
+	return engine.NewPlan(wf, engine.NewRegistry(azureml.Kinds(env)...))
+}
+
+// dryRun prints the requests of a run on target azureml as JSON lines.
+func (c *cli) dryRun(ctx context.Context, p *engine.Plan, a *azureFlags) error {
+	return azureml.WriteDryRun(ctx, p, *a.settings, c.stdout)
+}
+
+// planAzure prints plan's table with the Azure resources each step
+// creates or changes (on a workspace where none exists yet).
+func (c *cli) planAzure(ctx context.Context, p *engine.Plan, entries []engine.PlanEntry, a *azureFlags) error {
+	changes, err := azureml.Changes(ctx, p, *a.settings)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		type entry struct {
+			engine.PlanEntry
+			Azure []azureml.Change `json:"azure"`
+		}
+		out := make([]entry, len(entries))
+		for i, e := range entries {
+			out[i] = entry{e, changes[e.Step]}
+		}
+		enc := json.NewEncoder(c.stdout)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		return enc.Encode(map[string]any{"workflow": p.Workflow.Name, "target": "azureml", "workspace": a.settings.Workspace.ID(), "steps": out})
+	}
+	fmt.Fprintf(c.stdout, "target azureml: workspace %s (from %s)\n", a.settings.Workspace.ID(), a.settings.From)
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "STEP\tKIND\tACTION\tAZURE RESOURCES")
+	for _, e := range entries {
+		var res []string
+		for _, ch := range changes[e.Step] {
+			res = append(res, ch.Method+" "+ch.Resource)
+		}
+		if len(res) == 0 {
+			res = []string{"-"}
+		}
+		for i, r := range res {
+			if i == 0 {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Step, e.Kind, e.Action, r)
+			} else {
+				fmt.Fprintf(tw, "\t\t\t%s\n", r)
+			}
+		}
+	}
+	tw.Flush()
+	fmt.Fprintln(c.stdout, strings.TrimSpace(`
+Resources are shown as a run would create them in a workspace that holds none
+of them; mlflow run --target azureml --dry-run prints every request.`))
+	return nil
+}
