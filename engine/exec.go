@@ -218,6 +218,9 @@ func (r *runner) run(ctx context.Context) (*RunRecord, error) {
 			r.ready = append(r.ready, name)
 		}
 	}
+	// One timer, reset as needed: a run of many steps sets it once per event.
+	staleTimer := time.NewTimer(time.Hour)
+	defer staleTimer.Stop()
 	for r.remaining > 0 {
 		r.launch()
 		// Written when a free slot has nothing else to run but steps wait
@@ -238,7 +241,8 @@ func (r *runner) run(ctx context.Context) (*RunRecord, error) {
 		case unwritten:
 			// Nothing else may happen for as long as a step runs: the
 			// record is written when it is due, not at the next event.
-			stale = time.After(flushEvery - r.now().Sub(r.lastRecord))
+			staleTimer.Reset(flushEvery - r.now().Sub(r.lastRecord))
+			stale = staleTimer.C
 		}
 		if r.running == 0 && !r.flushing {
 			break // nothing runs and nothing can start: all that is left was settled
