@@ -110,9 +110,8 @@ func ListSecrets(ctx context.Context, d Doer, step string, ws Workspace, datasto
 }
 
 // BlobRequest is the Storage PUT (a block blob) of body at path in the datastore. With
-// secrets, it is ready to send: an account key signs it (SharedKey, valid about 15
-// minutes from now, retries included), a SAS token goes into its URL. Without secrets it
-// is the unsigned request --dry-run prints.
+// secrets, it is ready to send (see SignBlob); without, it is the unsigned request
+// --dry-run prints.
 //
 // Client.Do sends it without the ARM token (its host is not Resource Manager's).
 func BlobRequest(step string, ds Datastore, secrets *DatastoreSecrets, path string, body []byte, now time.Time) (Request, error) {
@@ -127,25 +126,59 @@ func BlobRequest(step string, ds Datastore, secrets *DatastoreSecrets, path stri
 	if secrets == nil {
 		return r, nil
 	}
+	return SignBlob(r, ds, *secrets, now)
+}
+
+// BlobGetRequest is the Storage GET of the blob at path in the datastore, signed as
+// SignBlob does when secrets is not nil.
+func BlobGetRequest(step string, ds Datastore, secrets *DatastoreSecrets, path string, now time.Time) (Request, error) {
+	r := Request{Step: step, Method: http.MethodGet, URL: ds.BlobURL(path), Header: map[string]string{"x-ms-version": BlobAPIVersion}}
+	if secrets == nil {
+		return r, nil
+	}
+	return SignBlob(r, ds, *secrets, now)
+}
+
+// SignBlob authorizes a Storage request of the datastore: a SAS token goes into its URL;
+// an account key signs it (SharedKey over its headers, its URL and its body's length; the
+// signature is valid about 15 minutes from now, retries included). r.Body, if any, must
+// be a []byte.
+func SignBlob(r Request, ds Datastore, secrets DatastoreSecrets, now time.Time) (Request, error) {
 	if strings.EqualFold(secrets.SecretsType, "Sas") {
-		r.URL += "?" + strings.TrimPrefix(secrets.SASToken, "?")
+		sep := "?"
+		if strings.Contains(r.URL, "?") {
+			sep = "&"
+		}
+		r.URL += sep + strings.TrimPrefix(secrets.SASToken, "?")
 		return r, nil
 	}
 	key, err := base64.StdEncoding.DecodeString(secrets.Key)
 	if err != nil {
-		return r, fmt.Errorf("%s: datastore %q: its account key is not base64: %v", step, ds.Name, err)
+		return r, fmt.Errorf("%s: datastore %q: its account key is not base64: %v", r.Step, ds.Name, err)
 	}
-	// The request-id policy would add x-ms-client-request-id after signing, and every
-	// x-ms-* header is signed: set it first.
+	body, ok := r.Body.([]byte)
+	if r.Body != nil && !ok {
+		return r, fmt.Errorf("%s: a signed Storage request needs a []byte body, not %T", r.Step, r.Body)
+	}
+	h := make(map[string]string, len(r.Header)+3)
+	for k, v := range r.Header {
+		h[k] = v
+	}
+	// Every x-ms-* header is signed, so the request id Storage logs is set here, before
+	// signing, and nothing may add one later (azcore's default pipeline does not).
 	id := make([]byte, 16)
 	_, _ = rand.Read(id)
-	r.Header["x-ms-client-request-id"] = hex.EncodeToString(id)
-	r.Header["x-ms-date"] = now.UTC().Format(http.TimeFormat)
-	sig, err := SharedKeySignature(ds.AccountName, key, http.MethodPut, r.URL, r.Header, len(body))
-	if err != nil {
-		return r, fmt.Errorf("%s: %w", step, err)
+	h["x-ms-client-request-id"] = hex.EncodeToString(id)
+	h["x-ms-date"] = now.UTC().Format(http.TimeFormat)
+	if _, ok := h["x-ms-version"]; !ok {
+		h["x-ms-version"] = BlobAPIVersion
 	}
-	r.Header["Authorization"] = "SharedKey " + ds.AccountName + ":" + sig
+	sig, err := SharedKeySignature(ds.AccountName, key, r.Method, r.URL, h, len(body))
+	if err != nil {
+		return r, fmt.Errorf("%s: %w", r.Step, err)
+	}
+	h["Authorization"] = "SharedKey " + ds.AccountName + ":" + sig
+	r.Header = h
 	return r, nil
 }
 

@@ -433,3 +433,40 @@ func TestDeleteAndRegenerateKeysFollowLocation(t *testing.T) {
 		t.Errorf("Location polled %d times", polled)
 	}
 }
+
+func TestCommandJobOutputsReadBackWithSignedGet(t *testing.T) {
+	for _, sas := range []bool{false, true} {
+		s, err := fakeazure.New(&fakeazure.Options{SAS: sas, CommandOutputs: map[string][]byte{"metrics.json": []byte(`{"accuracy": 0.75}`)}})
+		must(t, err)
+		defer s.Close()
+		c := newClient(t, s)
+		ws := s.Workspace()
+		job := map[string]any{"properties": map[string]any{
+			"jobType": "Command", "command": "python score.py", "environmentId": "azureml:sklearn-1.5@latest",
+			"outputs": map[string]any{"metrics": map[string]any{"jobOutputType": "uri_folder", "mode": "ReadWriteMount",
+				"uri": "azureml://datastores/" + fakeazure.Datastore + "/paths/runs/r1/evaluate"}},
+		}}
+		must(t, c.Do(ctx(t), azure.Request{Method: "PUT", URL: ws.URL("jobs/ev1"), Body: job}, nil))
+		var j jobOut
+		for i := 0; i < 10 && j.Properties.Status != "Completed"; i++ {
+			must(t, c.Do(ctx(t), azure.Request{Method: "GET", URL: ws.URL("jobs/ev1")}, &j))
+		}
+		ds, err := azure.DefaultDatastore(ctx(t), c, "evaluate", ws)
+		must(t, err)
+		sec, err := azure.ListSecrets(ctx(t), c, "evaluate", ws, ds.Name)
+		must(t, err)
+		r, err := azure.BlobGetRequest("evaluate", ds, &sec, "runs/r1/evaluate/metrics.json", time.Now())
+		must(t, err)
+		var scores map[string]float64
+		must(t, c.Do(ctx(t), r, &scores))
+		if scores["accuracy"] != 0.75 {
+			t.Errorf("sas=%v: scores = %v", sas, scores)
+		}
+		r, err = azure.BlobGetRequest("evaluate", ds, &sec, "runs/r1/evaluate/none.json", time.Now())
+		must(t, err)
+		var ae *azure.Error
+		if err := c.Do(ctx(t), r, nil); !errors.As(err, &ae) || ae.Code != "BlobNotFound" {
+			t.Errorf("sas=%v: missing blob: %v", sas, err)
+		}
+	}
+}

@@ -24,9 +24,10 @@ type operation struct {
 
 // job is a job's place in its state machine, one step per GET.
 type job struct {
-	states []string
-	i      int
-	automl bool
+	states  []string
+	i       int
+	automl  bool
+	command bool
 }
 
 var jobStates = []string{"NotStarted", "Queued", "Preparing", "Running", "Finalizing", "Completed"}
@@ -535,7 +536,7 @@ func (s *Server) putJob(w http.ResponseWriter, r *http.Request, sub, name string
 	jt, _ := props["jobType"].(string)
 	s.mu.Lock()
 	s.res[s.key(sub)] = res
-	s.jobs[strings.ToLower(name)] = &job{states: jobStates, automl: strings.EqualFold(jt, "AutoML")}
+	s.jobs[strings.ToLower(name)] = &job{states: jobStates, automl: strings.EqualFold(jt, "AutoML"), command: strings.EqualFold(jt, "Command")}
 	s.mu.Unlock()
 	writeJSON(w, http.StatusCreated, res)
 }
@@ -570,6 +571,9 @@ func (s *Server) getJob(w http.ResponseWriter, sub string) {
 			outs["best_model"] = map[string]any{"jobOutputType": "mlflow_model", "mode": "ReadWriteMount",
 				"uri": "azureml://jobs/" + res["name"].(string) + "/outputs/best_model"}
 		}
+		if state == "Completed" && j.command {
+			s.writeCommandOutputs(props)
+		}
 	}
 	b, _ := json.Marshal(res)
 	s.mu.Unlock()
@@ -603,4 +607,22 @@ func (s *Server) cancelJob(w http.ResponseWriter, name string) {
 	})
 	pollHeaders(w, "Location", "mfeOperationResults", id)
 	w.WriteHeader(http.StatusAccepted)
+}
+
+// writeCommandOutputs puts Options.CommandOutputs into each uri_folder output of a
+// completed Command job that points into the default datastore (called under s.mu).
+func (s *Server) writeCommandOutputs(props map[string]any) {
+	outs, _ := props["outputs"].(map[string]any)
+	prefix := "azureml://datastores/" + Datastore + "/paths/"
+	for _, o := range outs {
+		m, _ := o.(map[string]any)
+		uri, _ := m["uri"].(string)
+		if t, _ := m["jobOutputType"].(string); !strings.EqualFold(t, "uri_folder") || !strings.HasPrefix(uri, prefix) {
+			continue
+		}
+		dir := strings.Trim(strings.TrimPrefix(uri, prefix), "/")
+		for name, b := range s.opts.CommandOutputs {
+			s.blobs[dir+"/"+name] = b
+		}
+	}
 }

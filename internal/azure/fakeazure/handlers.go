@@ -220,15 +220,15 @@ const sasToken = "sv=2021-08-06&ss=b&srt=co&sp=rwc&se=2099-01-01T00:00:00Z&sig=Z
 func (s *Server) blob(w http.ResponseWriter, r *http.Request, host string, body []byte) {
 	account := strings.TrimSuffix(host, ".blob.core.windows.net")
 	path := strings.TrimPrefix(r.URL.Path, "/")
-	if r.Method != http.MethodPut {
-		storageError(w, http.StatusMethodNotAllowed, "UnsupportedHttpVerb", "the fake takes PUT Blob only")
+	if r.Method != http.MethodPut && r.Method != http.MethodGet {
+		storageError(w, http.StatusMethodNotAllowed, "UnsupportedHttpVerb", "the fake takes PUT Blob and GET Blob only")
 		return
 	}
 	if account != StorageAccount || !strings.HasPrefix(path, Container+"/") {
 		storageError(w, http.StatusNotFound, "ContainerNotFound", "The specified container does not exist.")
 		return
 	}
-	if r.Header.Get("x-ms-blob-type") != "BlockBlob" {
+	if r.Method == http.MethodPut && r.Header.Get("x-ms-blob-type") != "BlockBlob" {
 		storageError(w, http.StatusBadRequest, "MissingRequiredHeader", "An HTTP header that's mandatory for this request is not specified: x-ms-blob-type.")
 		return
 	}
@@ -260,9 +260,20 @@ func (s *Server) blob(w http.ResponseWriter, r *http.Request, host string, body 
 			return
 		}
 	}
+	name := strings.TrimPrefix(path, Container+"/")
 	s.mu.Lock()
-	s.blobs[strings.TrimPrefix(path, Container+"/")] = body
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	if r.Method == http.MethodGet {
+		b, ok := s.blobs[name]
+		if !ok {
+			storageError(w, http.StatusNotFound, "BlobNotFound", "The specified blob does not exist.")
+			return
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Write(b)
+		return
+	}
+	s.blobs[name] = body
 	w.Header().Set("ETag", fmt.Sprintf("\"0x%X\"", len(body)))
 	w.WriteHeader(http.StatusCreated)
 }

@@ -82,6 +82,10 @@ type Options struct {
 	Polls int
 	// SAS makes listSecrets give a SAS token instead of the account key.
 	SAS bool
+	// CommandOutputs are files (name -> content) that a Command job writes into each of
+	// its uri_folder outputs on the default datastore when it completes: the fake runs no
+	// command, so a test says what the command would have written.
+	CommandOutputs map[string][]byte
 }
 
 // Server is a running fake.
