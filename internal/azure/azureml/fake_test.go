@@ -1,0 +1,268 @@
+package azureml_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mlflow-go/mlflow/engine"
+	"github.com/mlflow-go/mlflow/internal/artifact"
+	"github.com/mlflow-go/mlflow/internal/azure"
+	"github.com/mlflow-go/mlflow/internal/azure/azureml"
+	"github.com/mlflow-go/mlflow/internal/azure/fakeazure"
+	"github.com/mlflow-go/mlflow/internal/store"
+	"github.com/mlflow-go/mlflow/schema"
+	"github.com/mlflow-go/mlflow/schema/load"
+)
+
+// evaluationOutput stands in for what the evaluate step's command job writes: the fake
+// runs no Python, so the signed GET of metrics.json is answered here; every other request
+// goes to the fake, with the real client.
+type evaluationOutput struct {
+	azure.Doer
+	metrics map[string]float64
+}
+
+func (e evaluationOutput) Do(ctx context.Context, r azure.Request, out any) error {
+	if r.Method == "GET" && strings.Contains(r.URL, ".blob.core.windows.net/") && strings.HasSuffix(stripQuery(r.URL), "/metrics.json") {
+		if !strings.HasPrefix(r.Header["Authorization"], "SharedKey "+fakeazure.StorageAccount+":") {
+			return fmt.Errorf("metrics.json read without the datastore's SharedKey signature")
+		}
+		b, _ := json.Marshal(e.metrics)
+		return json.Unmarshal(b, out)
+	}
+	return e.Doer.Do(ctx, r, out)
+}
+
+func stripQuery(u string) string {
+	if i := strings.IndexByte(u, '?'); i >= 0 {
+		return u[:i]
+	}
+	return u
+}
+
+type fixture struct {
+	srv  *fakeazure.Server
+	plan *engine.Plan
+	st   *store.Store
+}
+
+// setup loads the bank-marketing example for target azureml against a fresh fake, with
+// the real client (azidentity's EnvironmentCredential getting its token from the fake).
+func setup(t *testing.T) *fixture {
+	t.Helper()
+	srv := fakeazure.Start(t)
+	for _, kv := range srv.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		if k == "AZURE_TENANT_ID" || k == "AZURE_CLIENT_ID" || k == "AZURE_CLIENT_SECRET" || k == "AZURE_AUTHORITY_HOST" {
+			t.Setenv(k, v)
+		}
+	}
+	wf, err := load.File("../../../examples/bankmarketing/workflow.cue", load.Options{Target: "azureml", Params: map[string]string{"budget": "90s"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := srv.Workspace()
+	env := &azureml.Env{
+		Settings: azureml.Settings{Workspace: ws, Experiment: wf.Name},
+		Poll:     5 * time.Millisecond,
+		NewDoer: func() (azure.Doer, error) {
+			c, err := azure.New(ws, &azure.Options{Transport: srv.Client(), PollFrequency: 5 * time.Millisecond})
+			if err != nil {
+				return nil, err
+			}
+			return evaluationOutput{c, map[string]float64{"accuracy": 0.91, "AUC_weighted": 0.93, "rows": 500}}, nil
+		},
+	}
+	p, err := engine.NewPlan(wf, engine.NewRegistry(azureml.Kinds(env)...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(filepath.Join(t.TempDir(), ".mlflow"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return &fixture{srv: srv, plan: p, st: st}
+}
+
+func (f *fixture) run(t *testing.T, ctx context.Context, id string, opts engine.Options) (*engine.RunRecord, error) {
+	t.Helper()
+	opts.RunID, opts.Parallel = id, 2
+	return engine.Run(ctx, f.plan, f.st, opts)
+}
+
+// calls lists the fake's requests from n on as "METHOD path", ARM paths under the workspace.
+func (f *fixture) calls(n int) []string {
+	var out []string
+	ws := strings.ToLower(f.srv.Workspace().ID())
+	for _, r := range f.srv.Requests()[n:] {
+		p := r.Path
+		if i := strings.Index(strings.ToLower(p), ws); i >= 0 {
+			p = "W" + p[i+len(ws):]
+		} else {
+			p = r.Host + p
+		}
+		out = append(out, r.Method+" "+p)
+	}
+	return out
+}
+
+func count(calls []string, prefix string) int {
+	n := 0
+	for _, c := range calls {
+		if strings.HasPrefix(c, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+func TestBankMarketingOnFakeAzure(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	rec, err := f.run(t, ctx, "r1", engine.Options{})
+	if err != nil {
+		for name, s := range rec.Steps {
+			t.Logf("%s: %s %s", name, s.State, s.Error)
+		}
+		t.Fatal(err)
+	}
+	first := f.calls(0)
+	t.Logf("requests of the first run (%d):\n%s", len(first), strings.Join(first, "\n"))
+
+	// Typed outputs, the same shapes as locally.
+	d, err := artifact.As[artifact.Dataset](rec.Steps["data"].Outputs["dataset"])
+	if err != nil || d.Name != "bankmarketing" || d.Version != 1 || d.Rows == 0 || d.Target != "y" {
+		t.Fatalf("dataset output %+v, %v", d, err)
+	}
+	m, err := artifact.As[artifact.Model](rec.Steps["train"].Outputs["model"])
+	if err != nil || m.Name != "bankmarketing" || m.Version != 1 || m.Task != "classification" {
+		t.Fatalf("model output %+v, %v", m, err)
+	}
+	ep, err := artifact.As[artifact.Endpoint](rec.Steps["deploy"].Outputs["endpoint"])
+	if err != nil || ep.Name != "bankmarketing" || !strings.HasPrefix(ep.ScoringURI, "https://bankmarketing.westeurope.inference.ml.azure.com/") {
+		t.Fatalf("endpoint output %+v, %v", ep, err)
+	}
+	pr, err := artifact.As[artifact.Predictions](rec.Steps["consume"].Outputs["predictions"])
+	if err != nil || pr.Count != 2 {
+		t.Fatalf("consume output %+v, %v", pr, err)
+	}
+	if pr, err := artifact.As[artifact.Predictions](rec.Steps["sample"].Outputs["predictions"]); err != nil || pr.Count != 20 {
+		t.Fatalf("sample output %+v, %v", pr, err)
+	}
+	if me, err := artifact.As[artifact.Metrics](rec.Steps["evaluate"].Outputs["metrics"]); err != nil || me.Scores["AUC_weighted"] != 0.93 || me.Rows != 500 {
+		t.Fatalf("evaluate output %+v, %v", me, err)
+	}
+	if lg, err := artifact.As[artifact.Log](rec.Steps["logs"].Outputs["log"]); err != nil || lg.Count == 0 {
+		t.Fatalf("logs output %+v, %v", lg, err)
+	}
+
+	// The data went to the default datastore as the CSV and an MLTable.
+	csv, _ := os.ReadFile("../../../examples/bankmarketing/data/bankmarketing_train.csv")
+	res := f.srv.Resource("data/bankmarketing/versions/1")
+	if res == nil {
+		t.Fatal("no data version on the fake")
+	}
+	uri := res["properties"].(map[string]any)["dataUri"].(string)
+	dir := strings.TrimPrefix(uri, "azureml://datastores/"+fakeazure.Datastore+"/paths/")
+	if b, ok := f.srv.Blob(dir + "/data.csv"); !ok || string(b) != string(csv) {
+		t.Fatalf("data.csv not uploaded under %s", dir)
+	}
+	if b, ok := f.srv.Blob(dir + "/MLTable"); !ok || !strings.Contains(string(b), "read_delimited") {
+		t.Fatalf("MLTable not uploaded under %s: %q", dir, b)
+	}
+	// Traffic was set after the deployment, by a second PUT of the endpoint.
+	var order []string
+	for _, c := range first {
+		if strings.HasPrefix(c, "PUT W/onlineEndpoints/") {
+			order = append(order, strings.TrimPrefix(c, "PUT W/onlineEndpoints/"))
+		}
+	}
+	if strings.Join(order, ",") != "bankmarketing,bankmarketing/deployments/default,bankmarketing" {
+		t.Errorf("endpoint PUTs: %v", order)
+	}
+	// Every resource created has a local record.
+	recs, err := azureml.Resources(f.st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, r := range recs {
+		have[r.Type+" "+r.Name] = true
+	}
+	for _, want := range []string{"data bankmarketing:1", "jobs mlflow-train-r1", "jobs mlflow-evaluate-r1", "models bankmarketing:1",
+		"onlineEndpoints bankmarketing", "onlineEndpoints/deployments bankmarketing/default"} {
+		if !have[want] {
+			t.Errorf("no local record of %s (have %v)", want, have)
+		}
+	}
+
+	// A second run changes nothing on Azure: steps come from the cache, the endpoint
+	// already serves the model, and only logs asks again.
+	n := len(f.srv.Requests())
+	rec2, err := f.run(t, ctx, "r2", engine.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := f.calls(n)
+	t.Logf("requests of the second run:\n%s", strings.Join(second, "\n"))
+	for _, c := range second {
+		if strings.HasPrefix(c, "PUT ") || strings.HasPrefix(c, "DELETE ") {
+			t.Errorf("second run changed something: %s", c)
+		}
+	}
+	for _, s := range []string{"data", "train", "evaluate", "consume", "sample"} {
+		if !rec2.Steps[s].Cached {
+			t.Errorf("second run: %s not cached (%s)", s, rec2.Steps[s].State)
+		}
+	}
+	if count(second, "POST W/onlineEndpoints/bankmarketing/deployments/default/getLogs") != 1 {
+		t.Errorf("second run: logs did not ask for the log")
+	}
+}
+
+// The digest decides the data version: registering the same content again (no cache)
+// uploads nothing.
+func TestDatasetSameContentNotUploadedTwice(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	f.only(t, "data")
+	if _, err := f.run(t, ctx, "r1", engine.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	n := len(f.srv.Requests())
+	if _, err := f.run(t, ctx, "r2", engine.Options{NoCache: true}); err != nil {
+		t.Fatal(err)
+	}
+	again := f.calls(n)
+	if count(again, "PUT ") != 0 {
+		t.Errorf("the same content was uploaded or registered again:\n%s", strings.Join(again, "\n"))
+	}
+	if count(again, "GET W/data/bankmarketing/versions/1") != 1 {
+		t.Errorf("the data version was not looked up:\n%s", strings.Join(again, "\n"))
+	}
+}
+
+// only trims the example to the named steps, with the same azureml kinds.
+func (f *fixture) only(t *testing.T, keep ...string) {
+	t.Helper()
+	wf := *f.plan.Workflow
+	wf.Steps, wf.Order = map[string]*schema.Step{}, nil
+	reg := engine.Registry{}
+	for _, k := range keep {
+		wf.Steps[k] = f.plan.Workflow.Steps[k]
+		wf.Order = append(wf.Order, k)
+		reg[wf.Steps[k].Kind] = f.plan.Nodes[k].Kind
+	}
+	p, err := engine.NewPlan(&wf, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.plan = p
+}
