@@ -266,3 +266,82 @@ func (f *fixture) only(t *testing.T, keep ...string) {
 	}
 	f.plan = p
 }
+
+// A job that fails on Azure fails its step with Azure's code and message and the job's
+// Studio URL; what depends on it is skipped.
+func TestFailedJob(t *testing.T) {
+	f := setup(t)
+	f.srv.FailJob("mlflow-train-r1", "UserError", "column y has a single value")
+	rec, err := f.run(t, context.Background(), "r1", engine.Options{})
+	if err == nil {
+		t.Fatal("run succeeded with a failed AutoML job")
+	}
+	st := rec.Steps["train"]
+	want := "AutoML job mlflow-train-r1 Failed: UserError: column y has a single value (Studio: https://ml.azure.com/runs/mlflow-train-r1?wsid="
+	if st.State != engine.StateFailed || !strings.Contains(st.Error, want) {
+		t.Fatalf("train: %s %q, want the error to contain %q", st.State, st.Error, want)
+	}
+	if s := rec.Steps["deploy"].State; s != engine.StateSkipped {
+		t.Errorf("deploy: %s, want skipped", s)
+	}
+}
+
+// Cancelling the run (Ctrl-C) while the AutoML job runs cancels the job on Azure and
+// records the run as cancelled.
+func TestCancelCancelsTheJob(t *testing.T) {
+	f := setup(t)
+	f.only(t, "data", "train")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rec, err := f.run(t, ctx, "r1", engine.Options{OnEvent: func(e engine.Event) {
+		if e.Type == "step_progress" && e.Step == "train" {
+			cancel()
+		}
+	}})
+	if err == nil {
+		t.Fatal("run not cancelled")
+	}
+	if rec.Status != engine.StateCancelled || rec.Steps["train"].State != engine.StateCancelled {
+		t.Fatalf("run %s, train %s: want cancelled", rec.Status, rec.Steps["train"].State)
+	}
+	if count(f.calls(0), "POST W/jobs/mlflow-train-r1/cancel") != 1 {
+		t.Fatalf("the job was not cancelled on Azure:\n%s", strings.Join(f.calls(0), "\n"))
+	}
+	job := f.srv.Resource("jobs/mlflow-train-r1")
+	if s := job["properties"].(map[string]any)["status"]; s != "Canceled" {
+		t.Errorf("job status on Azure: %v, want Canceled", s)
+	}
+}
+
+// A deployment that fails provisioning fails the deploy step with Azure's error, and
+// the endpoint and deployment it created are on record for a later cleanup.
+func TestDeploymentFailsProvisioning(t *testing.T) {
+	f := setup(t)
+	f.srv.FailDeployment("bankmarketing", "default", "ResourceNotReady", "the container did not start")
+	rec, err := f.run(t, context.Background(), "r1", engine.Options{})
+	if err == nil {
+		t.Fatal("run succeeded with a failed deployment")
+	}
+	st := rec.Steps["deploy"]
+	if st.State != engine.StateFailed || !strings.Contains(st.Error, "deployment bankmarketing/default: ") || !strings.Contains(st.Error, "the container did not start") {
+		t.Fatalf("deploy: %s %q", st.State, st.Error)
+	}
+	if s := rec.Steps["consume"].State; s != engine.StateSkipped {
+		t.Errorf("consume: %s, want skipped", s)
+	}
+	recs, err := azureml.Resources(f.st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range recs {
+		if r.Step == "deploy" {
+			got = append(got, r.Type+" "+r.ID)
+		}
+	}
+	ws := f.srv.Workspace().ID()
+	want := []string{"onlineEndpoints " + ws + "/onlineEndpoints/bankmarketing", "onlineEndpoints/deployments " + ws + "/onlineEndpoints/bankmarketing/deployments/default"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("records of deploy:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
