@@ -317,7 +317,7 @@ func (s *Server) putTracked(w http.ResponseWriter, r *http.Request, sub string, 
 			props["scoringUri"] = "https://" + strings.ToLower(seg[1]) + "." + Location + ".inference.ml.azure.com/score"
 			props["swaggerUri"] = "https://" + strings.ToLower(seg[1]) + "." + Location + ".inference.ml.azure.com/swagger.json"
 		} else {
-			props["scoringUri"] = "https://" + Location + ".api.azureml.ms/mferp/managementfrontend/batchEndpoints/" + seg[1] + "/jobs"
+			props["scoringUri"] = "https://" + strings.ToLower(seg[1]) + "." + Location + ".inference.ml.azure.com/jobs"
 		}
 	}
 	s.mu.Lock()

@@ -285,6 +285,10 @@ func (s *Server) blob(w http.ResponseWriter, r *http.Request, host string, body 
 // input_data, {"Results"} for Inputs, a JSON string {"result"} for data.
 func (s *Server) score(w http.ResponseWriter, r *http.Request, host string, body []byte) {
 	ep := strings.TrimSuffix(host, "."+Location+".inference.ml.azure.com")
+	if r.URL.Path == "/jobs" && r.Method == http.MethodPost && s.Resource("batchEndpoints/"+ep) != nil {
+		s.batchInvoke(w, r, ep, body)
+		return
+	}
 	s.mu.Lock()
 	keys, ok := s.keys[strings.ToLower(ep)]
 	e := s.res[s.key("onlineEndpoints/"+ep)]
