@@ -46,6 +46,7 @@ type Options struct {
 // Storage SharedKey) and requests to any other host go through a pipeline without it, so
 // the ARM token never leaves the Resource Manager host.
 type Client struct {
+	cred      credential
 	ws        Workspace
 	armHost   string
 	arm       runtime.Pipeline
@@ -91,12 +92,27 @@ func New(ws Workspace, opts *Options) (*Client, error) {
 		poll = 10 * time.Second
 	}
 	return &Client{
+		cred:      credential{dac},
 		ws:        ws,
 		armHost:   armURL.Host,
 		arm:       ac.Pipeline(),
 		plain:     runtime.NewPipeline(moduleName, moduleVersion, runtime.PipelineOptions{}, &co),
 		pollEvery: poll,
 	}, nil
+}
+
+// MLScope is the scope of Entra tokens for Azure ML's data plane (batch endpoint
+// invocation, AADToken online endpoints).
+const MLScope = "https://ml.azure.com/.default"
+
+// Token gets an Entra token for scope (MLScope for a batch endpoint) from the client's
+// credential, for a caller that sets "Authorization: Bearer TOKEN" on a Request itself.
+func (c *Client) Token(ctx context.Context, scope string) (string, error) {
+	tok, err := c.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scope}})
+	if err != nil {
+		return "", err
+	}
+	return tok.Token, nil
 }
 
 // Workspace is the workspace the client was made for.

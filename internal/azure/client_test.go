@@ -470,3 +470,29 @@ func TestCommandJobOutputsReadBackWithSignedGet(t *testing.T) {
 		}
 	}
 }
+
+func TestBatchEndpointInvokedWithAnAzureMLToken(t *testing.T) {
+	s := fakeazure.Start(t)
+	c := newClient(t, s)
+	ws := s.Workspace()
+	var ep struct {
+		Properties struct {
+			ScoringURI string `json:"scoringUri"`
+		} `json:"properties"`
+	}
+	must(t, c.Do(ctx(t), azure.Request{Method: "PUT", URL: ws.URL("batchEndpoints/train"), LRO: true,
+		Body: map[string]any{"location": fakeazure.Location, "properties": map[string]any{"authMode": "AADToken"}}}, &ep))
+	tok, err := c.Token(ctx(t), azure.MLScope)
+	must(t, err)
+	var job struct {
+		Name       string `json:"name"`
+		Properties struct {
+			JobType string `json:"jobType"`
+		} `json:"properties"`
+	}
+	must(t, c.Do(ctx(t), azure.Request{Method: "POST", URL: ep.Properties.ScoringURI, Header: map[string]string{"Authorization": "Bearer " + tok},
+		Body: map[string]any{"properties": map[string]any{"InputData": map[string]any{"rows": map[string]any{"JobInputType": "Literal", "Value": "5"}}}}}, &job))
+	if job.Properties.JobType != "Pipeline" || s.Resource("jobs/"+job.Name) == nil {
+		t.Fatalf("job = %+v", job)
+	}
+}
