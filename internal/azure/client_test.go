@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -494,5 +495,41 @@ func TestBatchEndpointInvokedWithAnAzureMLToken(t *testing.T) {
 		Body: map[string]any{"properties": map[string]any{"InputData": map[string]any{"rows": map[string]any{"JobInputType": "Literal", "Value": "5"}}}}}, &job))
 	if job.Properties.JobType != "Pipeline" || s.Resource("jobs/"+job.Name) == nil {
 		t.Fatalf("job = %+v", job)
+	}
+}
+
+// TestChildProcessReachesTheFakeThroughEnv runs this test binary again with only
+// Server.Env: azcore's default transport must take HTTPS_PROXY and SSL_CERT_FILE, and
+// DefaultAzureCredential the AZURE_* variables, as mlflow does under testscript.
+func TestChildProcessReachesTheFakeThroughEnv(t *testing.T) {
+	if os.Getenv("FAKEAZURE_CHILD") == "1" {
+		ws := azure.Workspace{SubscriptionID: fakeazure.SubscriptionID, ResourceGroup: fakeazure.ResourceGroup, Name: fakeazure.WorkspaceName}
+		c, err := azure.New(ws, nil) // public cloud, authority host from AZURE_AUTHORITY_HOST
+		if err != nil {
+			t.Fatal(err)
+		}
+		var w struct{ Location string }
+		if err := c.Do(context.Background(), azure.Request{Method: "GET", URL: ws.URL("")}, &w); err != nil {
+			t.Fatal(err)
+		}
+		if w.Location != fakeazure.Location {
+			t.Fatalf("location %q", w.Location)
+		}
+		return
+	}
+	s := fakeazure.Start(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestChildProcessReachesTheFakeThroughEnv$", "-test.count=1")
+	cmd.Env = append([]string{"FAKEAZURE_CHILD=1", "PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, s.Env()...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	var token, arm bool
+	for _, r := range s.Requests() {
+		token = token || r.Host == "login.fakeazure.test" && strings.HasSuffix(r.Path, "/token") && r.Status == 200
+		arm = arm || r.Host == "management.azure.com" && r.Status == 200
+	}
+	if !token || !arm {
+		t.Errorf("token %v, ARM %v:\n%s", token, arm, dump(s))
 	}
 }
