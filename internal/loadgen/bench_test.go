@@ -1,7 +1,6 @@
 package loadgen
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"testing"
@@ -15,16 +14,16 @@ const azureAnswer = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Ms-R
 func BenchmarkReadAnswer(b *testing.B) {
 	stream := bytes.Repeat([]byte(azureAnswer), 1024)
 	r := bytes.NewReader(stream)
-	br := bufio.NewReaderSize(r, 16<<10)
+	in := newInbuf()
 	b.ReportAllocs()
 	b.SetBytes(int64(len(azureAnswer)))
 	for i := 0; b.Loop(); i++ {
 		if i%1024 == 0 {
 			r.Reset(stream)
-			br.Reset(r)
+			in.r, in.w = 0, 0
 		}
 		var a answer
-		if _, err := readAnswer(br, false, &a); err != nil || a.status != 200 {
+		if _, err := readAnswer(r, &in, false, &a); err != nil || a.status != 200 {
 			b.Fatal(a.status, err)
 		}
 	}

@@ -1,7 +1,6 @@
 package loadgen
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -103,8 +102,8 @@ func newTarget(c Config) (*target, error) {
 // conn is one open connection and its reader.
 type conn struct {
 	c        net.Conn
-	br       *bufio.Reader // reads through conn.Read
-	deadline time.Time     // of c, for reading and writing
+	in       inbuf     // read through conn.Read, not yet parsed
+	deadline time.Time // of c, for reading and writing
 
 	// raw is c's file descriptor for plain TCP (nil under TLS); pending is
 	// a request that the next Read writes first, and sent what it wrote.
@@ -174,24 +173,6 @@ func ignoringEINTR(f func() (int, error)) (int, error) {
 	}
 }
 
-// answer is one request's outcome.
-type answer struct {
-	status      int
-	bytes, body int64 // received: everything, and the body alone
-	sent        int64
-	reused      bool // sent on a connection opened before
-	err         error
-}
-
-// protocolError is an answer that is not HTTP/1.x as we read it.
-type protocolError struct{ msg string }
-
-func (e *protocolError) Error() string { return "bad response: " + e.msg }
-
-// maxHeader bounds an answer's status line and headers: a broken or
-// hostile server cannot make the generator buffer without limit.
-const maxHeader = 64 << 10
-
 // do sends one request at now and reads its answer on the worker's
 // connection, opening one first when needed.
 func (w *worker) do(ctx context.Context, now time.Time) answer {
@@ -218,16 +199,18 @@ func (w *worker) do(ctx context.Context, now time.Time) answer {
 		}
 		var err error
 		keep := false
-		if cn.raw != nil {
+		if cn.raw != nil && len(cn.in.pending()) == 0 {
 			cn.pending, cn.sent = t.request, 0 // written by the answer's first read
-			keep, err = readAnswer(cn.br, t.head, &a)
+			keep, err = readAnswer(cn, &cn.in, t.head, &a)
 			a.sent = int64(cn.sent)
 		} else {
+			// Under TLS, or after stray bytes the server sent beyond its
+			// last answer (those would be parsed before any read).
 			var n int
 			n, err = cn.c.Write(t.request)
 			a.sent = int64(n)
 			if err == nil {
-				keep, err = readAnswer(cn.br, t.head, &a)
+				keep, err = readAnswer(cn, &cn.in, t.head, &a)
 			}
 		}
 		if err != nil || !keep || !cfg.KeepAlive {
@@ -271,7 +254,7 @@ func (w *worker) dial(ctx context.Context) (*conn, error) {
 			return nil, err
 		}
 	}
-	cn.br = bufio.NewReaderSize(cn, 16<<10)
+	cn.in = newInbuf()
 	w.mu.Lock()
 	w.conn = cn
 	if w.r.aborted.Load() {
@@ -293,156 +276,6 @@ func (w *worker) drop() {
 func isClosed(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
-}
-
-// readAnswer reads one answer into a; keep says the connection may carry
-// another request.
-func readAnswer(br *bufio.Reader, head bool, a *answer) (keep bool, err error) {
-	for {
-		line, err := readLine(br, a)
-		if err != nil {
-			return false, err
-		}
-		// "HTTP/1.1 200 OK"
-		if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' {
-			return false, &protocolError{fmt.Sprintf("status line %q", truncate(line))}
-		}
-		code, err := strconv.Atoi(string(line[9:12]))
-		if err != nil || code < 100 {
-			return false, &protocolError{fmt.Sprintf("status line %q", truncate(line))}
-		}
-		keep = line[7] == '1' // HTTP/1.1 keeps the connection unless told otherwise
-		length, chunked := int64(-1), false
-		for {
-			h, err := readLine(br, a)
-			if err != nil {
-				return false, err
-			}
-			if len(h) == 0 {
-				break
-			}
-			name, value, ok := bytes.Cut(h, []byte(":"))
-			if !ok {
-				return false, &protocolError{fmt.Sprintf("header line %q", truncate(h))}
-			}
-			value = bytes.TrimSpace(value)
-			switch {
-			case bytes.EqualFold(name, []byte("Content-Length")):
-				n, err := strconv.ParseInt(string(value), 10, 64)
-				if err != nil || n < 0 {
-					return false, &protocolError{fmt.Sprintf("Content-Length %q", truncate(value))}
-				}
-				length = n
-			case bytes.EqualFold(name, []byte("Transfer-Encoding")):
-				chunked = bytes.EqualFold(value, []byte("chunked"))
-			case bytes.EqualFold(name, []byte("Connection")):
-				if bytes.EqualFold(value, []byte("close")) {
-					keep = false
-				} else if bytes.EqualFold(value, []byte("keep-alive")) {
-					keep = true
-				}
-			}
-		}
-		if code >= 100 && code < 200 && code != 101 {
-			continue // an interim answer; the real one follows
-		}
-		a.status = code
-		switch {
-		case head || code == 204 || code == 304 || code == 101:
-			return keep && code != 101, nil
-		case chunked:
-			return keep, readChunked(br, a)
-		case length >= 0:
-			n, err := br.Discard(int(length))
-			a.bytes += int64(n)
-			a.body += int64(n)
-			if err != nil {
-				return false, err
-			}
-			return keep, nil
-		default:
-			// No length: the body runs to the end of the connection.
-			n, err := io.Copy(io.Discard, br)
-			a.bytes += n
-			a.body += n
-			return false, err
-		}
-	}
-}
-
-// readLine returns one line without its CRLF; it fails on a line longer
-// than maxHeader.
-func readLine(br *bufio.Reader, a *answer) ([]byte, error) {
-	line, err := br.ReadSlice('\n')
-	a.bytes += int64(len(line))
-	if err == bufio.ErrBufferFull {
-		// Longer than the buffer: legal, if rare; read on up to maxHeader.
-		long := append([]byte(nil), line...)
-		for err == bufio.ErrBufferFull && len(long) < maxHeader {
-			line, err = br.ReadSlice('\n')
-			a.bytes += int64(len(line))
-			long = append(long, line...)
-		}
-		if err == bufio.ErrBufferFull {
-			return nil, &protocolError{fmt.Sprintf("a header line longer than %d bytes", maxHeader)}
-		}
-		line = long
-	}
-	if err != nil {
-		if err == io.EOF && len(line) > 0 {
-			err = io.ErrUnexpectedEOF
-		}
-		return nil, err
-	}
-	return bytes.TrimRight(line, "\r\n"), nil
-}
-
-func readChunked(br *bufio.Reader, a *answer) error {
-	for {
-		line, err := readLine(br, a)
-		if err != nil {
-			return err
-		}
-		if i := bytes.IndexByte(line, ';'); i >= 0 {
-			line = line[:i] // chunk extensions
-		}
-		n, err := strconv.ParseInt(string(bytes.TrimSpace(line)), 16, 64)
-		if err != nil || n < 0 {
-			return &protocolError{fmt.Sprintf("chunk size %q", truncate(line))}
-		}
-		if n == 0 {
-			for { // trailers, then the empty line
-				t, err := readLine(br, a)
-				if err != nil {
-					return err
-				}
-				if len(t) == 0 {
-					return nil
-				}
-			}
-		}
-		m, err := br.Discard(int(n))
-		a.bytes += int64(m)
-		a.body += int64(m)
-		if err != nil {
-			return err
-		}
-		crlf, err := readLine(br, a)
-		if err != nil {
-			return err
-		}
-		if len(crlf) != 0 {
-			return &protocolError{"chunk not followed by CRLF"}
-		}
-	}
-}
-
-func truncate(b []byte) string {
-	const n = 40
-	if len(b) > n {
-		return string(b[:n]) + "..."
-	}
-	return string(b)
 }
 
 // errKind names a failure without an answer, in the words a user would

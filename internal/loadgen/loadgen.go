@@ -13,11 +13,16 @@
 // omission), while the generator's own timer slack is not blamed on the
 // server. Concurrency bounds the requests in flight.
 //
-// The client is a small HTTP/1.1 one over net.Conn, not net/http: the
-// request bytes are built once and every answer is parsed in place, so the
-// generator spends its CPU on the wire rather than on allocation, which is
-// what lets it keep up with wrk on the cores it shares with the server
-// under test (bench/loadgen/run.sh measures that).
+// The client is a small HTTP/1.1 one, not net/http: the request bytes are
+// built once, and every answer is parsed in place by one parser (parse.go)
+// that reads only the status line and the framing, so the generator spends
+// its CPU on the wire rather than on allocation, which is what lets it
+// keep up with wrk on the cores it shares with the server under test
+// (bench/loadgen/run.sh measures that). The closed loop over kept-alive
+// http:// connections, wrk's case, runs on Linux as wrk does: event loops
+// over non-blocking sockets (loop_linux.go). The rest (no keepalive, the
+// open loop, https, other systems) runs a goroutine per connection over
+// net.Conn (client.go).
 package loadgen
 
 import (
@@ -241,11 +246,15 @@ func (r *runner) phase(ctx context.Context, n int64, d time.Duration) *Result {
 	var wg sync.WaitGroup
 	for _, w := range r.workers {
 		w.reset()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			w.loop(ctx, p)
-		}()
+	}
+	if !r.startLoops(ctx, p, &wg) {
+		for _, w := range r.workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				w.loop(ctx, p)
+			}()
+		}
 	}
 	stopProgress := r.progress(p, d)
 	wg.Wait()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -142,42 +143,125 @@ func TestFailuresAreCountedNotFatal(t *testing.T) {
 		{"timeout", hang, "timeout", 0},
 		{"non-2xx", e500.URL, "", 500},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			res := run(t, Config{URL: tc.url, Requests: 6, Concurrency: 2, Timeout: 100 * time.Millisecond})
-			if res.Requests != 6 || res.Failures != 6 || res.Successes != 0 {
-				t.Errorf("%+v", res)
-			}
-			if tc.kind != "" && res.Errors[tc.kind] != 6 {
-				t.Errorf("errors %v, want 6 %q", res.Errors, tc.kind)
-			}
-			if tc.code != 0 && res.Status[tc.code] != 6 {
-				t.Errorf("status %v, want 6 × %d", res.Status, tc.code)
-			}
-			rep := res.Report()
-			if rep.ErrorRate != 1 || rep.Failures != 6 {
-				t.Errorf("report: error rate %v, failures %d", rep.ErrorRate, rep.Failures)
-			}
-		})
+		// Kept alive, the closed loop runs on the event loop; otherwise on
+		// a goroutine per connection: both count alike.
+		for _, keep := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s keepalive %v", tc.name, keep), func(t *testing.T) {
+				res := run(t, Config{URL: tc.url, Requests: 6, Concurrency: 2, KeepAlive: keep, Timeout: 100 * time.Millisecond})
+				if res.Requests != 6 || res.Failures != 6 || res.Successes != 0 {
+					t.Errorf("%+v", res)
+				}
+				if tc.kind != "" && res.Errors[tc.kind] != 6 {
+					t.Errorf("errors %v, want 6 %q", res.Errors, tc.kind)
+				}
+				if tc.code != 0 && res.Status[tc.code] != 6 {
+					t.Errorf("status %v, want 6 × %d", res.Status, tc.code)
+				}
+				rep := res.Report()
+				if rep.ErrorRate != 1 || rep.Failures != 6 {
+					t.Errorf("report: error rate %v, failures %d", rep.ErrorRate, rep.Failures)
+				}
+			})
+		}
 	}
 }
 
 func TestCancelEndsRequestsInFlight(t *testing.T) {
 	hang := rawServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		_, err := Run(ctx, Config{URL: hang, Requests: 10, Concurrency: 2, Timeout: time.Hour})
-		done <- err
-	}()
-	time.Sleep(50 * time.Millisecond)
-	cancel()
-	select {
-	case err := <-done:
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("err = %v, want context.Canceled", err)
+	for _, keep := range []bool{false, true} {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			_, err := Run(ctx, Config{URL: hang, Requests: 10, Concurrency: 2, KeepAlive: keep, Timeout: time.Hour})
+			done <- err
+		}()
+		time.Sleep(50 * time.Millisecond)
+		cancel()
+		select {
+		case err := <-done:
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("keepalive %v: err = %v, want context.Canceled", keep, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("keepalive %v: Run did not return after cancel: a blocked read ignores it", keep)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return after cancel: a blocked read ignores it")
+	}
+}
+
+// A server that sends its answer in pieces, or stalls in the middle of
+// one: the pieces make one answer, the stall a timeout, and the run ends.
+func TestAnswersInPiecesAndStalls(t *testing.T) {
+	const answer = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+	pieces := func(stall bool) func(net.Conn) {
+		return func(c net.Conn) {
+			br := bufio.NewReader(c)
+			for {
+				req, err := http.ReadRequest(br)
+				if err != nil {
+					return
+				}
+				io.Copy(io.Discard, req.Body)
+				for i := 0; i < len(answer); i += 7 {
+					if stall && i > 20 {
+						io.Copy(io.Discard, c) // never a byte more
+						return
+					}
+					if _, err := io.WriteString(c, answer[i:min(i+7, len(answer))]); err != nil {
+						return
+					}
+					time.Sleep(time.Millisecond)
+				}
+			}
+		}
+	}
+	for _, keep := range []bool{false, true} {
+		res := run(t, Config{URL: rawServer(t, pieces(false)), Requests: 6, Concurrency: 2, KeepAlive: keep, Timeout: 5 * time.Second})
+		if res.Successes != 6 || res.BodyBytes != 30 {
+			t.Errorf("in pieces, keepalive %v: %d ok, %d body bytes, errors %v", keep, res.Successes, res.BodyBytes, res.Errors)
+		}
+		start := time.Now()
+		res = run(t, Config{URL: rawServer(t, pieces(true)), Requests: 4, Concurrency: 2, KeepAlive: keep, Timeout: 200 * time.Millisecond})
+		if res.Requests != 4 || res.Errors["timeout"] != 4 {
+			t.Errorf("stalled, keepalive %v: %d requests, errors %v", keep, res.Requests, res.Errors)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("stalled, keepalive %v: the run took %v for 4 requests timing out after 200ms, 2 at a time", keep, d)
+		}
+	}
+}
+
+// A server may answer before it has read the request (a body too large)
+// and close: the answer or the broken connection is counted, nothing hangs.
+func TestAnswerBeforeTheBody(t *testing.T) {
+	early := rawServer(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 413 Request Entity Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+	})
+	body := make([]byte, 16<<20)
+	for _, keep := range []bool{false, true} {
+		res := run(t, Config{URL: early, Body: body, Requests: 3, Concurrency: 1, KeepAlive: keep, Timeout: 5 * time.Second})
+		var failed int64
+		for _, n := range res.Errors {
+			failed += n
+		}
+		if res.Requests != 3 || res.Status[413]+failed != 3 || res.Errors["timeout"] > 0 {
+			t.Errorf("keepalive %v: %d requests, status %v, errors %v", keep, res.Requests, res.Status, res.Errors)
+		}
+	}
+}
+
+// HEAD answers carry a Content-Length but no body; reading one would wait
+// for bytes that never come.
+func TestHeadHasNoBody(t *testing.T) {
+	u := rawServer(t, canned("HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n", false))
+	for _, keep := range []bool{false, true} {
+		res := run(t, Config{URL: u, Method: "HEAD", Requests: 4, Concurrency: 1, KeepAlive: keep, Timeout: 5 * time.Second})
+		if res.Successes != 4 || res.BodyBytes != 0 {
+			t.Errorf("keepalive %v: %+v", keep, res)
+		}
 	}
 }
 
@@ -262,18 +346,26 @@ func TestAnswersAsServersWriteThem(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			u := rawServer(t, canned(tc.answer, tc.close))
-			res := run(t, Config{URL: u, Requests: 4, Concurrency: 1, KeepAlive: true, Timeout: 5 * time.Second})
-			if res.Requests != 4 {
-				t.Fatalf("%d requests", res.Requests)
-			}
-			if tc.kind != "" {
-				if res.Errors[tc.kind] != 4 {
-					t.Errorf("errors %v, want 4 × %q", res.Errors, tc.kind)
+			// The event loop (kept alive, closed loop), then the goroutine
+			// client (the open loop, at 80/s for 50ms, on kept-alive
+			// connections too).
+			for _, c := range []Config{
+				{URL: u, Requests: 4, Concurrency: 1, KeepAlive: true, Timeout: 5 * time.Second},
+				{URL: u, Rate: 80, Duration: 50 * time.Millisecond, Concurrency: 1, KeepAlive: true, Timeout: 5 * time.Second},
+			} {
+				res := run(t, c)
+				if res.Requests != 4 {
+					t.Fatalf("rate %v: %d requests", c.Rate, res.Requests)
 				}
-				return
-			}
-			if len(res.Errors) > 0 || res.Status[tc.status] != 4 || res.BodyBytes != 4*tc.body {
-				t.Errorf("errors %v, status %v, body bytes %d (want 4 × %d)", res.Errors, res.Status, res.BodyBytes, tc.body)
+				if tc.kind != "" {
+					if res.Errors[tc.kind] != 4 {
+						t.Errorf("rate %v: errors %v, want 4 × %q", c.Rate, res.Errors, tc.kind)
+					}
+					continue
+				}
+				if len(res.Errors) > 0 || res.Status[tc.status] != 4 || res.BodyBytes != 4*tc.body {
+					t.Errorf("rate %v: errors %v, status %v, body bytes %d (want 4 × %d)", c.Rate, res.Errors, res.Status, res.BodyBytes, tc.body)
+				}
 			}
 		})
 	}
