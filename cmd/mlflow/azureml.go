@@ -13,6 +13,7 @@ import (
 	"github.com/mlflow-go/mlflow/engine"
 	"github.com/mlflow-go/mlflow/internal/azure"
 	"github.com/mlflow-go/mlflow/internal/azure/azureml"
+	"github.com/mlflow-go/mlflow/internal/store"
 	"github.com/mlflow-go/mlflow/schema/load"
 	"github.com/mlflow-go/mlflow/steps"
 )
@@ -131,4 +132,21 @@ func (c *cli) planAzure(ctx context.Context, p *engine.Plan, entries []engine.Pl
 Resources are shown as a run would create them in a workspace that holds none
 of them; mlflow run --target azureml --dry-run prints every request.`))
 	return nil
+}
+
+// stopAzureEndpoint deletes an online endpoint a run on target azureml
+// created and recorded in this workspace; ok is false when none is.
+func (c *cli) stopAzureEndpoint(ctx context.Context, s *store.Store, name string) (ok bool, err error) {
+	r, err := azureml.LiveEndpoint(s, name)
+	if err != nil || r == nil {
+		return false, err
+	}
+	ws, err := azureml.DeleteEndpoint(ctx, s, r, func(ws azure.Workspace) (azure.Doer, error) {
+		return azure.New(ws, &azure.Options{PollFrequency: azurePoll()})
+	})
+	if err != nil {
+		return true, err
+	}
+	fmt.Fprintf(c.stdout, "endpoint %s deleted from Azure ML workspace %s\n", name, ws.Name)
+	return true, nil
 }

@@ -233,6 +233,10 @@ with --json. --follow keeps printing new requests until interrupted.`,
 					}
 					defer s.Close()
 					if _, err := getEndpoint(ctx, s, name); err != nil {
+						// One deployed on target azureml is deleted there (azureml.go).
+						if ok, aerr := c.stopAzureEndpoint(ctx, s, name); ok || aerr != nil {
+							return aerr
+						}
 						return err
 					}
 					if _, err := endpoints.SetState(ctx, s, name, endpoints.Stopped); err != nil {

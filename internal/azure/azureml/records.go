@@ -2,14 +2,17 @@ package azureml
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/mlflow-go/mlflow/internal/azure"
 	"github.com/mlflow-go/mlflow/internal/store"
 )
 
@@ -27,8 +30,12 @@ type Resource struct {
 	Name string `json:"name"`
 	// ID is the ARM resource id (or the blob's URL).
 	ID string `json:"id"`
-	// Workspace is the workspace's ARM id.
-	Workspace string `json:"workspace"`
+	// Workspace is the workspace's ARM id, Cloud its cloud: what a later
+	// command needs to reach the resource again.
+	Workspace string      `json:"workspace"`
+	Cloud     azure.Cloud `json:"cloud"`
+	// Deleted marks a later line saying mlflow deleted the resource.
+	Deleted bool `json:"deleted,omitempty"`
 }
 
 // recordsFile is where resources are listed, one JSON object a line,
@@ -43,7 +50,7 @@ func (c *call) record(typ, name, id string) error {
 	if c.dry {
 		return nil
 	}
-	r := Resource{Time: c.now().UTC(), RunID: c.req.RunID, Step: c.step, Type: typ, Name: name, ID: id, Workspace: c.Workspace.ID()}
+	r := Resource{Time: c.now().UTC(), RunID: c.req.RunID, Step: c.step, Type: typ, Name: name, ID: id, Workspace: c.Workspace.ID(), Cloud: c.Workspace.Cloud}
 	return appendRecord(c.req.Store, r)
 }
 
@@ -94,4 +101,54 @@ func Resources(s *store.Store) ([]Resource, error) {
 		}
 	}
 	return out, sc.Err()
+}
+
+// LiveEndpoint is the last recorded online endpoint named name that mlflow
+// has not deleted since, if any.
+func LiveEndpoint(s *store.Store, name string) (*Resource, error) {
+	rs, err := Resources(s)
+	if err != nil {
+		return nil, err
+	}
+	var live *Resource
+	for i := range rs {
+		if r := &rs[i]; r.Type == "onlineEndpoints" && r.Name == name {
+			if r.Deleted {
+				live = nil
+			} else {
+				live = r
+			}
+		}
+	}
+	return live, nil
+}
+
+// workspaceOf parses a recorded workspace id back.
+func workspaceOf(r *Resource) (azure.Workspace, error) {
+	p := strings.Split(strings.Trim(r.Workspace, "/"), "/")
+	if len(p) != 8 || !strings.EqualFold(p[0], "subscriptions") || !strings.EqualFold(p[2], "resourceGroups") || !strings.EqualFold(p[6], "workspaces") {
+		return azure.Workspace{}, fmt.Errorf("recorded workspace %q is not a workspace id", r.Workspace)
+	}
+	return azure.Workspace{SubscriptionID: p[1], ResourceGroup: p[3], Name: p[7], Cloud: r.Cloud}, nil
+}
+
+// DeleteEndpoint deletes a recorded online endpoint (and so its
+// deployments) on Azure, waits for the deletion to end, and records it.
+// newDoer makes the client for the endpoint's workspace.
+func DeleteEndpoint(ctx context.Context, s *store.Store, r *Resource, newDoer func(azure.Workspace) (azure.Doer, error)) (azure.Workspace, error) {
+	ws, err := workspaceOf(r)
+	if err != nil {
+		return ws, err
+	}
+	d, err := newDoer(ws)
+	if err != nil {
+		return ws, err
+	}
+	req := azure.Request{Step: r.Step, Method: "DELETE", URL: ws.URL("onlineEndpoints/" + seg(r.Name)), LRO: true}
+	if err := d.Do(ctx, req, nil); err != nil && !notFound(err) {
+		return ws, fmt.Errorf("endpoint %s: %w", r.Name, err)
+	}
+	del := *r
+	del.Time, del.Deleted = time.Now().UTC(), true
+	return ws, appendRecord(s, del)
 }
