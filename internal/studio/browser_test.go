@@ -268,6 +268,15 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("confusion matrix: %q", got)
 	}
 	b.screenshot("07b-model-classification")
+	irisModel(t, w.s)
+	b.open(ui + "/models/iris/1")
+	if n := eval[int](b, `Chart.getChart(document.querySelector('[data-chart="roc"] canvas')).data.datasets.length`); n != 4 {
+		t.Errorf("three-class ROC: %d lines, want one per class and the chance line", n)
+	}
+	if n := b.count("table.confusion tbody td"); n != 9 {
+		t.Errorf("three-class confusion matrix: %d cells, want 3×3", n)
+	}
+	b.screenshot("07d-model-multiclass")
 	b.open(ui + "/models/house/1")
 	for _, card := range []string{"predicted", "residuals"} {
 		if drawn(card) != 1 {

@@ -215,6 +215,33 @@ func houseModel(t testing.TB, s *store.Store) models.Record {
 	return registerArtifact(t, s, "house", a, nil)
 }
 
+// irisModel is a three-class model's artifact reduced to what its page reads, with the
+// charts of made-up probabilities that favour the true class.
+func irisModel(t testing.TB, s *store.Store) models.Record {
+	rng := rand.New(rand.NewPCG(5, 6))
+	classes := []string{"setosa", "versicolor", "virginica"}
+	const n = 900
+	y, prob := make([]float64, n), make([]float64, 0, 3*n)
+	for i := range y {
+		c := i % 3
+		y[i] = float64(c)
+		row := []float64{rng.Float64(), rng.Float64(), rng.Float64()}
+		row[c] += 0.4 + 0.6*float64(2-c)/2 // setosa is the easiest to tell apart
+		sum := row[0] + row[1] + row[2]
+		for _, v := range row {
+			prob = append(prob, v/sum)
+		}
+	}
+	yi := make([]int, n)
+	for i := range y {
+		yi[i] = int(y[i])
+	}
+	a := model.Artifact{Format: model.Format, Version: model.FormatVersion, Name: "iris", Task: model.Classification, Target: "species",
+		Classes: classes, Algorithm: "GBDT", PrimaryMetric: "AUC_weighted", Metrics: metrics.Classification(yi, prob, 3, nil),
+		Diagnostics: model.Diagnose(model.Classification, classes, y, prob, nil)}
+	return registerArtifact(t, s, "iris", a, nil)
+}
+
 // chartModels registers, from the trained bank model, "bank-charts": its artifact with the
 // charts of its predictions on its own training rows (AutoML computes them out of fold;
 // in-sample is good enough to draw), and "bank-old": its artifact without charts, as
