@@ -227,7 +227,7 @@ func compareProfiles(a, b *tabular.Profile) []ColumnChange {
 		b = &tabular.Profile{}
 	}
 	byName := map[string]int{}
-	var out []ColumnChange
+	out := []ColumnChange{} // [] in JSON, never null, for a dataset without a profile
 	for i := range a.Columns {
 		c := &a.Columns[i]
 		byName[c.Name] = len(out)

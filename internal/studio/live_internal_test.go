@@ -85,4 +85,7 @@ func TestCompareProfiles(t *testing.T) {
 	if c := compareProfiles(nil, b); len(c) != 3 || c[0].A != nil {
 		t.Errorf("no profile on one side: %+v", c)
 	}
+	if c := compareProfiles(nil, nil); c == nil {
+		t.Error("no profile on either side: nil (null in JSON, which the page cannot list)")
+	}
 }
