@@ -164,8 +164,14 @@ func (s *summary) metrics(m artifact.Metrics, primary string, outOfFold bool) []
 }
 
 func (s *summary) endpoint(e artifact.Endpoint) []string {
+	head := fmt.Sprintf("endpoint %s serving %s: %s", clean(e.Name), clean(e.Model), clean(e.ScoringURI))
+	if e.DocsURI == "" {
+		// Served by Azure ML (target azureml): no Swagger UI here, and its
+		// key stays on Azure.
+		return []string{head}
+	}
 	return []string{
-		fmt.Sprintf("endpoint %s serving %s: %s", clean(e.Name), clean(e.Model), clean(e.ScoringURI)),
+		head,
 		"Swagger UI " + clean(e.DocsURI),
 		"key: mlflow endpoint keys " + clean(e.Name) + s.workspace,
 	}
