@@ -345,3 +345,84 @@ func TestDeploymentFailsProvisioning(t *testing.T) {
 		t.Errorf("records of deploy:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// exec (a command job) and publish (component, batch endpoint, PipelineComponent
+// deployment, schedule) on the fake: every body passes the spec, the outputs are typed.
+func TestExecAndPublishOnFakeAzure(t *testing.T) {
+	srv := fakeazure.Start(t)
+	for _, kv := range srv.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "AZURE_") {
+			t.Setenv(k, v)
+		}
+	}
+	dir := t.TempDir()
+	src := `name: "nightly"
+params: {n: "3"}
+steps: {
+	job: {kind: "exec", command: ["python", "-c", "print('${{ params.n }}')"], environment: "azureml://registries/azureml/environments/sklearn-1.5/labels/latest", env: {A: "1"}}
+	pub: {kind: "publish", name: "nightly", steps: ["job"], params: ["n"], schedule: {cron: "0 3 * * 1-5", timezone: "Europe/Paris"}}
+	hourly: {kind: "publish", name: "hourly", steps: ["job"], schedule: {every: "2h"}}
+}
+`
+	if err := os.WriteFile(filepath.Join(dir, "wf.cue"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wf, err := load.File(filepath.Join(dir, "wf.cue"), load.Options{Target: "azureml"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := srv.Workspace()
+	env := &azureml.Env{Settings: azureml.Settings{Workspace: ws, Experiment: wf.Name}, Poll: 5 * time.Millisecond,
+		NewDoer: func() (azure.Doer, error) {
+			return azure.New(ws, &azure.Options{Transport: srv.Client(), PollFrequency: 5 * time.Millisecond})
+		}}
+	p, err := engine.NewPlan(wf, engine.NewRegistry(azureml.Kinds(env)...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(filepath.Join(dir, ".mlflow"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rec, err := engine.Run(context.Background(), p, st, engine.Options{RunID: "r1", Parallel: 2})
+	if err != nil {
+		for name, s := range rec.Steps {
+			t.Logf("%s: %s %s", name, s.State, s.Error)
+		}
+		t.Fatal(err)
+	}
+	if code := rec.Steps["job"].Outputs["exit_code"]; code != 0.0 {
+		t.Errorf("exit_code %v", code)
+	}
+	pl, err := artifact.As[artifact.Pipeline](rec.Steps["pub"].Outputs["pipeline"])
+	if err != nil || pl.Name != "nightly" || pl.Version != 1 || pl.TriggerURI == "" || pl.Schedule != "cron 0 3 * * 1-5 Romance Standard Time" {
+		t.Fatalf("pipeline output %+v, %v", pl, err)
+	}
+	if hl, _ := artifact.As[artifact.Pipeline](rec.Steps["hourly"].Outputs["pipeline"]); hl.Schedule != "every 2 Hour" {
+		t.Errorf("hourly schedule %q", hl.Schedule)
+	}
+	job := srv.Resource("jobs/mlflow-job-r1")
+	if job == nil || job["properties"].(map[string]any)["command"] != `python -c 'print('\''3'\'')'` {
+		t.Errorf("command job %v", job)
+	}
+	sched := srv.Resource("schedules/nightly")
+	if sched == nil {
+		t.Fatal("no schedule on the fake")
+	}
+	trig := sched["properties"].(map[string]any)["trigger"].(map[string]any)
+	if trig["expression"] != "0 3 * * 1-5" || trig["timeZone"] != "Romance Standard Time" {
+		t.Errorf("trigger %v", trig)
+	}
+	// Publishing again: the batch endpoint carries the same digest, nothing is changed.
+	n := len(srv.Requests())
+	if _, err := engine.Run(context.Background(), p, st, engine.Options{RunID: "r2", Parallel: 2}); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range srv.Requests()[n:] {
+		if r.Method == "PUT" {
+			t.Errorf("second publish changed %s", r.Path)
+		}
+	}
+}
