@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mlflow-go/mlflow/engine"
@@ -38,13 +39,17 @@ type Env struct {
 	// Now is the clock (tests).
 	Now func() time.Time
 
-	dry  bool
+	dry bool
+	// mu guards the client, made once for the steps that run at once.
+	mu   sync.Mutex
 	doer azure.Doer
 	err  error
 	made bool
 }
 
 func (e *Env) getDoer() (azure.Doer, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	if !e.made {
 		e.made = true
 		if e.NewDoer == nil {
