@@ -193,12 +193,20 @@ func notFound(w http.ResponseWriter, sub string) {
 func (s *Server) get(w http.ResponseWriter, sub string) {
 	s.mu.Lock()
 	v := s.res[s.key(sub)]
+	b, _ := json.Marshal(v)
 	s.mu.Unlock()
 	if v == nil {
 		notFound(w, sub)
 		return
 	}
-	writeJSON(w, http.StatusOK, v)
+	writeRaw(w, http.StatusOK, b)
+}
+
+// writeRaw answers JSON marshalled under s.mu: stored resources change as operations end.
+func writeRaw(w http.ResponseWriter, status int, b []byte) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(b)
 }
 
 func (s *Server) list(w http.ResponseWriter, sub string, keep func(map[string]any) bool) {
@@ -210,11 +218,12 @@ func (s *Server) list(w http.ResponseWriter, sub string, keep func(map[string]an
 			out = append(out, v)
 		}
 	}
-	s.mu.Unlock()
 	if out == nil {
 		out = []map[string]any{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"value": out})
+	b, _ := json.Marshal(map[string]any{"value": out})
+	s.mu.Unlock()
+	writeRaw(w, http.StatusOK, b)
 }
 
 // decodeChecked validates body against the spec definition def and decodes it; on failure
@@ -271,12 +280,13 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, sub string, body []
 	s.mu.Lock()
 	_, existed := s.res[s.key(sub)]
 	s.res[s.key(sub)] = res
+	b, _ := json.Marshal(res)
 	s.mu.Unlock()
 	status := http.StatusCreated
 	if existed {
 		status = http.StatusOK
 	}
-	writeJSON(w, status, res)
+	writeRaw(w, status, b)
 }
 
 // startOp registers a long-running operation and returns its id.
@@ -537,8 +547,9 @@ func (s *Server) putJob(w http.ResponseWriter, r *http.Request, sub, name string
 	s.mu.Lock()
 	s.res[s.key(sub)] = res
 	s.jobs[strings.ToLower(name)] = &job{states: jobStates, automl: strings.EqualFold(jt, "AutoML"), command: strings.EqualFold(jt, "Command")}
+	b, _ := json.Marshal(res)
 	s.mu.Unlock()
-	writeJSON(w, http.StatusCreated, res)
+	writeRaw(w, http.StatusCreated, b)
 }
 
 // getJob moves the job one step on, then answers it.

@@ -291,8 +291,8 @@ func (s *Server) score(w http.ResponseWriter, r *http.Request, host string, body
 	}
 	s.mu.Lock()
 	keys, ok := s.keys[strings.ToLower(ep)]
-	e := s.res[s.key("onlineEndpoints/"+ep)]
 	s.mu.Unlock()
+	e := s.Resource("onlineEndpoints/" + ep)
 	if !ok || e == nil || r.URL.Path != "/score" || r.Method != http.MethodPost {
 		http.Error(w, "no such endpoint or route", http.StatusNotFound)
 		return
@@ -306,9 +306,7 @@ func (s *Server) score(w http.ResponseWriter, r *http.Request, host string, body
 	if dep == "" {
 		dep = s.trafficDeployment(e)
 	}
-	s.mu.Lock()
-	d := s.res[s.key("onlineEndpoints/"+ep+"/deployments/"+dep)]
-	s.mu.Unlock()
+	d := s.Resource("onlineEndpoints/" + ep + "/deployments/" + dep)
 	if d == nil || prop(d, "provisioningState") != "Succeeded" {
 		http.Error(w, "no deployment takes traffic on this endpoint", http.StatusServiceUnavailable)
 		return
@@ -349,7 +347,8 @@ func (s *Server) score(w http.ResponseWriter, r *http.Request, host string, body
 }
 
 func (s *Server) trafficDeployment(e map[string]any) string {
-	t, _ := e["properties"].(map[string]any)["traffic"].(map[string]any)
+	p, _ := e["properties"].(map[string]any)
+	t, _ := p["traffic"].(map[string]any)
 	best, max := "", -1.0
 	for d, v := range t {
 		if f, _ := v.(float64); f > max || (f == max && d < best) {

@@ -23,6 +23,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -117,19 +118,21 @@ type Server struct {
 // spec and other protocol problems become test failures.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	s, err := New(nil)
+	s, err := start(nil, t)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.t = t
 	t.Cleanup(s.Close)
 	return s
 }
 
 // New starts a fake outside a test (testscript's Setup, a command): call Close, and read
 // Problems for the bodies that failed the spec.
-func New(opts *Options) (*Server, error) {
+func New(opts *Options) (*Server, error) { return start(opts, nil) }
+
+func start(opts *Options, t testing.TB) (*Server, error) {
 	s := &Server{
+		t:      t,
 		tokens: map[string]string{}, res: map[string]map[string]any{}, ops: map[string]*operation{},
 		jobs: map[string]*job{}, keys: map[string][2]string{}, logs: map[string][]string{},
 		blobs: map[string][]byte{}, failJob: map[string][2]string{}, failDep: map[string][2]string{},
@@ -157,6 +160,7 @@ func New(opts *Options) (*Server, error) {
 	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
 	s.srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 	s.srv.Config.ReadHeaderTimeout = 10 * time.Second
+	s.seedWorkspace()
 	s.srv.StartTLS()
 	s.proxy, err = net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -164,7 +168,6 @@ func New(opts *Options) (*Server, error) {
 		return nil, err
 	}
 	go s.serveProxy()
-	s.seedWorkspace()
 	return s, nil
 }
 
@@ -237,12 +240,15 @@ func (s *Server) Blob(path string) ([]byte, bool) {
 	return b, ok
 }
 
-// Resource is the stored JSON of an ARM resource by its path under the workspace
-// ("jobs/j1", "onlineEndpoints/e"), or nil.
+// Resource is a copy of the stored JSON of an ARM resource by its path under the
+// workspace ("jobs/j1", "onlineEndpoints/e"), or nil.
 func (s *Server) Resource(sub string) map[string]any {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.res[s.key(sub)]
+	b, _ := json.Marshal(s.res[s.key(sub)])
+	s.mu.Unlock()
+	var v map[string]any
+	_ = json.Unmarshal(b, &v)
+	return v
 }
 
 func (s *Server) problem(format string, args ...any) {
