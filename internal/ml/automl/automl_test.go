@@ -115,9 +115,15 @@ func TestTrainBinaryAndRoundTrip(t *testing.T) {
 
 // Same data, config and seed give the same bytes whatever the pool size and GOMAXPROCS.
 func TestDeterministicBytes(t *testing.T) {
-	f := frame(2500, 3, 2)
+	rows, runs := 2500, []struct{ par, procs int }{{1, 1}, {3, 2}, {2, 4}}
+	if raceEnabled {
+		// The race detector multiplies this test's minute: fewer rows (still 5 folds) and the
+		// two schedules furthest apart.
+		rows, runs = 1100, []struct{ par, procs int }{runs[0], runs[2]}
+	}
+	f := frame(rows, 3, 2)
 	var first []byte
-	for _, run := range []struct{ par, procs int }{{1, 1}, {3, 2}, {2, 4}} {
+	for _, run := range runs {
 		old := runtime.GOMAXPROCS(run.procs)
 		cfg := quick(model.Classification)
 		cfg.MaxTrials = 5 // P1..P4 and a forest-free GBDT: covers GBDT, linear and bagging
@@ -415,7 +421,11 @@ func TestCaruanaCapped(t *testing.T) {
 // bound every candidate fits changes nothing; a tight one gives no more trees than none, and
 // a model whose log loss is within the tolerance of the unbounded one.
 func TestMaxInferenceCost(t *testing.T) {
-	f := frame(3000, 2, 5)
+	rows := 3000
+	if raceEnabled {
+		rows = 1200 // the bound's logic does not need the rows; the race detector's time does
+	}
+	f := frame(rows, 2, 5)
 	train := func(lim float64) (int, *Result) {
 		cfg := quick(model.Classification)
 		cfg.MaxTrials, cfg.Refit, cfg.MaxInferenceCost = 8, true, lim

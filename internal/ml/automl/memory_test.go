@@ -38,7 +38,11 @@ func retained(s *search) (floats, models int) {
 // with trials and classes, not with the data.
 func TestRetainedStateBounded(t *testing.T) {
 	f := frame(1200, 3, 5)
-	for _, trials := range []int{6, 40} {
+	counts := []int{6, 40}
+	if raceEnabled {
+		counts = counts[1:] // the long search holds the bound over more prunes; the short adds time
+	}
+	for _, trials := range counts {
 		var peakFloats, peakModels int
 		var n, k, folds int
 		testHookTrial = func(s *search) {
@@ -68,6 +72,12 @@ func TestRetainedStateBounded(t *testing.T) {
 // makes the search keep fewer (and say so), fit folds one at a time when two working sets do
 // not fit, and still return a model.
 func TestMemoryBoundKeepsFewerCandidates(t *testing.T) {
+	if raceEnabled {
+		// Two 25-trial searches: a third of the package's time under the race detector, for
+		// code that runs between trials, on one goroutine. TestMemoryBoundTooSmall still runs
+		// the memory plan under it.
+		t.Skip("slow under the race detector; runs without -race")
+	}
 	f := frame(1200, 3, 5)
 	var logs []string
 	var peakCands, n, k int

@@ -1,0 +1,59 @@
+#!/bin/sh
+# Quality against budget (issue 14): on bench/automl/other's sets and bank marketing, over
+# stratified 80/20 splits (several seeds), the held-out metrics of the automl search at each
+# budget next to sklearn HistGradientBoosting with defaults and HGB with a random search of
+# the same budget (budget.py), with the split-to-split noise: the spread over seeds of each
+# paired difference, and of HGB defaults itself.
+#   bench/automl/budget.sh              (BUDGETS=5,10,30,60 SEEDS=3)
+# Budget-bound runs follow the machine's load: the script prints `uptime` before and after.
+# Needs the packages of bench/peers/packages.txt: bash bench/peers/install.sh
+set -eu
+py=${PYTHON:-/usr/bin/python3}
+$py -c 'import sklearn, pandas' 2>/dev/null ||
+	{ echo "$py lacks sklearn or pandas: run bash bench/peers/install.sh" >&2; exit 2; }
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+budgets=${BUDGETS:-5,10,30,60}
+seeds=${SEEDS:-3}
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+(cd "$repo" && go build -o "$dir/search" ./bench/automl/search)
+echo "load before: $(uptime)"
+# OpenMP's threads sleep when idle: spinning (its default) made one 10-class fit take minutes
+# instead of seconds on a busy 2-core machine.
+OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS=2 $py "$here/budget.py" "$dir" "$seeds" "$budgets" \
+	"$repo/examples/bankmarketing/data/bankmarketing_train.csv" > "$dir/sk.jsonl"
+while read -r line; do
+	set -- $(printf '%s' "$line" | $py -c 'import json,sys; r=json.load(sys.stdin); print(r["train"], r["test"], "regression" if r["task"]=="regression" else "classification", r["budget"])')
+	ours=$(GOMAXPROCS=2 "$dir/search" -data "$1" -test "$2" -target y -task "$3" -budget "${4}s" 2>/dev/null)
+	printf '%s\t%s\n' "$line" "$ours" >> "$dir/pairs.tsv"
+done < "$dir/sk.jsonl"
+echo "load after: $(uptime)"
+$py - "$dir/pairs.tsv" <<'PY'
+import json, statistics, sys
+from collections import defaultdict
+rows = defaultdict(list)
+for line in open(sys.argv[1]):
+    s, o = line.rstrip("\n").split("\t")
+    s, o = json.loads(s), json.loads(o)
+    rows[(s["dataset"], s["task"], s["rows"], s["budget"])].append((s, o))
+def sd(v):
+    return statistics.stdev(v) if len(v) > 1 else float("nan")
+seeds = max(len(p) for p in rows.values())
+print(f"held-out metrics, mean over {seeds} seeds of a stratified 80/20 split, 2 cores; HGB = sklearn defaults,")
+print("RS = HGB random search of the budget, ours = automl search (primary AUC_weighted / Azure's regression default);")
+print("d = mean paired difference ± its sd over seeds; noise = sd of HGB defaults over seeds")
+print(f"{'dataset':17} {'metric':13} {'budget':>6} {'HGB':>7} {'RS':>7} {'ours':>7}  {'ours-HGB':>15} {'ours-RS':>15} {'noise':>6} {'trials':>6} {'RS fits':>7}")
+for (name, task, n, budget), pairs in rows.items():
+    ms = ["r2_score"] if task == "regression" else ["accuracy", "AUC_weighted"]
+    for m in ms:
+        h = [s["hgb"][m] for s, _ in pairs]
+        r = [s["rs"][m] for s, _ in pairs]
+        u = [o[m] for _, o in pairs]
+        dh = [a - b for a, b in zip(u, h)]
+        dr = [a - b for a, b in zip(u, r)]
+        trials = statistics.mean(o["trials"] for _, o in pairs)
+        fits = statistics.mean(s["rs"]["fits"] for s, _ in pairs)
+        print(f"{name:17} {m:13} {budget:6.0f} {statistics.mean(h):7.4f} {statistics.mean(r):7.4f} {statistics.mean(u):7.4f}  "
+              f"{statistics.mean(dh):+7.4f}±{sd(dh):6.4f} {statistics.mean(dr):+7.4f}±{sd(dr):6.4f} {sd(h):6.4f} {trials:6.1f} {fits:7.1f}")
+PY
