@@ -1,6 +1,7 @@
 package azureml
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -8,8 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mlflow-go/mlflow/engine"
 	"github.com/mlflow-go/mlflow/internal/azure"
 	"github.com/mlflow-go/mlflow/schema"
+	"github.com/mlflow-go/mlflow/steps/dataset"
 )
 
 func TestISODuration(t *testing.T) {
@@ -113,5 +116,32 @@ func TestResolveSettings(t *testing.T) {
 	wf.AzureML["cloud"] = map[string]any{"authority_host": "https://login.example/", "resource_manager": "https://arm.example/"}
 	if s, _ = ResolveSettings(wf, WorkspaceFlags{}, deep); s.Workspace.Cloud.ResourceManager != "https://arm.example/" {
 		t.Errorf("custom cloud: %+v", s.Workspace.Cloud)
+	}
+}
+
+// The cache key of a step on Azure differs from the same step's local key and from its
+// key on another workspace: a local result is never reused for Azure.
+func TestKeyCarriesTargetAndWorkspace(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "d.csv"), []byte("a,y\n1,0\n"), 0o644)
+	wf := &schema.Workflow{Name: "w", Dir: dir, File: filepath.Join(dir, "wf.cue")}
+	req := &engine.Request{Step: "data", Kind: "dataset", Workflow: wf, Config: map[string]any{"source": "d.csv", "target": "y"}}
+	key := func(k engine.Step) string {
+		s, err := engine.StepKey(context.Background(), k, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	on := func(ws string) engine.Step {
+		env := &Env{Settings: Settings{Workspace: azure.Workspace{SubscriptionID: "s", ResourceGroup: "g", Name: ws, Cloud: azure.Clouds["public"]}}}
+		return Kinds(env)[0]
+	}
+	local, a1, a1again, a2 := key(dataset.New()), key(on("ws1")), key(on("ws1")), key(on("ws2"))
+	if local == a1 || a1 == a2 {
+		t.Errorf("keys: local %s, ws1 %s, ws2 %s", local, a1, a2)
+	}
+	if a1 != a1again {
+		t.Errorf("the same step on the same workspace keyed differently: %s, %s", a1, a1again)
 	}
 }
