@@ -46,15 +46,25 @@ func runDataset(ctx context.Context, c *call) (engine.Outputs, error) {
 	if err := c.req.Decode(&cfg); err != nil {
 		return nil, err
 	}
+	if c.req.Workflow == nil {
+		return nil, fmt.Errorf("dataset needs the workflow: its source is relative to the workflow's folder")
+	}
 	var d artifact.Dataset
-	var src string // the CSV as read
+	src := cfg.Source // the CSV as read
+	if !filepath.IsAbs(src) && !strings.Contains(src, "://") {
+		src = filepath.Join(c.req.Workflow.Dir, src)
+	}
 	if c.dry {
 		// Nothing is registered by a dry run: the version shown is the
 		// one a workspace without this dataset would give.
-		src = filepath.Join(c.req.Workflow.Dir, cfg.Source)
-		sd, err := store.FileDigest(ctx, src)
-		if err != nil && !strings.Contains(cfg.Source, "://") {
-			return nil, fmt.Errorf("source %s: %w", cfg.Source, err)
+		var sd string
+		if strings.Contains(src, "://") {
+			sd = "sha256:" + cfg.Sha256 // the schema requires it for a URL
+		} else {
+			var err error
+			if sd, err = store.FileDigest(ctx, src); err != nil {
+				return nil, fmt.Errorf("source %s: %w", cfg.Source, err)
+			}
 		}
 		name := cfg.Name
 		if name == "" {
@@ -73,7 +83,6 @@ func runDataset(ctx context.Context, c *call) (engine.Outputs, error) {
 		if d, err = artifact.As[artifact.Dataset](outs["dataset"]); err != nil {
 			return nil, err
 		}
-		src = cfg.Source
 		if strings.Contains(src, "://") {
 			// The local kind downloaded it into the step's scratch folder.
 			dir, err := c.req.TempDir()
@@ -81,8 +90,6 @@ func runDataset(ctx context.Context, c *call) (engine.Outputs, error) {
 				return nil, err
 			}
 			src = filepath.Join(dir, "download.csv")
-		} else if !filepath.IsAbs(src) {
-			src = filepath.Join(c.req.Workflow.Dir, src)
 		}
 	}
 	if err := c.dataAsset(ctx, d, src, cfg.Delimiter); err != nil {
@@ -127,7 +134,8 @@ func (c *call) dataAsset(ctx context.Context, d artifact.Dataset, src, delim str
 		return err
 	}
 	// The folder is named by content: the same CSV always lands in the same place.
-	dir := "mlflow/datasets/" + d.Name + "/" + strings.TrimPrefix(d.Digest, "sha256:")[:16]
+	hex := strings.TrimPrefix(d.Digest, "sha256:")
+	dir := "mlflow/datasets/" + d.Name + "/" + hex[:min(16, len(hex))]
 	var csv []byte
 	if c.dry {
 		csv = []byte(fmt.Sprintf("${{ the bytes of %s }}", filepath.Base(src)))
