@@ -46,7 +46,7 @@ func (s *search) refit(ctx context.Context, mems []member) []foldModel {
 		rctx, cancel = context.WithDeadline(ctx, end)
 	}
 	defer cancel()
-	if s.whole != nil {
+	if s.refitWhole {
 		return s.refitSampled(rctx, mems, end)
 	}
 	all := allRows32(len(s.p.y))
@@ -105,7 +105,7 @@ func (s *search) refitOne(ctx context.Context, t *trial, all []int32, workers in
 	}
 	d, y := (*gbdt.Dataset)(nil), s.p.y
 	var err error
-	if s.whole != nil {
+	if s.refitWhole {
 		d, err = s.fullDataset(t.spec.bins)
 		y = s.whole.y
 	} else {

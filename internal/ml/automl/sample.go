@@ -102,20 +102,11 @@ func (s *search) fullDataset(bins int) (*gbdt.Dataset, error) {
 // all rows over a fold's training rows. It returns the indices of mems to refit and the
 // estimates, per member, in seconds of wall time on par cores.
 func (s *search) refitPlan(mems []member, left time.Duration) ([]int, []float64) {
-	n := float64(len(s.whole.y))
-	trainRows := float64(len(s.folds[0].train) + len(s.folds[0].stop))
-	par := float64(max(1, s.cfg.Parallel))
 	est := make([]float64, len(mems))
 	order := make([]int, len(mems))
 	for i, m := range mems {
 		order[i] = i
-		folds := float64(max(1, m.t.folds()))
-		perFold := m.t.seconds * min(par, folds) / folds
-		est[i] = perFold * n / trainRows / par
-		if m.t.spec.algo == AlgoLinear {
-			// A linear member refits on the sample (see refitOne): one fold fit's time.
-			est[i] = perFold / par
-		}
+		est[i] = s.refitSeconds(m.t)
 	}
 	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(mems[b].w, mems[a].w) })
 	var plan []int
@@ -130,6 +121,41 @@ func (s *search) refitPlan(mems []member, left time.Duration) ([]int, []float64)
 	// and dropped after its last member.
 	slices.SortStableFunc(plan, func(a, b int) int { return cmp.Compare(mems[a].t.spec.bins, mems[b].t.spec.bins) })
 	return plan, est
+}
+
+// refitSeconds estimates t's refit on all rows, in seconds of wall time on every worker: one
+// of its fold fits (in core-seconds: the trial's wall time × the fits run at once ÷ folds)
+// times all rows over a fold's training rows. A linear member refits on the sample.
+func (s *search) refitSeconds(t *trial) float64 {
+	par := float64(max(1, s.cfg.Parallel))
+	folds := float64(max(1, t.folds()))
+	perFold := t.seconds * min(par, folds) / folds
+	if t.spec.algo == AlgoLinear {
+		return perFold / par
+	}
+	trainRows := float64(len(s.folds[0].train) + len(s.folds[0].stop))
+	return perFold * float64(len(s.whole.y)) / trainRows / par
+}
+
+// settleRefit decides after the first GBDT trial whether refits on all rows can fit in the
+// part of the budget kept for them: when not even that trial's would, no member will be refit
+// on all rows, so the search takes that time back (it runs to the deadline of a search
+// without a sample, returned as the context to go on with) and the members are refit on the
+// sample as usual. It logs the choice.
+func (s *search) settleRefit(ctx context.Context, t *trial) context.Context {
+	if s.outer == nil || !s.refitWhole || t.folds() == 0 {
+		return ctx
+	}
+	window := s.start.Add(s.cfg.Budget - refitMargin).Sub(s.deadline)
+	est := s.refitSeconds(t)
+	if est <= window.Seconds() {
+		return ctx
+	}
+	s.log("refit on all %d rows would take about %.0fs (trial %d), more than the %.0fs kept for it: the search goes on for that time and the members are refit on the sample",
+		len(s.whole.y), est, t.id, window.Seconds())
+	s.refitWhole = false
+	s.deadline, _ = s.outer.Deadline()
+	return s.outer
 }
 
 // refitSampled refits a sampled search's members one after another, each with every worker,
@@ -185,7 +211,7 @@ func (s *search) noteSample(a *model.Artifact, mems []member, refits []foldModel
 	var whole, sample []string
 	for i, m := range mems {
 		id := strconv.Itoa(m.t.id)
-		if refits[i] != nil && m.t.spec.algo != AlgoLinear {
+		if refits[i] != nil && s.refitWhole && m.t.spec.algo != AlgoLinear {
 			whole = append(whole, id)
 		} else {
 			sample = append(sample, id)

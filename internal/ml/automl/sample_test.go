@@ -112,3 +112,35 @@ func TestStratifiedSample(t *testing.T) {
 		}
 	}
 }
+
+// When the first GBDT trial shows that refitting it on all rows would not fit in the share of
+// the budget kept for refits, the search takes that share back and the members are refit on
+// the sample; when it fits, nothing changes.
+func TestSettleRefit(t *testing.T) {
+	start := time.Now()
+	budget := 100 * time.Second
+	outer, cancel := context.WithDeadline(context.Background(), start.Add(90*time.Second))
+	defer cancel()
+	inner, cancelInner := context.WithDeadline(outer, start.Add(50*time.Second))
+	defer cancelInner()
+	for _, c := range []struct {
+		seconds float64 // the trial's fold fits, 2 folds of 1,000 rows on 2 workers
+		whole   bool
+	}{{1, true}, {10, false}} {
+		s := &search{
+			cfg: &Config{Budget: budget, Parallel: 2}, start: start, deadline: start.Add(50 * time.Second),
+			p: &problem{}, whole: &problem{y: make([]float64, 10_000)}, folds: []fold{{train: make([]int32, 900), stop: make([]int32, 100)}, {}},
+			refitWhole: true, outer: outer, log: func(string, ...any) {},
+		}
+		// Refit estimate: seconds × 2 fits at once / 2 folds × 10,000 / 1,000 rows / 2 workers
+		// = 5 × seconds, against the 49 s from the search's deadline to the refits' end.
+		tr := &trial{id: 1, foldDone: []bool{true, true}, seconds: c.seconds}
+		got := s.settleRefit(inner, tr)
+		if s.refitWhole != c.whole || (got == inner) != c.whole {
+			t.Errorf("trial of %gs: refit on all rows %v, search context kept %v; want %v", c.seconds, s.refitWhole, got == inner, c.whole)
+		}
+		if d, _ := outer.Deadline(); !c.whole && !s.deadline.Equal(d) {
+			t.Errorf("trial of %gs: search deadline %v, want the outer one %v", c.seconds, s.deadline.Sub(start), d.Sub(start))
+		}
+	}
+}

@@ -117,7 +117,11 @@ type search struct {
 	// fullDS are its binnings, built for the refits (sample.go).
 	whole  *problem
 	fullDS map[int]*gbdt.Dataset
-	log    func(format string, args ...any)
+	// refitWhole says the members are to be refit on whole's rows; outer is the search's
+	// context without the sample's longer refit reserve, which settleRefit may return to.
+	refitWhole bool
+	outer      context.Context
+	log        func(format string, args ...any)
 	// keptLogged is the candidate count last logged as cut by Config.Memory.
 	keptLogged int
 }

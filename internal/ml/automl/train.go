@@ -148,14 +148,20 @@ func Train(ctx context.Context, f *tabular.Frame, cfg Config) (*Result, error) {
 	sctx, cancel := ctx, context.CancelFunc(func() {})
 	if cfg.Budget > 0 {
 		r := reserve(cfg.Budget)
-		switch {
-		case cfg.Refit && full != nil:
-			r += time.Duration(sampleRefitShare * float64(cfg.Budget))
-		case cfg.Refit:
+		if cfg.Refit {
 			r += refitReserve(cfg.Budget)
 		}
 		s.deadline = start.Add(cfg.Budget - r)
 		sctx, cancel = context.WithDeadline(ctx, s.deadline)
+		if full != nil && cfg.Refit {
+			// Refits on all rows need a larger share (sample.go); settleRefit gives it back to
+			// the search when they cannot fit in it anyway.
+			s.refitWhole, s.outer = true, sctx
+			s.deadline = start.Add(cfg.Budget - reserve(cfg.Budget) - time.Duration(sampleRefitShare*float64(cfg.Budget)))
+			var cancelInner context.CancelFunc
+			sctx, cancelInner = context.WithDeadline(sctx, s.deadline)
+			defer cancelInner()
+		}
 	}
 	defer cancel()
 
@@ -242,6 +248,7 @@ func (s *search) run(ctx context.Context, fams map[string]bool, fast bool) error
 		s.finish(t)
 		if ref == nil && sp.algo == AlgoGBDT {
 			ref = t
+			ctx = s.settleRefit(ctx, t)
 		}
 	}
 	if fast || !fams[AlgoGBDT] {
