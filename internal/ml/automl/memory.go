@@ -91,7 +91,7 @@ func (s *search) dataBytes() int64 {
 		// The search's sample comes on top of all rows: their frame, target and strata, and
 		// the one binning of them a refit holds at a time.
 		w := int64(len(s.whole.y))
-		b += w*nf*(8+1) + w*16
+		b += frameBytes(s.whole.frame) + w*16 + w*nf
 	}
 	return b
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/mlflow-go/mlflow/internal/ml/gbdt"
 	"github.com/mlflow-go/mlflow/internal/ml/model"
+	"github.com/mlflow-go/mlflow/internal/tabular"
 )
 
 // Row subsampling for large data (docs/automl.md#large-data), as FLAML and Azure do: the
@@ -228,4 +229,31 @@ func (s *search) noteSample(a *model.Artifact, mems []member, refits []foldModel
 	}
 	s.p.warnf("%s", msg)
 	a.Lineage.SampleRows = len(s.p.y)
+}
+
+// sampleMemory bounds a search on a sample to what it needs (dataBytes, the concurrent fold
+// fits, one refit's working set on all rows) and sampleSlack, unless Config.Memory is lower.
+// The data dominate; without a bound the collector let the heap grow to twice them: 2.7
+// times the 9 M-row set's columnar size before any refit.
+func (s *search) sampleMemory() {
+	w, k := int64(len(s.whole.y)), int64(s.p.k())
+	refit := w*k*8*3 + w*4*3 + 64<<20
+	lim := s.dataBytes() + int64(s.cfg.Parallel)*s.fitBytes() + refit + sampleSlack
+	if s.cfg.Memory == 0 || lim < s.cfg.Memory {
+		s.log("memory: %s for a search on a sample (the data ≈ %s in memory)", FormatBytes(lim), FormatBytes(frameBytes(s.whole.frame)))
+		s.cfg.Memory = lim
+	}
+}
+
+// sampleSlack is what sampleMemory leaves above its estimate: the runtime, the candidates'
+// models, the artifact being encoded.
+const sampleSlack = 256 << 20
+
+// frameBytes is the size of f's columns in memory.
+func frameBytes(f *tabular.Frame) int64 {
+	var b int64
+	for _, c := range f.Columns {
+		b += int64(len(c.Num))*8 + int64(len(c.Codes))*4
+	}
+	return b
 }

@@ -60,6 +60,9 @@ func TestSubsampleSearchRefitsOnAllRows(t *testing.T) {
 	if a.Lineage.SampleRows != searched {
 		t.Errorf("lineage sample_rows %d, want %d", a.Lineage.SampleRows, searched)
 	}
+	if !strings.Contains(log.String(), "for a search on a sample (the data ≈ 72000B in memory)") {
+		t.Errorf("the log does not bound a sampled search's memory:\n%s", log.String())
+	}
 	if !strings.Contains(log.String(), "3000 rows: searching a stratified sample of") {
 		t.Errorf("the log does not say the search ran on a sample:\n%s", log.String())
 	}

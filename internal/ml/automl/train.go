@@ -140,6 +140,9 @@ func Train(ctx context.Context, f *tabular.Frame, cfg Config) (*Result, error) {
 
 	s := &search{cfg: &cfg, p: p, whole: full, folds: folds, val: val, start: start, ds: map[int]*gbdt.Dataset{}, fullDS: map[int]*gbdt.Dataset{}, log: cfg.Logf}
 	s.score, s.selName = selectionScorer(p)
+	if full != nil {
+		s.sampleMemory()
+	}
 	if cfg.Memory > 0 {
 		defer limitMemory(cfg.Memory)()
 		s.planMemory()
