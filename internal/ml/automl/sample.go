@@ -172,6 +172,11 @@ func (s *search) refitSampled(ctx context.Context, mems []member, end time.Time)
 				m.t.id, m.t.spec.algo, est[i], n, time.Until(end).Seconds())
 		}
 	}
+	// The sample's binnings are not read again (fold models predict from their trees), and a
+	// refit on all rows needs the room.
+	s.dsMu.Lock()
+	clear(s.ds)
+	s.dsMu.Unlock()
 	all, sample := allRows32(n), allRows32(len(s.p.y))
 	begin := time.Now()
 	done := 0

@@ -110,6 +110,7 @@ func Train(ctx context.Context, f *tabular.Frame, cfg Config) (*Result, error) {
 	var full *problem
 	if m := searchRows(cfg.Budget, len(p.features)); m > 0 && !fast && len(p.y) > m {
 		full, p = p, p.subset(stratifiedSample(p.strata, m, cfg.Seed))
+		full.strata = nil // the sample's folds have their own; nothing reads all rows' again
 		cfg.Logf("%d rows: searching a stratified sample of %d (budget %v, %d features); the chosen members are refit on all rows", len(full.y), len(p.y), cfg.Budget, len(p.features))
 	}
 	val := cfg.Validation
