@@ -88,10 +88,10 @@ func (s *search) dataBytes() int64 {
 	n, nf := int64(len(s.p.y)), int64(len(s.p.features))
 	b := n*nf*(8+3+8) + n*8 + n*4*3
 	if s.whole != nil {
-		// The search's sample comes on top of all rows: their frame, target and strata, and
-		// the one binning of them a refit holds at a time.
+		// The search's sample comes on top of all rows: their frame and target, and the one
+		// binning of them a refit holds at a time.
 		w := int64(len(s.whole.y))
-		b += frameBytes(s.whole.frame) + w*16 + w*nf
+		b += frameBytes(s.whole.frame) + w*8 + w*nf
 	}
 	return b
 }

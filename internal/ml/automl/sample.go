@@ -252,7 +252,7 @@ func (s *search) sampleMemory() {
 
 // sampleSlack is what sampleMemory leaves above its estimate: the runtime, the candidates'
 // models, the artifact being encoded.
-const sampleSlack = 256 << 20
+const sampleSlack = 128 << 20
 
 // frameBytes is the size of f's columns in memory.
 func frameBytes(f *tabular.Frame) int64 {
