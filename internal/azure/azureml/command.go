@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"net/http"
 	"strings"
 
 	"github.com/mlflow-go/mlflow/engine"
@@ -162,26 +161,17 @@ func runEvaluate(ctx context.Context, c *call) (engine.Outputs, error) {
 // getBlob reads a JSON blob of the datastore, signed with its account key
 // (or through its SAS).
 func (c *call) getBlob(ctx context.Context, ds azure.Datastore, path string, out any) error {
-	r := azure.Request{Method: http.MethodGet, URL: ds.BlobURL(path), Header: map[string]string{"x-ms-version": azure.BlobAPIVersion}}
+	var secrets *azure.DatastoreSecrets
 	if !c.dry {
 		s, err := azure.ListSecrets(ctx, c.doer, c.step, c.Workspace, ds.Name)
 		if err != nil {
 			return err
 		}
-		if strings.EqualFold(s.SecretsType, "Sas") {
-			r.URL += "?" + strings.TrimPrefix(s.SASToken, "?")
-		} else {
-			key, err := base64.StdEncoding.DecodeString(s.Key)
-			if err != nil {
-				return fmt.Errorf("datastore %s: its account key is not base64", ds.Name)
-			}
-			r.Header["x-ms-date"] = c.now().UTC().Format(http.TimeFormat)
-			sig, err := azure.SharedKeySignature(ds.AccountName, key, http.MethodGet, r.URL, r.Header, 0)
-			if err != nil {
-				return err
-			}
-			r.Header["Authorization"] = "SharedKey " + ds.AccountName + ":" + sig
-		}
+		secrets = &s
+	}
+	r, err := azure.BlobGetRequest(c.step, ds, secrets, path, c.now())
+	if err != nil {
+		return err
 	}
 	return c.send(ctx, r, out)
 }

@@ -2,8 +2,6 @@ package azureml_test
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,32 +18,6 @@ import (
 	"github.com/mlflow-go/mlflow/schema/load"
 )
 
-// evaluationOutput stands in for what the evaluate step's command job writes: the fake
-// runs no Python, so the signed GET of metrics.json is answered here; every other request
-// goes to the fake, with the real client.
-type evaluationOutput struct {
-	azure.Doer
-	metrics map[string]float64
-}
-
-func (e evaluationOutput) Do(ctx context.Context, r azure.Request, out any) error {
-	if r.Method == "GET" && strings.Contains(r.URL, ".blob.core.windows.net/") && strings.HasSuffix(stripQuery(r.URL), "/metrics.json") {
-		if !strings.HasPrefix(r.Header["Authorization"], "SharedKey "+fakeazure.StorageAccount+":") {
-			return fmt.Errorf("metrics.json read without the datastore's SharedKey signature")
-		}
-		b, _ := json.Marshal(e.metrics)
-		return json.Unmarshal(b, out)
-	}
-	return e.Doer.Do(ctx, r, out)
-}
-
-func stripQuery(u string) string {
-	if i := strings.IndexByte(u, '?'); i >= 0 {
-		return u[:i]
-	}
-	return u
-}
-
 type fixture struct {
 	srv  *fakeazure.Server
 	plan *engine.Plan
@@ -56,7 +28,19 @@ type fixture struct {
 // the real client (azidentity's EnvironmentCredential getting its token from the fake).
 func setup(t *testing.T) *fixture {
 	t.Helper()
-	srv := fakeazure.Start(t)
+	// The fake runs no command: it writes what the evaluate step's job would have
+	// written into the job's output folder.
+	srv, err := fakeazure.New(&fakeazure.Options{CommandOutputs: map[string][]byte{
+		"metrics.json": []byte(`{"accuracy": 0.91, "AUC_weighted": 0.93, "rows": 500}`)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, p := range srv.Problems() {
+			t.Errorf("fakeazure: %s", p)
+		}
+		srv.Close()
+	})
 	for _, kv := range srv.Env() {
 		k, v, _ := strings.Cut(kv, "=")
 		if k == "AZURE_TENANT_ID" || k == "AZURE_CLIENT_ID" || k == "AZURE_CLIENT_SECRET" || k == "AZURE_AUTHORITY_HOST" {
@@ -72,11 +56,7 @@ func setup(t *testing.T) *fixture {
 		Settings: azureml.Settings{Workspace: ws, Experiment: wf.Name},
 		Poll:     5 * time.Millisecond,
 		NewDoer: func() (azure.Doer, error) {
-			c, err := azure.New(ws, &azure.Options{Transport: srv.Client(), PollFrequency: 5 * time.Millisecond})
-			if err != nil {
-				return nil, err
-			}
-			return evaluationOutput{c, map[string]float64{"accuracy": 0.91, "AUC_weighted": 0.93, "rows": 500}}, nil
+			return azure.New(ws, &azure.Options{Transport: srv.Client(), PollFrequency: 5 * time.Millisecond})
 		},
 	}
 	p, err := engine.NewPlan(wf, engine.NewRegistry(azureml.Kinds(env)...))
