@@ -13,6 +13,8 @@
 #   WS=/tmp/bench-ws bench/loadgen/run.sh        # keep the workspace: train once
 #   MODEL=path/to/model.json bench/loadgen/run.sh
 #   ROUNDS=1 DURATION=3 BUDGET=10s bench/loadgen/run.sh   # a quick look
+#   OLD=/tmp/mlflow-before bench/loadgen/run.sh   # also an older mlflow binary, as mlflow_old,
+#                                                 # interleaved with the others: before/after in one run
 #
 # Needs wrk, ab (Debian's apache2-utils), curl and GNU time (/usr/bin/time); the packages of
 # bench/peers/packages.txt come from bash bench/peers/install.sh. hey is built from the Go
@@ -20,6 +22,7 @@
 set -eu
 . "$(dirname "$0")/../peers/common.sh"
 need wrk ab curl /usr/bin/time /usr/bin/python3
+[ -z "${OLD:-}" ] || [ -x "$OLD" ] || { echo "OLD=$OLD: not an executable mlflow binary" >&2; exit 2; }
 
 echo "building..." >&2
 go build -o "$tmp/goserver" ./bench/peers/goserver
@@ -72,9 +75,10 @@ gen() {
 	out=$tmp/$1.$2.$5
 	url=http://127.0.0.1:$3/score
 	case $1 in
-	mlflow)
+	mlflow|mlflow_old)
+		bin=$tmp/mlflow; [ "$1" = mlflow_old ] && bin=$OLD
 		if [ -n "$4" ]; then h="Authorization: Bearer $4"; else h="X-None: 1"; fi
-		/usr/bin/time -f '%e %U %S' -o "$out.time" "$tmp/mlflow" bench -q -k -c "$c" -t "$d" -p "$payload" -T application/json -H "$h" --json "$url" >"$out" ;;
+		/usr/bin/time -f '%e %U %S' -o "$out.time" "$bin" bench -q -k -c "$c" -t "$d" -p "$payload" -T application/json -H "$h" --json "$url" >"$out" ;;
 	wrk)
 		PAYLOAD=$payload KEY=$4 /usr/bin/time -f '%e %U %S' -o "$out.time" wrk -t2 -c"$c" -d"${d}s" --latency -s "$peers/post.lua" "$url" >"$out" ;;
 	hey)
@@ -95,7 +99,7 @@ while [ $r -le "$rounds" ]; do
 	for target in "go_parse $p_parse" "mlflow_serve $p_serve"; do
 		set -- $target
 		k=""; [ "$1" = mlflow_serve ] && k=$key
-		for g in mlflow wrk hey ab; do
+		for g in mlflow ${OLD:+mlflow_old} wrk hey ab; do
 			echo "round $r/$rounds: $g loading $1..." >&2
 			gen "$g" "$1" "$2" "$k" "$r"
 		done
@@ -103,17 +107,17 @@ while [ $r -le "$rounds" ]; do
 	r=$((r + 1))
 done
 
-/usr/bin/python3 - "$tmp" "$rounds" "$c" "$d" <<'PY'
+/usr/bin/python3 - "$tmp" "$rounds" "$c" "$d" "${OLD:+old}" <<'PY'
 import json, os, re, statistics, sys
-tmp, rounds, conc, dur = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+tmp, rounds, conc, dur, old = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
 def unit(v, u):
     return float(v) * {"us": 1e-3, "ms": 1, "s": 1e3, "secs": 1e3}[u]
 def parse(gen, path):
     t = open(path).read()
-    if gen == "mlflow":
+    if gen.startswith("mlflow"):
         r = json.loads(t)
         bad = r["failures"]
-        return r["rps"], r["p50_ms"], r["p99_ms"], r["requests"], bad
+        return r["rps"], r["p50_ms"], r["p99_ms"], r["requests"], bad, r["mean_ms"]
     if gen == "wrk":
         rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
         p50 = unit(*re.search(r"\s50%\s+([\d.]+)(us|ms|s)", t).groups())
@@ -122,7 +126,8 @@ def parse(gen, path):
         bad = sum(int(x) for x in re.findall(r"Non-2xx or 3xx responses: (\d+)", t))
         sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", t)
         bad += sum(int(x) for x in sock.groups()) if sock else 0
-        return rps, p50, p99, n, bad
+        mean = unit(*re.search(r"Latency\s+([\d.]+)(us|ms|s)", t).groups())
+        return rps, p50, p99, n, bad, mean
     if gen == "hey":
         rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
         p50 = unit(re.search(r"50%+ in ([\d.]+) secs", t).group(1), "secs")
@@ -133,7 +138,8 @@ def parse(gen, path):
         if "Error distribution:" in t:
             errs = sum(int(x) for x in re.findall(r"^\s+\[(\d+)\]\s", t.split("Error distribution:")[1], re.M))
         bad = n - codes.get(200, 0) + errs
-        return rps, p50, p99, n, bad
+        mean = unit(re.search(r"Average:\s+([\d.]+) secs", t).group(1), "secs")
+        return rps, p50, p99, n, bad, mean
     if gen == "ab":
         rps = float(re.search(r"Requests per second:\s+([\d.]+)", t).group(1))
         n = int(re.search(r"Complete requests:\s+(\d+)", t).group(1))
@@ -141,11 +147,12 @@ def parse(gen, path):
         m = re.search(r"Non-2xx responses:\s+(\d+)", t)
         bad += int(m.group(1)) if m else 0
         pct = dict(line.split(",") for line in open(path + ".csv").read().split("\n")[1:] if line)
-        return rps, float(pct["50"]), float(pct["99"]), n, bad
+        # ab's mean latency is printed in whole milliseconds: too coarse here.
+        return rps, float(pct["50"]), float(pct["99"]), n, bad, float("nan")
 def cpu(path):
     e, u, s = open(path + ".time").read().split()[-3:]
     return float(u) + float(s)
-gens = ["mlflow", "wrk", "hey", "ab"]
+gens = ["mlflow"] + (["mlflow_old"] if old else []) + ["wrk", "hey", "ab"]
 targets = ["go_parse", "mlflow_serve"]
 res = {}
 for tg in targets:
@@ -153,19 +160,28 @@ for tg in targets:
         rs = []
         for i in range(1, rounds + 1):
             p = os.path.join(tmp, f"{g}.{tg}.{i}")
-            rps, p50, p99, n, bad = parse(g, p)
+            rps, p50, p99, n, bad, mean = parse(g, p)
             c = cpu(p)
-            rs.append((rps, p50, p99, c, c / max(n, 1) * 1e6, bad))
-        res[tg, g] = tuple(statistics.median(x[k] for x in rs) for k in range(5)) + (sum(x[5] for x in rs),)
+            # Little's law: with every connection always busy, the mean
+            # latency is connections / throughput; a generator whose mean
+            # is far from it is not measuring the requests it counts.
+            little = mean / (int(conc) / rps * 1e3) if rps > 0 else float("nan")
+            rs.append((rps, p50, p99, c, c / max(n, 1) * 1e6, little, bad))
+        res[tg, g] = tuple(statistics.median(x[k] for x in rs) for k in range(6)) + (sum(x[6] for x in rs),)
 print(f"medians of {rounds} interleaved rounds; {conc} connections kept alive, {dur} s each, POST /score, one record")
-print(f"{'server':13} {'generator':10} {'requests/s':>11} {'p50 ms':>8} {'p99 ms':>8} {'CPU s':>6} {'CPU µs/req':>10} {'failed':>7}")
+print(f"{'server':13} {'generator':10} {'requests/s':>11} {'p50 ms':>8} {'p99 ms':>8} {'CPU s':>6} {'CPU µs/req':>10} {'mean/Little':>11} {'failed':>7}")
 for tg in targets:
     for g in gens:
         r = res[tg, g]
-        print(f"{tg:13} {g:10} {r[0]:>11.0f} {r[1]:>8.3f} {r[2]:>8.3f} {r[3]:>6.2f} {r[4]:>10.1f} {r[5]:>7}")
+        print(f"{tg:13} {g:10} {r[0]:>11.0f} {r[1]:>8.3f} {r[2]:>8.3f} {r[3]:>6.2f} {r[4]:>10.1f} {r[5]:>11.2f} {r[6]:>7}")
+print("mean/Little: the generator's mean latency over connections/throughput (1.00: consistent; ab's mean is whole ms)")
 print()
 for tg in targets:
     m, w = res[tg, "mlflow"], res[tg, "wrk"]
     print(f"{tg}: mlflow/wrk requests/s {m[0] / w[0]:.2f} (target >= 0.90), p50 {m[1] / w[1]:.2f} (target 0.80-1.20), "
           f"CPU per request {m[4] / w[4]:.2f} (target <= 1); CPU per request, hey/mlflow {res[tg, 'hey'][4] / m[4]:.1f}x, ab/mlflow {res[tg, 'ab'][4] / m[4]:.1f}x")
+    if old:
+        o = res[tg, "mlflow_old"]
+        print(f"{tg}: mlflow_old/wrk requests/s {o[0] / w[0]:.2f}, p50 {o[1] / w[1]:.2f}, CPU per request {o[4] / w[4]:.2f}; "
+              f"mlflow/mlflow_old CPU per request {m[4] / o[4]:.2f}")
 PY

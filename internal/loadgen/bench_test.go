@@ -2,7 +2,6 @@ package loadgen
 
 import (
 	"bytes"
-	"context"
 	"testing"
 )
 
@@ -26,17 +25,5 @@ func BenchmarkReadAnswer(b *testing.B) {
 		if _, err := readAnswer(r, &in, false, &a); err != nil || a.status != 200 {
 			b.Fatal(a.status, err)
 		}
-	}
-}
-
-// BenchmarkClosedLoop is a whole request on a kept-alive loopback
-// connection against a server that answers from memory.
-func BenchmarkClosedLoop(b *testing.B) {
-	u := rawServer(b, canned(azureAnswer, false))
-	b.ReportAllocs()
-	b.ResetTimer()
-	res, err := Run(context.Background(), Config{URL: u + "/score", Body: []byte(`{"data": [{"age": 29}]}`), Requests: max(b.N, 1), Concurrency: 1, KeepAlive: true})
-	if err != nil || res.Failures > 0 {
-		b.Fatal(err, res.Errors, res.Status)
 	}
 }
