@@ -15,9 +15,11 @@ var fakes sync.Map // *testscript.TestScript -> *fakeazure.Server
 
 // fakeazure plays Azure for the rest of the script:
 //
-//	fakeazure start             start it; the mlflow processes the script runs reach it
+//	fakeazure start [FILE=CONTENT]...
+//	                            start it; the mlflow processes the script runs reach it
 //	                            (AZURE_* credentials, HTTPS_PROXY, SSL_CERT_FILE) and
-//	                            $AZ_SUB, $AZ_RG, $AZ_WS name its workspace
+//	                            $AZ_SUB, $AZ_RG, $AZ_WS name its workspace; each FILE is
+//	                            what a completed command job writes in its output folders
 //	fakeazure fail METHOD PATH STATUS CODE MESSAGE
 //	                            answer the next requests matching METHOD and PATH (a
 //	                            substring) with Azure's error document
@@ -30,7 +32,15 @@ func init() {
 			ts.Fatalf("usage: fakeazure start | fail METHOD PATH STATUS CODE MESSAGE | requests | problems")
 		}
 		if args[0] == "start" {
-			srv, err := fakeazure.New(nil)
+			opts := &fakeazure.Options{CommandOutputs: map[string][]byte{}}
+			for _, a := range args[1:] {
+				name, content, ok := strings.Cut(a, "=")
+				if !ok {
+					ts.Fatalf("usage: fakeazure start [OUTPUT-FILE=CONTENT]...")
+				}
+				opts.CommandOutputs[name] = []byte(content)
+			}
+			srv, err := fakeazure.New(opts)
 			if err != nil {
 				ts.Fatalf("fakeazure: %v", err)
 			}

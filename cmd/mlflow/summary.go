@@ -137,6 +137,10 @@ func (s *summary) leaderboard(lb artifact.Leaderboard) []string {
 var headline = []string{"accuracy", "AUC_weighted", "f1_score_weighted", "r2_score", "normalized_root_mean_squared_error", "spearman_correlation"}
 
 func (s *summary) metrics(m artifact.Metrics, primary string, outOfFold bool) []string {
+	if len(m.Scores) == 0 {
+		// None to show (an automl step on Azure ML, whose trials' metrics stay there).
+		return nil
+	}
 	names := headline
 	if primary != "" {
 		names = []string{primary}
