@@ -57,9 +57,9 @@ type errorJSON struct {
 func (c *cli) validate(file string, params paramFlags) error {
 	wf, err := load.File(file, load.Options{Params: params})
 	if err == nil {
-		// target "azureml" is in the schema before it is built: valid,
-		// but run would refuse it, so say so now. (Every declared kind is
-		// built; TestKindsMatchSchema keeps it so.)
+		// A target the schema admits but this mlflow could not run would
+		// be valid yet refused by run: say so now. (Every declared kind
+		// and target is built; TestKindsMatchSchema keeps the kinds so.)
 		if terr := engine.CheckTarget(wf); terr != nil {
 			fmt.Fprintf(c.stderr, "mlflow: warning: %v; run will refuse it\n", terr)
 		}
