@@ -223,6 +223,11 @@ type runner struct {
 	mu      sync.Mutex // guards hist
 	hist    *hdrhistogram.Histogram
 	aborted atomic.Bool
+
+	// The event loops, when they serve the run (see startLoops): made
+	// for the first phase, their connections kept for the next one, as
+	// the workers' are.
+	loops []*evLoop
 }
 
 // phase runs the workers until n requests (n > 0) or d has passed, and
@@ -327,6 +332,7 @@ func (r *runner) abort() {
 }
 
 func (r *runner) closeAll() {
+	r.closeLoops()
 	for _, w := range r.workers {
 		w.mu.Lock()
 		if w.conn != nil {

@@ -78,6 +78,18 @@ func TestClosedLoopCountsEveryRequest(t *testing.T) {
 	}
 }
 
+// Warmup settles the connections the measured part then uses.
+func TestWarmupKeepsConnections(t *testing.T) {
+	srv := newCounting(t, ok)
+	res := run(t, Config{URL: srv.URL, Warmup: 50 * time.Millisecond, Requests: 20, Concurrency: 2, KeepAlive: true})
+	if res.Requests != 20 || res.KeepAliveRequests != 20 {
+		t.Errorf("%d requests, %d on a connection opened before", res.Requests, res.KeepAliveRequests)
+	}
+	if n := srv.conns.Load(); n > 2 {
+		t.Errorf("%d connections for 2 workers", n)
+	}
+}
+
 func TestDurationStopsByItself(t *testing.T) {
 	srv := newCounting(t, ok)
 	res := run(t, Config{URL: srv.URL, Duration: 200 * time.Millisecond, Concurrency: 2, KeepAlive: true})

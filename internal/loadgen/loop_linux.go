@@ -26,6 +26,24 @@ import (
 // startLoops starts the event loops for p when the run is one they serve,
 // adding them to wg, and reports whether it did.
 func (r *runner) startLoops(ctx context.Context, p *plan, wg *sync.WaitGroup) bool {
+	if r.loops == nil && !r.makeLoops(ctx) {
+		return false
+	}
+	for _, l := range r.loops {
+		l.p = p
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l.run()
+		}()
+	}
+	return true
+}
+
+// makeLoops makes the event loops, one per two cores (the server under
+// test usually shares the machine; one loop keeps up with wrk's two
+// threads on two cores), and deals the workers to them.
+func (r *runner) makeLoops(ctx context.Context) bool {
 	c := &r.cfg
 	if !c.KeepAlive || c.Rate > 0 || r.target.tls != nil {
 		return false
@@ -44,7 +62,7 @@ func (r *runner) startLoops(ctx context.Context, p *plan, wg *sync.WaitGroup) bo
 			}
 			return false
 		}
-		loops[i] = &evLoop{r: r, p: p, sa: sa, family: family, epfd: epfd}
+		loops[i] = &evLoop{r: r, sa: sa, family: family, epfd: epfd}
 	}
 	// Workers are dealt to the loops in turn: each loop gets an equal share
 	// of the connections, and each worker keeps its own counters.
@@ -52,14 +70,18 @@ func (r *runner) startLoops(ctx context.Context, p *plan, wg *sync.WaitGroup) bo
 		l := loops[i%n]
 		l.conns = append(l.conns, &evConn{w: w, id: int32(len(l.conns)), fd: -1, in: newInbuf()})
 	}
-	for _, l := range loops {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			l.run()
-		}()
-	}
+	r.loops = loops
 	return true
+}
+
+func (r *runner) closeLoops() {
+	for _, l := range r.loops {
+		for _, c := range l.conns {
+			l.closeConn(c)
+		}
+		syscall.Close(l.epfd)
+	}
+	r.loops = nil
 }
 
 // resolve returns the socket address of host:port: an IPv4 address when
@@ -143,16 +165,14 @@ type evLoop struct {
 // 100 % of Timeout, as the goroutine client's deadlines do.
 func sweepEvery(timeout time.Duration) time.Duration { return min(10*time.Millisecond, timeout/10) }
 
+// run runs one phase: until every connection is done with the plan, or
+// the run is aborted. Connections stay open for the next phase.
 func (l *evLoop) run() {
-	defer func() {
-		for _, c := range l.conns {
-			l.closeConn(c)
-		}
-		syscall.Close(l.epfd)
-	}()
 	now := time.Now()
 	l.active = len(l.conns)
+	l.queued = l.queued[:0]
 	for _, c := range l.conns {
+		c.state = 0
 		l.next(c, now)
 	}
 	timeout := l.r.cfg.Timeout
@@ -228,7 +248,6 @@ func (l *evLoop) next(c *evConn, now time.Time) {
 }
 
 func (l *evLoop) finish(c *evConn) {
-	l.closeConn(c)
 	if c.state != evDone {
 		c.state = evDone
 		l.active--

@@ -7,6 +7,10 @@ import (
 	"sync"
 )
 
-// startLoops reports that no event loop serves p: outside Linux every run
-// uses the goroutine-per-connection client.
+// Outside Linux every run uses the goroutine-per-connection client: there
+// are no event loops to start or close.
+type evLoop struct{}
+
 func (r *runner) startLoops(ctx context.Context, p *plan, wg *sync.WaitGroup) bool { return false }
+
+func (r *runner) closeLoops() {}
