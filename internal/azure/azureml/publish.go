@@ -19,7 +19,7 @@ import (
 	"github.com/mlflow-go/mlflow/steps/publish"
 )
 
-// A published pipeline on Azure is the v2 shape (AZURE.md §5): a pipeline
+// A published pipeline on Azure is the v2 shape (not SDK v1, deprecated): a pipeline
 // component holding the published steps, a batch endpoint with a
 // PipelineComponent deployment of it (its scoring URI is the trigger), and
 // a schedule when the step has one. The component's jobs carry each
