@@ -80,7 +80,9 @@ gen() {
 		if [ -n "$4" ]; then h="Authorization: Bearer $4"; else h="X-None: 1"; fi
 		/usr/bin/time -f '%e %U %S' -o "$out.time" "$bin" bench -q -k -c "$c" -t "$d" -p "$payload" -T application/json -H "$h" --json "$url" >"$out" ;;
 	wrk)
-		PAYLOAD=$payload KEY=$4 /usr/bin/time -f '%e %U %S' -o "$out.time" wrk -t2 -c"$c" -d"${d}s" --latency -s "$peers/post.lua" "$url" >"$out" ;;
+		# wrk wants no more threads than connections (CONC=1).
+		t=2; [ "$c" -lt 2 ] && t=1
+		PAYLOAD=$payload KEY=$4 /usr/bin/time -f '%e %U %S' -o "$out.time" wrk -t$t -c"$c" -d"${d}s" --latency -s "$peers/post.lua" "$url" >"$out" ;;
 	hey)
 		if [ -n "$4" ]; then h="Authorization: Bearer $4"; else h="X-None: 1"; fi
 		/usr/bin/time -f '%e %U %S' -o "$out.time" "$hey" -z "${d}s" -c "$c" -m POST -T application/json -D "$payload" -H "$h" "$url" >"$out" ;;
