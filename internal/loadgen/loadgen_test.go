@@ -523,3 +523,33 @@ func TestErrKind(t *testing.T) {
 		}
 	}
 }
+
+// A server that sends more than one answer per request: each request is
+// still written before an answer is read for it, so the server sees every
+// request and the run counts each once.
+func TestStrayAnswersDoNotSkipRequests(t *testing.T) {
+	const two = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+	for _, c := range []Config{
+		{Requests: 6, Concurrency: 1, KeepAlive: true},                                // the event loop
+		{Rate: 120, Duration: 50 * time.Millisecond, Concurrency: 1, KeepAlive: true}, // the goroutine client
+	} {
+		var seen atomic.Int64
+		c.URL = rawServer(t, func(conn net.Conn) {
+			br := bufio.NewReader(conn)
+			for {
+				if _, err := http.ReadRequest(br); err != nil {
+					return
+				}
+				seen.Add(1)
+				if _, err := io.WriteString(conn, two); err != nil {
+					return
+				}
+			}
+		})
+		c.Timeout = 2 * time.Second
+		res := run(t, c)
+		if res.Requests != 6 || res.Successes != 6 || seen.Load() != 6 {
+			t.Errorf("rate %v: %d requests, %d ok, errors %v; the server saw %d", c.Rate, res.Requests, res.Successes, res.Errors, seen.Load())
+		}
+	}
+}
