@@ -252,7 +252,7 @@ func TestBrowser(t *testing.T) {
 	drawn := func(card string) int {
 		return eval[int](b, `[...document.querySelectorAll('[data-chart="`+card+`"] canvas')].filter(c => Chart.getChart(c)).length`)
 	}
-	b.open(ui + "/models/bank-charts/1")
+	b.open(ui + "/models/bank/1")
 	for _, card := range []string{"roc", "pr", "calibration"} {
 		if drawn(card) != 1 {
 			t.Errorf("classification model page: no %s chart", card)
@@ -439,7 +439,7 @@ func TestBrowser(t *testing.T) {
 	defer cancel()
 	tctx, tcancel := context.WithTimeout(nctx, 30*time.Second)
 	defer tcancel()
-	for _, p := range []string{"/", "/runs/bank-run", "/models/bank/1", "/models/bank-charts/1", "/datasets/bank", "/endpoints/bank"} {
+	for _, p := range []string{"/", "/runs/bank-run", "/models/bank/1", "/datasets/bank", "/endpoints/bank"} {
 		if err := chromedp.Do(tctx, chromedp.Navigate(ui+p)); err != nil {
 			t.Fatal(err)
 		}
