@@ -418,6 +418,17 @@ func TestBrowser(t *testing.T) {
 	}
 	b.screenshot("11-live-before")
 	b.do(chromedp.Poll[chromedp.Void](`document.getElementById("step-log").innerText.includes("tick 4")`))
+	// The table's elapsed time moves with the clock between records, as the timeline's does:
+	// both redrawn in the same second, they agree.
+	b.do(chromedp.Sleep(1200 * time.Millisecond))
+	if diff := eval[float64](b, `(() => {
+		const secs = (t) => { const m = /([\d.]+) (ms|s)\b/.exec(t); return m ? (m[2] === "ms" ? m[1] / 1000 : +m[1]) : NaN; };
+		const row = [...document.querySelectorAll("#steps tr")].find(tr => tr.innerText.startsWith("slow"));
+		const bar = [...document.querySelectorAll(".tl-dur")][0];
+		return Math.abs(secs(row.innerText.split("\t")[5]) - secs(bar.innerText));
+	})()`); !(diff <= 1.1) {
+		t.Errorf("the running step's duration in the table is %.1f s away from the timeline's", diff)
+	}
 	b.screenshot("11b-live-log")
 	b.do(chromedp.WaitReady(chromedp.CSS(`.dag .node.state-succeeded[data-step="after"]`)))
 	if !eval[bool](b, `window.notReloaded === true`) {

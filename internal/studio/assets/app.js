@@ -396,6 +396,7 @@ async function pageRun() {
   const tick = setInterval(() => {
     header.replaceChildren(runHeader(run));
     tl.replaceChildren(timeline(run));
+    steps.replaceChildren(stepTable(run));
   }, 1000);
   es.addEventListener("end", () => {
     es.close();
