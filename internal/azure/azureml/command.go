@@ -2,7 +2,6 @@ package azureml
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"strings"
 
@@ -121,15 +120,13 @@ func runEvaluate(ctx context.Context, c *call) (engine.Outputs, error) {
 		return nil, err
 	}
 	dir := "mlflow/runs/" + c.req.RunID + "/" + c.step
-	script := base64.StdEncoding.EncodeToString([]byte(evaluateScript))
 	props := map[string]any{
 		"jobType":        "Command",
 		"experimentName": c.Experiment,
 		"displayName":    c.step,
 		"tags":           c.tags(),
 		"environmentId":  evaluateEnvironment,
-		"command": "python -c \"import base64;exec(base64.b64decode('" + script + "'))\" " +
-			"${{inputs.model}} ${{inputs.data}} " + shellQuote([]string{target, task}) + " ${{outputs.metrics}}",
+		"command":        evaluateCommand(target, task),
 		"inputs": map[string]any{
 			"model": map[string]any{"jobInputType": "mlflow_model", "uri": "azureml:" + modelID},
 			"data":  map[string]any{"jobInputType": "mltable", "uri": "azureml:" + c.dataID(cfg.Dataset)},

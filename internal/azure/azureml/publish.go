@@ -15,22 +15,21 @@ import (
 	"github.com/mlflow-go/mlflow/internal/artifact"
 	"github.com/mlflow-go/mlflow/internal/azure/azureml/wintz"
 	"github.com/mlflow-go/mlflow/internal/pipelines"
-	"github.com/mlflow-go/mlflow/schema"
 	"github.com/mlflow-go/mlflow/steps/publish"
 )
 
 // A published pipeline on Azure is the v2 shape (not SDK v1, deprecated): a pipeline
-// component holding the published steps, a batch endpoint with a
-// PipelineComponent deployment of it (its scoring URI is the trigger), and
-// a schedule when the step has one. The component's jobs carry each
-// step's kind and config, references written as Azure's
-// ${{parent.jobs.STEP.outputs.OUTPUT}}: the node shape is free-form in the
-// REST spec and unverified (docs/azureml.md#limits).
+// component holding the published steps as Azure's own nodes (publish_nodes.go), a
+// batch endpoint with a PipelineComponent deployment of it (its scoring URI is the
+// trigger), and a schedule when the step has one, whose job binds the pipeline's
+// inputs: each dataset to its data asset's latest version, each param to its value.
 
 type published struct {
 	cfg      publish.Config
 	steps    []string
+	parts    *pipelineParts
 	spec     map[string]any
+	bound    map[string]string // dataset input -> the data version's ARM id
 	digest   string
 	schedule map[string]any // nil: none
 	shown    string         // the schedule as the output says it
@@ -49,22 +48,25 @@ func desiredPublish(c *call) (*published, error) {
 	if err != nil {
 		return nil, fmt.Errorf("steps: %w", err)
 	}
-	jobs := map[string]any{}
 	for _, n := range steps {
-		st := wf.Steps[n]
-		if n == c.step || st.Kind == "publish" {
+		if n == c.step || wf.Steps[n].Kind == "publish" {
 			return nil, fmt.Errorf("steps: %s is a publish step: a pipeline does not publish pipelines", n)
 		}
-		jobs[n] = map[string]any{"type": "mlflow_" + st.Kind, "config": azureRefs(st.Config)}
 	}
-	inputs := map[string]any{}
+	parts, err := buildPipeline(c, wf, cfg.Name, steps)
+	if err != nil {
+		return nil, fmt.Errorf("steps: %w", err)
+	}
+	inputs := parts.inputs
 	for _, p := range cfg.Params {
-		inputs[p] = map[string]any{"type": "string", "default": fmt.Sprint(wf.Params[p])}
+		n := azureName(p)
+		if _, ok := inputs[n]; ok {
+			return nil, fmt.Errorf("params: %s is also the name of the pipeline's input for dataset step %s", p, n)
+		}
+		inputs[n] = map[string]any{"type": "string", "default": fmt.Sprint(wf.Params[p])}
 	}
-	spec := map[string]any{"type": "pipeline", "name": cfg.Name, "display_name": cfg.Name, "inputs": inputs, "jobs": jobs}
-	b, _ := json.Marshal(spec)
-	sum := sha256.Sum256(b)
-	p := &published{cfg: cfg, steps: steps, spec: spec, digest: "sha256:" + hex.EncodeToString(sum[:])}
+	spec := map[string]any{"type": "pipeline", "name": cfg.Name, "display_name": cfg.Name, "inputs": inputs, "jobs": parts.jobs}
+	p := &published{cfg: cfg, steps: steps, parts: parts, spec: spec}
 	if s := cfg.Schedule; s != nil {
 		switch {
 		case s.Cron != "":
@@ -102,37 +104,61 @@ func recurrence(d time.Duration) (string, int) {
 	return "Minute", max(m, 1)
 }
 
-// azureRefs writes references as Azure pipeline bindings.
-func azureRefs(v any) any {
-	switch x := v.(type) {
-	case schema.Ref:
-		return "${{parent.jobs." + x.Step + ".outputs." + x.Output + "}}"
-	case *schema.Ref:
-		return azureRefs(*x)
-	case schema.Template:
-		s := ""
-		for _, p := range x.Parts {
-			if r, ok := p.(schema.Ref); ok {
-				s += azureRefs(r).(string)
-			} else {
-				s += fmt.Sprint(p)
+// bindData binds each dataset input to its data asset's latest version on Azure and
+// fixes the digest: the same steps bound to the same data are the same publication.
+func (p *published) bindData(ctx context.Context, c *call) error {
+	p.bound = map[string]string{}
+	for _, in := range sortedKeys(p.parts.data) {
+		name := p.parts.data[in]
+		if c.dry {
+			p.bound[in] = c.id("data/" + seg(name) + "/versions/" + placeholder("data."+name+".latest"))
+			continue
+		}
+		var list struct {
+			Value []struct {
+				Name string `json:"name"`
+			} `json:"value"`
+		}
+		err := c.arm(ctx, "GET", "data/"+seg(name)+"/versions", nil, &list, false)
+		if err != nil && !notFound(err) {
+			return err
+		}
+		latest := 0
+		for _, v := range list.Value {
+			if n, err := strconv.Atoi(v.Name); err == nil && n > latest {
+				latest = n
 			}
 		}
-		return s
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[k] = azureRefs(e)
+		if latest == 0 {
+			return fmt.Errorf("dataset step %s: data asset %s has no version on Azure yet, and the published pipeline reads it: run the dataset step first (needs: [%q] on this step)", in, name, in)
 		}
-		return out
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = azureRefs(e)
-		}
-		return out
+		p.bound[in] = c.id(fmt.Sprintf("data/%s/versions/%d", seg(name), latest))
 	}
-	return v
+	b, _ := json.Marshal(map[string]any{"spec": p.spec, "data": p.bound})
+	sum := sha256.Sum256(b)
+	p.digest = "sha256:" + hex.EncodeToString(sum[:])
+	return nil
+}
+
+// jobInputs are the pipeline job's inputs: the bound data and the params' values.
+func (p *published) jobInputs(c *call) map[string]any {
+	inputs := map[string]any{}
+	for in, id := range p.bound {
+		inputs[in] = map[string]any{"jobInputType": "mltable", "uri": "azureml:" + id}
+	}
+	for _, k := range sortedParams(p.cfg.Params) {
+		inputs[azureName(k)] = map[string]any{"jobInputType": "literal", "value": fmt.Sprint(c.req.Workflow.Params[k])}
+	}
+	return inputs
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 type batchEndpoint struct {
@@ -156,6 +182,9 @@ func reconcilePublish(ctx context.Context, c *call) (engine.Outputs, bool, error
 	if err != nil {
 		return nil, false, err
 	}
+	if err := p.bindData(ctx, c); err != nil {
+		return nil, false, nil // the run says why
+	}
 	var e batchEndpoint
 	if err := c.arm(ctx, "GET", "batchEndpoints/"+seg(p.cfg.Name), nil, &e, false); err != nil {
 		if notFound(err) {
@@ -176,7 +205,22 @@ func runPublish(ctx context.Context, c *call) (engine.Outputs, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := p.bindData(ctx, c); err != nil {
+		return nil, err
+	}
 	name := p.cfg.Name
+	// The command components the nodes run, first: the pipeline component names
+	// them. Their version is their digest, so one that exists is the same.
+	for _, cc := range p.parts.commands {
+		sub := "components/" + seg(cc.name) + "/versions/" + cc.version
+		if err := c.record("components", cc.name+":"+cc.version, c.id(sub)); err != nil {
+			return nil, err
+		}
+		body := map[string]any{"properties": map[string]any{"componentSpec": cc.spec, "tags": c.tags()}}
+		if err := c.arm(ctx, "PUT", sub, body, nil, false); err != nil {
+			return nil, fmt.Errorf("command component of step %s: %w", cc.step, err)
+		}
+	}
 	var list struct {
 		Value []struct {
 			Name string `json:"name"`
@@ -236,9 +280,14 @@ func runPublish(ctx context.Context, c *call) (engine.Outputs, error) {
 		return nil, fmt.Errorf("batch deployment %s/%s: %w", name, deploymentName, err)
 	}
 	if p.schedule != nil {
-		inputs := map[string]any{}
-		for _, k := range sortedParams(p.cfg.Params) {
-			inputs[k] = map[string]any{"jobInputType": "literal", "value": fmt.Sprint(c.req.Workflow.Params[k])}
+		inputs := p.jobInputs(c)
+		bound := map[string]any{}
+		for k := range inputs {
+			bound[k] = literal("${{parent.inputs." + k + "}}")
+		}
+		settings := map[string]any{}
+		if c.Compute != "" {
+			settings["default_compute"] = c.id("computes/" + seg(c.Compute))
 		}
 		ssub := "schedules/" + seg(name)
 		sched := map[string]any{"properties": map[string]any{
@@ -250,8 +299,8 @@ func runPublish(ctx context.Context, c *call) (engine.Outputs, error) {
 				"jobType":        "Pipeline",
 				"experimentName": c.Experiment,
 				"inputs":         inputs,
-				"jobs":           map[string]any{"pipeline": map[string]any{"type": "pipeline", "component": "azureml:" + c.id(csub)}},
-				"settings":       map[string]any{},
+				"jobs":           map[string]any{"pipeline": map[string]any{"type": "pipeline", "componentId": c.id(csub), "inputs": bound}},
+				"settings":       settings,
 			}},
 		}}
 		if err := c.record("schedules", name, c.id(ssub)); err != nil {
@@ -267,6 +316,10 @@ func runPublish(ctx context.Context, c *call) (engine.Outputs, error) {
 		uri = "${{ batchEndpoints." + name + ".scoringUri }}"
 	}
 	c.req.Logf("published %s version %d (%d steps): trigger %s", name, version, len(p.steps), uri)
+	for _, in := range sortedKeys(p.bound) {
+		// A batch invocation binds the pipeline's inputs itself: say what to bind.
+		c.req.Logf("input %s: azureml:%s (the data the schedule binds; give it to a batch invocation too)", in, p.bound[in])
+	}
 	return engine.Outputs{"pipeline": pipelineOutput(p, version, uri)}, nil
 }
 
