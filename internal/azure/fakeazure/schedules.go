@@ -46,8 +46,18 @@ func (s *Server) Tick(from, to time.Time) ([]string, error) {
 			jp := res["properties"].(map[string]any)
 			jp["status"] = jobStates[0]
 			jt, _ := jp["jobType"].(string)
+			j := &job{states: jobStates, automl: strings.EqualFold(jt, "AutoML"), command: strings.EqualFold(jt, "Command")}
+			if strings.EqualFold(jt, "Pipeline") {
+				// A firing whose job Azure cannot run is recorded as a failed job, not
+				// refused: no one is there to receive a 400.
+				if errs := s.checkPipelineJob(jp); len(errs) > 0 {
+					j.states = []string{"Failed"}
+					jp["status"] = "Failed"
+					jp["error"] = map[string]any{"code": "UserError", "message": strings.Join(errs, "; ")}
+				}
+			}
 			s.res[s.key("jobs/"+name)] = res
-			s.jobs[strings.ToLower(name)] = &job{states: jobStates, automl: strings.EqualFold(jt, "AutoML"), command: strings.EqualFold(jt, "Command")}
+			s.jobs[strings.ToLower(name)] = j
 			names = append(names, name)
 		}
 	}
@@ -195,14 +205,46 @@ func (s *Server) batchInvoke(w http.ResponseWriter, r *http.Request, ep string, 
 		return
 	}
 	s.mu.Lock()
+	props := map[string]any{"jobType": "Pipeline", "inputs": inputs, "status": jobStates[0], "experimentName": ep}
+	// The job runs the component of the endpoint's default deployment, its inputs
+	// bound to the invocation's: a component input left unbound is Azure's 400.
+	if comp := s.batchComponent(ep); comp != "" {
+		node := map[string]any{}
+		for k := range inputs {
+			node[k] = map[string]any{"job_input_type": "literal", "value": "${{parent.inputs." + k + "}}"}
+		}
+		props["jobs"] = map[string]any{"pipeline": map[string]any{"type": "pipeline", "componentId": comp, "inputs": node}}
+		if errs := s.checkPipelineJob(props); len(errs) > 0 {
+			s.mu.Unlock()
+			armError(w, http.StatusBadRequest, "UserError", strings.Join(errs, "; "))
+			return
+		}
+	}
 	s.seq++
 	name := fmt.Sprintf("batchjob-%d", s.seq)
-	res := s.stored("jobs/"+name, map[string]any{"properties": map[string]any{"jobType": "Pipeline", "inputs": inputs,
-		"status": jobStates[0], "experimentName": ep}})
+	res := s.stored("jobs/"+name, map[string]any{"properties": props})
 	s.res[s.key("jobs/"+name)] = res
 	s.jobs[name] = &job{states: jobStates}
 	b, _ := json.Marshal(res)
 	s.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Write(b)
+}
+
+// batchComponent is the component id of a batch endpoint's default PipelineComponent
+// deployment, "" when it has none (under s.mu).
+func (s *Server) batchComponent(ep string) string {
+	e := s.res[s.key("batchEndpoints/"+ep)]
+	props, _ := e["properties"].(map[string]any)
+	defaults, _ := props["defaults"].(map[string]any)
+	dep, _ := defaults["deploymentName"].(string)
+	if dep == "" {
+		return ""
+	}
+	d := s.res[s.key("batchEndpoints/"+ep+"/deployments/"+dep)]
+	dp, _ := d["properties"].(map[string]any)
+	conf, _ := dp["deploymentConfiguration"].(map[string]any)
+	id, _ := conf["componentId"].(map[string]any)
+	asset, _ := id["assetId"].(string)
+	return asset
 }

@@ -14,7 +14,8 @@ func TestTickFiresSchedulesAsTheirTriggersSay(t *testing.T) {
 	s := Start(t)
 	c := s.Client()
 	tok := armToken(t, c)
-	jobDef := `{"jobType": "Pipeline", "jobs": {}, "inputs": {"rows": {"jobInputType": "literal", "value": "10"}}}`
+	jobDef := `{"jobType": "Pipeline", "inputs": {"data": {"jobInputType": "mltable", "uri": "azureml://datastores/workspaceblobstore/paths/d"}},
+		"jobs": {"train": {"type": "automl", "task": "classification", "training_data": "${{parent.inputs.data}}", "target_column_name": "y"}}}`
 	for name, trigger := range map[string]string{
 		"nightly": `{"triggerType": "Cron", "expression": "0 6 * * *", "timeZone": "UTC"}`,
 		"hourly":  `{"triggerType": "Recurrence", "frequency": "Hour", "interval": 6, "startTime": "2030-01-01T00:00:00"}`,
