@@ -1,0 +1,176 @@
+package azureml_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mlflow-go/mlflow/engine"
+	"github.com/mlflow-go/mlflow/internal/artifact"
+	"github.com/mlflow-go/mlflow/internal/azure"
+	"github.com/mlflow-go/mlflow/internal/azure/azureml"
+	"github.com/mlflow-go/mlflow/internal/azure/fakeazure"
+	"github.com/mlflow-go/mlflow/internal/store"
+	"github.com/mlflow-go/mlflow/schema/load"
+)
+
+// A pipeline published on the fake is accepted node by node (the fake refuses what
+// Azure's runner would not run), and once triggered, by its schedule or through its batch
+// endpoint, runs to Completed.
+func TestPublishedPipelineRunsWhenTriggered(t *testing.T) {
+	// The evaluate step's own job reads back what its command wrote.
+	srv, err := fakeazure.New(&fakeazure.Options{CommandOutputs: map[string][]byte{"metrics.json": []byte(`{"accuracy": 0.9, "rows": 3}`)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, p := range srv.Problems() {
+			t.Errorf("fakeazure: %s", p)
+		}
+		srv.Close()
+	})
+	for _, kv := range srv.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "AZURE_") {
+			t.Setenv(k, v)
+		}
+	}
+	dir := t.TempDir()
+	src := `name: "bank"
+params: {n: "3"}
+steps: {
+	data: {kind: "dataset", name: "bank", source: "d.csv", target: "y"}
+	train: {kind: "automl", name: "bank", task: "classification", primary_metric: "AUC_weighted", budget: "90s", dataset: "${{ steps.data.outputs.dataset }}"}
+	score: {kind: "evaluate", model: "${{ steps.train.outputs.model }}", dataset: "${{ steps.data.outputs.dataset }}"}
+	report: {kind: "exec", command: ["python", "-c", "print(1)"], environment: "azureml:sklearn:1", needs: ["score"]}
+	pub: {kind: "publish", name: "nightly", steps: ["report"], params: ["n"], needs: ["data"], schedule: {cron: "0 3 * * 1-5", timezone: "Europe/Paris"}}
+}
+`
+	for name, body := range map[string]string{"wf.cue": src, "d.csv": "a,y\n1,0\n2,1\n3,0\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wf, err := load.File(filepath.Join(dir, "wf.cue"), load.Options{Target: "azureml"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := srv.Workspace()
+	newDoer := func() (azure.Doer, error) {
+		return azure.New(ws, &azure.Options{Transport: srv.Client(), PollFrequency: 5 * time.Millisecond})
+	}
+	env := &azureml.Env{Settings: azureml.Settings{Workspace: ws, Experiment: wf.Name}, Poll: 5 * time.Millisecond, NewDoer: newDoer}
+	p, err := engine.NewPlan(wf, engine.NewRegistry(azureml.Kinds(env)...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(filepath.Join(dir, ".mlflow"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rec, err := engine.Run(context.Background(), p, st, engine.Options{RunID: "r1", Parallel: 2})
+	if err != nil {
+		for name, s := range rec.Steps {
+			t.Logf("%s: %s %s", name, s.State, s.Error)
+		}
+		t.Fatal(err)
+	}
+	pl, err := artifact.As[artifact.Pipeline](rec.Steps["pub"].Outputs["pipeline"])
+	if err != nil || pl.TriggerURI == "" {
+		t.Fatalf("pipeline output %+v, %v", pl, err)
+	}
+	comp := srv.Resource("components/nightly/versions/1")
+	jobs, _ := comp["properties"].(map[string]any)["componentSpec"].(map[string]any)["jobs"].(map[string]any)
+	if len(jobs) != 3 {
+		t.Fatalf("published nodes %v", jobs)
+	}
+
+	doer, err := newDoer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	// until GETs a job until it ends; the fake moves a job one state per GET.
+	until := func(name string) (string, map[string]any) {
+		t.Helper()
+		for i := 0; i < 20; i++ {
+			var j struct {
+				Properties map[string]any `json:"properties"`
+			}
+			if err := doer.Do(ctx, azure.Request{Step: "test", Method: "GET", URL: ws.URL("jobs/" + name)}, &j); err != nil {
+				t.Fatal(err)
+			}
+			if s, _ := j.Properties["status"].(string); s == "Completed" || s == "Failed" || s == "Canceled" {
+				return s, j.Properties
+			}
+		}
+		return "", nil
+	}
+
+	// The schedule fires on a weekday morning: a pipeline job that runs the component.
+	from := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC) // a Tuesday
+	fired, err := srv.Tick(from, from.Add(24*time.Hour))
+	if err != nil || len(fired) != 1 {
+		t.Fatalf("fired %v, %v", fired, err)
+	}
+	if s, props := until(fired[0]); s != "Completed" {
+		t.Fatalf("scheduled job %s: %s %v", fired[0], s, props)
+	}
+
+	// The batch endpoint, invoked with an Entra token for Azure ML and the data bound.
+	tok := mlToken(t, srv.Client())
+	invoke := func(body string) (int, string) {
+		req, _ := http.NewRequest("POST", pl.TriggerURI, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", "application/json")
+		r, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Body.Close()
+		b, _ := io.ReadAll(r.Body)
+		return r.StatusCode, string(b)
+	}
+	data := ws.ID() + "/data/bank/versions/1"
+	code, body := invoke(`{"properties": {"InputData": {"data": {"JobInputType": "UriFolder", "Uri": "azureml:` + data + `"}}}}`)
+	var job struct {
+		Name string `json:"name"`
+	}
+	if code != 200 || json.Unmarshal([]byte(body), &job) != nil || job.Name == "" {
+		t.Fatalf("invoke: %d %s", code, body)
+	}
+	if s, props := until(job.Name); s != "Completed" {
+		t.Fatalf("invoked job %s: %s %v", job.Name, s, props)
+	}
+	// Without the data, Azure cannot run the pipeline: the invocation is refused.
+	if code, body := invoke(`{"properties": {"InputData": {}}}`); code != 400 || !strings.Contains(body, "inputs.data: the component's input data is required and not bound") {
+		t.Errorf("invoke without data: %d %s", code, body)
+	}
+}
+
+// mlToken is an Entra token for Azure ML (the batch endpoints' audience) from the fake.
+func mlToken(t *testing.T, c *http.Client) string {
+	t.Helper()
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {fakeazure.ClientID}, "client_secret": {fakeazure.ClientSecret},
+		"scope": {"https://ml.azure.com/.default"}}
+	r, err := c.PostForm(fakeazure.AuthorityHost+fakeazure.TenantID+"/oauth2/v2.0/token", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&tok); err != nil || tok.AccessToken == "" {
+		t.Fatalf("token: %s %v", r.Status, err)
+	}
+	return tok.AccessToken
+}
