@@ -14,25 +14,34 @@ import (
 
 func cmdValidate() *command {
 	var params paramFlags
+	var target string
 	return &command{
 		name:  "validate",
-		usage: "FILE [-p name=value]... [--json]",
+		usage: "FILE [-p name=value]... [--target local|azureml] [--json]",
 		short: "check a workflow (schema, references, output types, cycles); runs nothing",
 		long: `Loads a workflow (.cue, .yaml, .yml or .json) exactly as run does: unifies it
 with the embedded schema (mlflow schema), applies -p overrides, resolves
 ${{ params.P }} and ${{ steps.S.outputs.O }}, and checks step kinds, fields,
 types, references, output types, needs and cycles. Every error names
 file:line:column and the field. Exit status 0 when valid, 2 when not.
+On target azureml (the file's, or --target azureml as run and plan take it)
+it also refuses what Azure cannot run as the file says (docs/azureml.md).
 --json prints {"file", "valid", "steps"} or {"file", "valid": false, "errors": [...]}.`,
 		flags: func(fs *flag.FlagSet, c *cli) {
 			params = paramFlags{}
 			fs.Var(params, "p", "set a workflow parameter `name=value` (repeatable)")
+			fs.StringVar(&target, "target", "", "validate for `TARGET` (local or azureml) whatever the file says")
 		},
 		run: func(ctx context.Context, c *cli, args []string) error {
 			if len(args) != 1 {
 				return usagef("validate needs exactly one workflow file")
 			}
-			return c.validate(args[0], params)
+			switch target {
+			case "", "local", "azureml":
+			default:
+				return usagef("--target %q: want local or azureml", target)
+			}
+			return c.validate(args[0], params, target)
 		},
 	}
 }
@@ -54,8 +63,8 @@ type errorJSON struct {
 	Message string `json:"message"`
 }
 
-func (c *cli) validate(file string, params paramFlags) error {
-	wf, err := load.File(file, load.Options{Params: params})
+func (c *cli) validate(file string, params paramFlags, target string) error {
+	wf, err := load.File(file, load.Options{Params: params, Target: target})
 	if err == nil {
 		// A target the schema admits but this mlflow could not run would
 		// be valid yet refused by run: say so now. (Every declared kind

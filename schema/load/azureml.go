@@ -1,10 +1,12 @@
 package load
 
 import (
+	"strconv"
 	"strings"
 
 	"cuelang.org/go/cue"
 
+	"github.com/mlflow-go/mlflow/internal/azure/azureml/pipecheck"
 	"github.com/mlflow-go/mlflow/internal/azure/azureml/wintz"
 	"github.com/mlflow-go/mlflow/schema"
 )
@@ -91,6 +93,42 @@ func (l *loader) checkAzureML(wf *schema.Workflow, infos map[string]*stepInfo) {
 				pos, path := at("schedule", "catchup")
 				l.errorf(pos, path, "not available on target azureml: Azure never replays missed runs (catchup %q)", cu)
 			}
+			l.checkAzurePipeline(wf, st)
 		}
 	}
+}
+
+// checkAzurePipeline reports what keeps a publish step's pipeline from being built on
+// Azure, by the rules the step itself applies before it sends anything (pipecheck), at
+// the field at fault.
+func (l *loader) checkAzurePipeline(wf *schema.Workflow, pub *schema.Step) {
+	strs := func(v any) []string {
+		var out []string
+		for _, e := range toList(v) {
+			if s, ok := e.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	steps, err := pipecheck.Closure(wf, strs(pub.Config["steps"]))
+	if err != nil {
+		return // the graph check has said which step is missing
+	}
+	for _, pr := range pipecheck.Check(wf, pub.Name, steps, strs(pub.Config["params"])) {
+		sels := []cue.Selector{cue.Str("steps"), cue.Str(pr.Step)}
+		for _, f := range pr.Field {
+			if i, err := strconv.Atoi(f); err == nil {
+				sels = append(sels, cue.Index(i))
+			} else {
+				sels = append(sels, cue.Str(f))
+			}
+		}
+		l.errorf(l.userPos(sels), selPath(sels), "%s", pr.Msg)
+	}
+}
+
+func toList(v any) []any {
+	l, _ := v.([]any)
+	return l
 }

@@ -13,8 +13,8 @@ import (
 
 	"github.com/mlflow-go/mlflow/engine"
 	"github.com/mlflow-go/mlflow/internal/artifact"
+	"github.com/mlflow-go/mlflow/internal/azure/azureml/pipecheck"
 	"github.com/mlflow-go/mlflow/internal/azure/azureml/wintz"
-	"github.com/mlflow-go/mlflow/internal/pipelines"
 	"github.com/mlflow-go/mlflow/steps/publish"
 )
 
@@ -44,26 +44,17 @@ func desiredPublish(c *call) (*published, error) {
 	if wf == nil {
 		return nil, errors.New("publish needs the workflow")
 	}
-	steps, err := pipelines.Closure(wf, cfg.Steps)
+	steps, err := pipecheck.Closure(wf, cfg.Steps)
 	if err != nil {
 		return nil, fmt.Errorf("steps: %w", err)
 	}
-	for _, n := range steps {
-		if n == c.step || wf.Steps[n].Kind == "publish" {
-			return nil, fmt.Errorf("steps: %s is a publish step: a pipeline does not publish pipelines", n)
-		}
-	}
-	parts, err := buildPipeline(c, wf, cfg.Name, steps)
+	parts, err := buildPipeline(c, wf, c.step, cfg, steps)
 	if err != nil {
 		return nil, fmt.Errorf("steps: %w", err)
 	}
 	inputs := parts.inputs
 	for _, p := range cfg.Params {
-		n := azureName(p)
-		if _, ok := inputs[n]; ok {
-			return nil, fmt.Errorf("params: %s is also the name of the pipeline's input for dataset step %s", p, n)
-		}
-		inputs[n] = map[string]any{"type": "string", "default": fmt.Sprint(wf.Params[p])}
+		inputs[azureName(p)] = map[string]any{"type": "string", "default": fmt.Sprint(wf.Params[p])}
 	}
 	spec := map[string]any{"type": "pipeline", "name": cfg.Name, "display_name": cfg.Name, "inputs": inputs, "jobs": parts.jobs}
 	p := &published{cfg: cfg, steps: steps, parts: parts, spec: spec}

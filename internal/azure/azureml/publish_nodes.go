@@ -11,9 +11,11 @@ import (
 	"time"
 
 	"github.com/mlflow-go/mlflow/internal/artifact"
+	"github.com/mlflow-go/mlflow/internal/azure/azureml/pipecheck"
 	"github.com/mlflow-go/mlflow/schema"
 	"github.com/mlflow-go/mlflow/steps/automl"
 	"github.com/mlflow-go/mlflow/steps/exec"
+	"github.com/mlflow-go/mlflow/steps/publish"
 )
 
 // A published pipeline's nodes are written as Azure's pipeline runner reads them, which
@@ -57,23 +59,8 @@ var nodeOutput = map[string]struct{ output, azure, typ string }{
 	"exec":     {"", "done", "uri_folder"},
 }
 
-// azureName is a step's name as a node or input name: Azure takes lower-case letters,
-// digits and _, not starting with a digit.
-func azureName(s string) string {
-	var b strings.Builder
-	for _, r := range strings.ToLower(s) {
-		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' {
-			b.WriteRune(r)
-		} else {
-			b.WriteByte('_')
-		}
-	}
-	out := b.String()
-	if out == "" || out[0] >= '0' && out[0] <= '9' {
-		out = "_" + out
-	}
-	return out
-}
+// azureName is a step's name as a node or input name.
+func azureName(s string) string { return pipecheck.NodeName(s) }
 
 // stepAt names a step with its place in the file, for errors about the step itself.
 func stepAt(st *schema.Step) string {
@@ -83,20 +70,28 @@ func stepAt(st *schema.Step) string {
 	return "step " + st.Name
 }
 
-// buildPipeline turns the published steps into Azure's nodes. A kind Azure cannot run
-// inside a pipeline (deploy, consume, benchmark, logs, publish) is refused with the
-// step's position: leaving it out would publish a pipeline that is not the one the
-// file describes.
-func buildPipeline(c *call, wf *schema.Workflow, pipeline string, steps []string) (*pipelineParts, error) {
-	p := &pipelineParts{inputs: map[string]any{}, jobs: map[string]any{}, data: map[string]string{}}
-	names := map[string]string{}
-	for _, n := range steps {
-		a := azureName(n)
-		if other, ok := names[a]; ok {
-			return nil, fmt.Errorf("%s: its Azure node name %s is also step %s's: rename one", stepAt(wf.Steps[n]), a, other)
-		}
-		names[a] = n
+// problemError is a pipecheck problem as the step's error, naming the step's place.
+func problemError(wf *schema.Workflow, pr pipecheck.Problem) error {
+	at := "step " + pr.Step
+	if st := wf.Steps[pr.Step]; st != nil {
+		at = stepAt(st)
 	}
+	if len(pr.Field) > 0 {
+		at += ": " + strings.Join(pr.Field, ".")
+	}
+	return fmt.Errorf("%s: %s", at, pr.Msg)
+}
+
+// buildPipeline turns the published steps into Azure's nodes. What pipecheck refuses
+// (validation reports it first, with the field's position) is refused here too, before
+// anything is sent: leaving a step out would publish a pipeline that is not the one the
+// file describes.
+func buildPipeline(c *call, wf *schema.Workflow, pub string, cfg publish.Config, steps []string) (*pipelineParts, error) {
+	if probs := pipecheck.Check(wf, pub, steps, cfg.Params); len(probs) > 0 {
+		return nil, problemError(wf, probs[0])
+	}
+	pipeline := cfg.Name
+	p := &pipelineParts{inputs: map[string]any{}, jobs: map[string]any{}, data: map[string]string{}}
 	for _, n := range steps {
 		st := wf.Steps[n]
 		var err error
@@ -115,7 +110,7 @@ func buildPipeline(c *call, wf *schema.Workflow, pipeline string, steps []string
 		case "exec":
 			err = p.execNode(c, wf, st, pipeline)
 		default:
-			err = fmt.Errorf("%s is a %s step, which Azure cannot run inside a published pipeline (it runs command and AutoML nodes): publish the steps up to the model, and deploy outside the pipeline", stepAt(st), st.Kind)
+			err = fmt.Errorf("%s: a %s step has no node (pipecheck lets it through)", stepAt(st), st.Kind)
 		}
 		if err != nil {
 			return nil, err
@@ -140,37 +135,7 @@ func bind(wf *schema.Workflow, at string, r schema.Ref) (string, error) {
 	return "${{parent.jobs." + azureName(r.Step) + ".outputs." + o.azure + "}}", nil
 }
 
-// refOf is the reference a config field holds, if it is exactly one.
-func refOf(v any) (schema.Ref, bool) {
-	switch x := v.(type) {
-	case schema.Ref:
-		return x, true
-	case *schema.Ref:
-		return *x, x != nil
-	}
-	return schema.Ref{}, false
-}
-
-// hasRef says whether a config value holds a reference anywhere.
-func hasRef(v any) bool {
-	switch x := v.(type) {
-	case schema.Ref, *schema.Ref, schema.Template:
-		return true
-	case map[string]any:
-		for _, e := range x {
-			if hasRef(e) {
-				return true
-			}
-		}
-	case []any:
-		for _, e := range x {
-			if hasRef(e) {
-				return true
-			}
-		}
-	}
-	return false
-}
+var refOf = pipecheck.RefOf
 
 // decodePlain decodes a step's config without its references (nil in their place)
 // into a kind's Config.
@@ -219,11 +184,6 @@ func (p *pipelineParts) automlNode(c *call, wf *schema.Workflow, st *schema.Step
 	ds, ref, err := datasetOf(wf, st, "dataset")
 	if err != nil {
 		return err
-	}
-	for _, d := range st.Needs {
-		if d != ref.Step {
-			return fmt.Errorf("%s: needs %s, but an AutoML node of an Azure pipeline waits only for its training data: drop the need or publish without it", stepAt(st), d)
-		}
 	}
 	name, _ := ds.Config["name"].(string)
 	target, _ := ds.Config["target"].(string)
@@ -298,7 +258,7 @@ func evaluateCommand(target, task string) string {
 }
 
 func (p *pipelineParts) evaluateNode(c *call, wf *schema.Workflow, st *schema.Step, pipeline string) error {
-	ds, dref, err := datasetOf(wf, st, "dataset")
+	_, dref, err := datasetOf(wf, st, "dataset")
 	if err != nil {
 		return err
 	}
@@ -306,16 +266,7 @@ func (p *pipelineParts) evaluateNode(c *call, wf *schema.Workflow, st *schema.St
 	if !ok || wf.Steps[mref.Step] == nil || wf.Steps[mref.Step].Kind != "automl" {
 		return fmt.Errorf("%s: model must be an automl step's output (${{ steps.T.outputs.model }}) to be published on Azure, where it becomes that node's best_model", stepAt(st))
 	}
-	target, _ := st.Config["target"].(string)
-	if target == "" {
-		target, _ = ds.Config["target"].(string)
-	}
-	if target == "" {
-		target, _ = wf.Steps[mref.Step].Config["target"].(string)
-	}
-	if target == "" {
-		return fmt.Errorf("%s: dataset step %s has no target column: set target on this step", stepAt(st), dref.Step)
-	}
+	target := pipecheck.Target(wf, st)
 	task, _ := wf.Steps[mref.Step].Config["task"].(string)
 	if task == "" {
 		task = "classification"
@@ -337,15 +288,9 @@ func (p *pipelineParts) evaluateNode(c *call, wf *schema.Workflow, st *schema.St
 }
 
 func (p *pipelineParts) execNode(c *call, wf *schema.Workflow, st *schema.Step, pipeline string) error {
-	if hasRef(st.Config) {
-		return fmt.Errorf("%s: an exec step of a pipeline published on Azure cannot take other steps' outputs (its command component has no inputs for them)", stepAt(st))
-	}
 	var cfg exec.Config
 	if err := decodePlain(st.Config, &cfg); err != nil {
 		return fmt.Errorf("%s: %v", stepAt(st), err)
-	}
-	if cfg.Environment == "" {
-		return fmt.Errorf("%s: environment is required on target azureml", stepAt(st))
 	}
 	spec := map[string]any{
 		"type":        "command",

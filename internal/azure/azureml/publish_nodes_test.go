@@ -192,16 +192,16 @@ func TestPublishRefusesWhatAPipelineCannotRun(t *testing.T) {
 	data: {kind: "dataset", source: "d.csv", target: "y"}
 	train: {kind: "automl", task: "classification", dataset: "${{ steps.data.outputs.dataset }}"}
 	deploy: {kind: "deploy", name: "bank", model: "${{ steps.train.outputs.model }}"}
-	pub: {kind: "publish", name: "p", steps: ["deploy"]}`, `wf.cue:5:2: step deploy is a deploy step, which Azure cannot run inside a published pipeline`},
+	pub: {kind: "publish", name: "p", steps: ["deploy"]}`, `wf.cue:5:2: step deploy: a deploy step, which Azure cannot run inside a published pipeline (publish step pub holds it`},
 		{"exec reading an output", `
 	data: {kind: "dataset", source: "d.csv", target: "y"}
 	job: {kind: "exec", command: ["cat", "${{ steps.data.outputs.dataset }}"], environment: "azureml:e:1"}
-	pub: {kind: "publish", name: "p", steps: ["job"]}`, `wf.cue:4:2: step job: an exec step of a pipeline published on Azure cannot take other steps' outputs`},
+	pub: {kind: "publish", name: "p", steps: ["job"]}`, `wf.cue:4:2: step job: command: an exec step of a pipeline published on Azure cannot take other steps' outputs`},
 		{"automl waiting on an exec", `
 	data: {kind: "dataset", source: "d.csv", target: "y"}
 	prep: {kind: "exec", command: ["true"], environment: "azureml:e:1"}
 	train: {kind: "automl", task: "classification", dataset: "${{ steps.data.outputs.dataset }}", needs: ["prep"]}
-	pub: {kind: "publish", name: "p", steps: ["train"]}`, `wf.cue:5:2: step train: needs prep, but an AutoML node of an Azure pipeline waits only for its training data`},
+	pub: {kind: "publish", name: "p", steps: ["train"]}`, `wf.cue:5:2: step train: needs: step prep, but an AutoML node of an Azure pipeline waits only for its training data`},
 		{"two steps, one node name", `
 	"a-b": {kind: "exec", command: ["true"], environment: "azureml:e:1"}
 	a_b: {kind: "exec", command: ["true"], environment: "azureml:e:1"}

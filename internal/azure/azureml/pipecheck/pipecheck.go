@@ -1,0 +1,213 @@
+// Package pipecheck holds the rules a pipeline published on Azure Machine Learning must
+// keep, over the loaded workflow only, so that `mlflow validate` (schema/load) and the
+// publish step itself (internal/azure/azureml) refuse the same things with the same
+// words: validation reports them with the field's position, the step before it sends
+// anything.
+package pipecheck
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/mlflow-go/mlflow/schema"
+)
+
+// Problem is one reason the pipeline cannot be built on Azure.
+type Problem struct {
+	Step  string   // the step at fault
+	Field []string // the field of that step at fault; nil for the step itself
+	Msg   string
+}
+
+// Kinds are the step kinds Azure's pipeline runner can hold, as inputs or nodes.
+var Kinds = map[string]bool{"dataset": true, "automl": true, "evaluate": true, "exec": true}
+
+// NodeName is a step's name as a node or input name: Azure takes lower-case letters,
+// digits and _, not starting with a digit.
+func NodeName(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(s) {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	out := b.String()
+	if out == "" || out[0] >= '0' && out[0] <= '9' {
+		out = "_" + out
+	}
+	return out
+}
+
+// Closure is steps with everything they need, sorted: what the pipeline holds.
+func Closure(wf *schema.Workflow, steps []string) ([]string, error) {
+	seen := map[string]bool{}
+	var visit func(n string) error
+	visit = func(n string) error {
+		if seen[n] {
+			return nil
+		}
+		st := wf.Steps[n]
+		if st == nil {
+			return fmt.Errorf("no step named %q", n)
+		}
+		seen[n] = true
+		for _, d := range st.Needs {
+			if err := visit(d); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for _, n := range steps {
+		if err := visit(n); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for n := range seen {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// RefOf is the reference a config field holds, if it is exactly one.
+func RefOf(v any) (schema.Ref, bool) {
+	switch x := v.(type) {
+	case schema.Ref:
+		return x, true
+	case *schema.Ref:
+		return *x, x != nil
+	}
+	return schema.Ref{}, false
+}
+
+// firstRef is the first config field (in key order) that holds a reference anywhere.
+func firstRef(cfg map[string]any) (string, bool) {
+	var has func(v any) bool
+	has = func(v any) bool {
+		switch x := v.(type) {
+		case schema.Ref, *schema.Ref, schema.Template:
+			return true
+		case map[string]any:
+			for _, e := range x {
+				if has(e) {
+					return true
+				}
+			}
+		case []any:
+			for _, e := range x {
+				if has(e) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	keys := make([]string, 0, len(cfg))
+	for k := range cfg {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if has(cfg[k]) {
+			return k, true
+		}
+	}
+	return "", false
+}
+
+// Target is the column an evaluate step scores: its own target, its dataset's, or its
+// model's training target.
+func Target(wf *schema.Workflow, st *schema.Step) string {
+	if t, _ := st.Config["target"].(string); t != "" {
+		return t
+	}
+	for _, f := range []string{"dataset", "model"} {
+		if r, ok := RefOf(st.Config[f]); ok && wf.Steps[r.Step] != nil {
+			if t, _ := wf.Steps[r.Step].Config["target"].(string); t != "" {
+				return t
+			}
+		}
+	}
+	return ""
+}
+
+// Check is every reason the publish step `publish`, holding steps (the closure of its
+// `steps`) and publishing params, cannot become a pipeline on Azure: kinds Azure cannot
+// run inside a pipeline, node inputs Azure has no binding for, two steps with one node
+// name. Problems come in step order; nil means the pipeline can be built.
+func Check(wf *schema.Workflow, publish string, steps, params []string) []Problem {
+	var out []Problem
+	add := func(step string, field []string, format string, args ...any) {
+		out = append(out, Problem{Step: step, Field: field, Msg: fmt.Sprintf(format, args...)})
+	}
+	names := map[string]string{}
+	for _, n := range steps {
+		a := NodeName(n)
+		if other, ok := names[a]; ok {
+			add(n, nil, "its Azure node name %s is also step %s's: rename one", a, other)
+		}
+		names[a] = n
+	}
+	for _, n := range steps {
+		st := wf.Steps[n]
+		if st == nil {
+			continue
+		}
+		switch st.Kind {
+		case "dataset":
+		case "automl":
+			ref, ok := datasetRef(wf, st, "dataset")
+			if !ok {
+				add(n, []string{"dataset"}, "dataset must be a dataset step's output (${{ steps.D.outputs.dataset }}) to be published on Azure, where it becomes the pipeline's input")
+				continue
+			}
+			for _, d := range st.Needs {
+				if d != ref.Step {
+					add(n, []string{"needs"}, "step %s, but an AutoML node of an Azure pipeline waits only for its training data: drop the need or publish without it", d)
+					break
+				}
+			}
+		case "evaluate":
+			if _, ok := datasetRef(wf, st, "dataset"); !ok {
+				add(n, []string{"dataset"}, "dataset must be a dataset step's output (${{ steps.D.outputs.dataset }}) to be published on Azure, where it becomes the pipeline's input")
+			}
+			m, ok := RefOf(st.Config["model"])
+			if !ok || wf.Steps[m.Step] == nil || wf.Steps[m.Step].Kind != "automl" || m.Output != "model" {
+				add(n, []string{"model"}, "model must be an automl step's output (${{ steps.T.outputs.model }}) to be published on Azure, where it becomes that node's best_model")
+			} else if Target(wf, st) == "" {
+				add(n, nil, "neither this step, its dataset nor its model names a target column: set target on this step")
+			}
+		case "exec":
+			if f, ok := firstRef(st.Config); ok {
+				add(n, []string{f}, "an exec step of a pipeline published on Azure cannot take other steps' outputs (its command component has no inputs for them)")
+			}
+			if env, _ := st.Config["environment"].(string); env == "" {
+				add(n, nil, "environment is required on target azureml")
+			}
+		case "publish":
+			add(n, nil, "a publish step, inside the pipeline of publish step %s: a pipeline does not publish pipelines", publish)
+		default:
+			add(n, nil, "a %s step, which Azure cannot run inside a published pipeline (publish step %s holds it; Azure runs command and AutoML nodes): publish the steps up to the model, and run step %s outside the pipeline", st.Kind, publish, n)
+		}
+	}
+	for i, p := range params {
+		if d, ok := names[NodeName(p)]; ok && wf.Steps[d] != nil && wf.Steps[d].Kind == "dataset" {
+			add(publish, []string{"params", fmt.Sprint(i)}, "param %s has the name of the pipeline's input for dataset step %s: rename one", p, d)
+		}
+	}
+	return out
+}
+
+// datasetRef is the reference field holds when it names a dataset step's dataset.
+func datasetRef(wf *schema.Workflow, st *schema.Step, field string) (schema.Ref, bool) {
+	r, ok := RefOf(st.Config[field])
+	if !ok || wf.Steps[r.Step] == nil || wf.Steps[r.Step].Kind != "dataset" || r.Output != "dataset" {
+		return r, false
+	}
+	return r, true
+}
