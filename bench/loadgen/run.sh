@@ -13,6 +13,7 @@
 #   WS=/tmp/bench-ws bench/loadgen/run.sh        # keep the workspace: train once
 #   MODEL=path/to/model.json bench/loadgen/run.sh
 #   ROUNDS=1 DURATION=3 BUDGET=10s bench/loadgen/run.sh   # a quick look
+#   DELAY=2ms bench/loadgen/run.sh          # go_parse answers after a known latency: accuracy
 #   OLD=/tmp/mlflow-before bench/loadgen/run.sh   # also an older mlflow binary, as mlflow_old,
 #                                                 # interleaved with the others: before/after in one run
 #
@@ -50,7 +51,9 @@ fi
 
 p_parse=18182
 p_serve=18194
-"$tmp/goserver" -mode parse -addr 127.0.0.1:$p_parse & pids="$pids $!"
+# DELAY (e.g. 2ms) holds every go_parse answer that long: a latency known in advance, against
+# which each generator's p50 can be read for accuracy rather than against another generator.
+"$tmp/goserver" -mode parse -addr 127.0.0.1:$p_parse -delay "${DELAY:-0}" & pids="$pids $!"
 "$tmp/mlflow" --workspace "$ws" serve --model "$ref" --name bankmarketing --addr 127.0.0.1:$p_serve --auth key 2>"$tmp/serve.log" & pids="$pids $!"
 for u in http://127.0.0.1:$p_parse/ http://127.0.0.1:$p_serve/livez; do
 	i=0
@@ -171,6 +174,8 @@ for tg in targets:
             rs.append((rps, p50, p99, c, c / max(n, 1) * 1e6, little, bad))
         res[tg, g] = tuple(statistics.median(x[k] for x in rs) for k in range(6)) + (sum(x[6] for x in rs),)
 print(f"medians of {rounds} interleaved rounds; {conc} connections kept alive, {dur} s each, POST /score, one record")
+if os.environ.get("DELAY", "0") not in ("", "0"):
+    print(f"go_parse holds every answer {os.environ['DELAY']}: no generator can read a latency below it")
 print(f"{'server':13} {'generator':10} {'requests/s':>11} {'p50 ms':>8} {'p99 ms':>8} {'CPU s':>6} {'CPU µs/req':>10} {'mean/Little':>11} {'failed':>7}")
 for tg in targets:
     for g in gens:

@@ -105,9 +105,21 @@ func handler(mode string) (http.Handler, error) {
 	return mux, nil
 }
 
+// delayed holds each answer at least d before h writes it; d <= 0 leaves h alone.
+func delayed(h http.Handler, d time.Duration) http.Handler {
+	if d <= 0 {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(d)
+		h.ServeHTTP(w, r)
+	})
+}
+
 func main() {
 	mode := flag.String("mode", "const", "const or parse")
 	addr := flag.String("addr", "127.0.0.1:18081", "listen address")
+	delay := flag.Duration("delay", 0, "hold every answer at least this long: a known latency that shows which load generator reads latency right")
 	flag.Parse()
 	log.SetPrefix("goserver: ")
 	log.SetFlags(0)
@@ -116,6 +128,7 @@ func main() {
 		log.Print(err)
 		os.Exit(2)
 	}
+	h = delayed(h, *delay)
 	srv := &http.Server{
 		Addr:              *addr,
 		Handler:           h,

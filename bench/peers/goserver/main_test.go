@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 const oneRecord = `{"age":57,"job":"technician","marital":"married","education":"high.school","default":"no",
@@ -55,5 +56,26 @@ func TestParseRefusesOversizedBody(t *testing.T) {
 func TestUnknownMode(t *testing.T) {
 	if _, err := handler("fast"); err == nil || !strings.Contains(err.Error(), `"fast"`) {
 		t.Errorf("handler(fast) = %v, want an error naming the mode", err)
+	}
+}
+
+func TestDelayedHoldsTheAnswer(t *testing.T) {
+	h, err := handler("const")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := delayed(h, 0); got != h {
+		t.Error("delayed(h, 0) wraps h: a peer without -delay would pay for a wrapper")
+	}
+	const d = 20 * time.Millisecond
+	w := httptest.NewRecorder()
+	start := time.Now()
+	delayed(h, d).ServeHTTP(w, httptest.NewRequest("POST", "/score", strings.NewReader(`{}`)))
+	// A lower bound only: the sleep guarantees it whatever the machine's load.
+	if el := time.Since(start); el < d {
+		t.Errorf("answered after %v, want at least %v", el, d)
+	}
+	if w.Code != 200 {
+		t.Errorf("status %d", w.Code)
 	}
 }
