@@ -1,10 +1,14 @@
 package load
 
 import (
+	"os"
 	"strconv"
 	"strings"
 
 	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/ast"
+	"cuelang.org/go/cue/literal"
+	"cuelang.org/go/cue/token"
 
 	"github.com/mlflow-go/mlflow/internal/azure/azureml/pipecheck"
 	"github.com/mlflow-go/mlflow/internal/azure/azureml/wintz"
@@ -115,7 +119,7 @@ func (l *loader) checkAzurePipeline(wf *schema.Workflow, pub *schema.Step) {
 	if err != nil {
 		return // the graph check has said which step is missing
 	}
-	for _, pr := range pipecheck.Check(wf, pub.Name, steps, strs(pub.Config["params"])) {
+	for _, pr := range pipecheck.Check(wf, pub.Name, steps, strs(pub.Config["params"]), l.paramUses(wf)) {
 		sels := []cue.Selector{cue.Str("steps"), cue.Str(pr.Step)}
 		for _, f := range pr.Field {
 			if i, err := strconv.Atoi(f); err == nil {
@@ -131,4 +135,111 @@ func (l *loader) checkAzurePipeline(wf *schema.Workflow, pub *schema.Step) {
 func toList(v any) []any {
 	l, _ := v.([]any)
 	return l
+}
+
+// paramUses lists where params set the steps' config values: a string the file wrote
+// with ${{ params.P }} (found in the file as read, since substitution leaves no trace but
+// the literal's position) or a CUE reference to params.P.
+func (l *loader) paramUses(wf *schema.Workflow) []pipecheck.ParamUse {
+	type written struct {
+		param, text string
+		whole       bool
+	}
+	at := map[[2]int][]written{}
+	if f, err := l.parse(l.src); err == nil && f != nil {
+		// A field's value is found at the field's own position, a list element's at its.
+		valueAt := map[ast.Node]token.Pos{}
+		ast.Walk(f, func(n ast.Node) bool {
+			if fld, ok := n.(*ast.Field); ok {
+				valueAt[fld.Value] = fld.Pos()
+			}
+			lit, ok := n.(*ast.BasicLit)
+			if !ok || lit.Kind != token.STRING || !strings.Contains(lit.Value, "${{") {
+				return true
+			}
+			s, err := literal.Unquote(lit.Value)
+			if err != nil {
+				return true
+			}
+			ms := exprRe.FindAllStringSubmatch(s, -1)
+			p := l.pos(lit.Pos())
+			if fp, ok := valueAt[lit]; ok {
+				p = l.pos(fp)
+			}
+			for _, m := range ms {
+				if pm := paramRe.FindStringSubmatch(m[1]); pm != nil {
+					k := [2]int{p.Line, p.Column}
+					at[k] = append(at[k], written{pm[1], s, len(ms) == 1 && s == m[0]})
+				}
+			}
+			return true
+		}, nil)
+	}
+	var out []pipecheck.ParamUse
+	var walk func(step string, field []string, v cue.Value)
+	walk = func(step string, field []string, v cue.Value) {
+		if _, path := v.ReferencePath(); len(path.Selectors()) == 2 && path.Selectors()[0].String() == "params" {
+			out = append(out, pipecheck.ParamUse{Step: step, Field: field, Param: path.Selectors()[1].String(), Whole: true})
+			return
+		}
+		switch v.IncompleteKind() {
+		case cue.StructKind:
+			it, err := v.Fields()
+			if err != nil {
+				return
+			}
+			for it.Next() {
+				walk(step, append(append([]string(nil), field...), it.Selector().String()), it.Value())
+			}
+			return
+		case cue.ListKind:
+			it, err := v.List()
+			if err != nil {
+				return
+			}
+			for i := 0; it.Next(); i++ {
+				walk(step, append(append([]string(nil), field...), strconv.Itoa(i)), it.Value())
+			}
+			return
+		}
+		p := l.pos(v.Pos())
+		for _, w := range at[[2]int{p.Line, p.Column}] {
+			out = append(out, pipecheck.ParamUse{Step: step, Field: field, Param: w.param, Whole: w.whole, Text: w.text})
+		}
+	}
+	for _, name := range wf.Order {
+		it, err := l.user.LookupPath(cue.MakePath(cue.Str("steps"), cue.Str(name))).Fields()
+		if err != nil {
+			continue
+		}
+		for it.Next() {
+			if f := it.Selector().String(); !commonFields[f] {
+				walk(name, []string{f}, it.Value())
+			}
+		}
+	}
+	return out
+}
+
+// ParamUses lists where the params of the workflow in path set its steps' settings, for
+// a publish step on Azure that binds them to its pipeline's inputs.
+func ParamUses(path string, opts Options) ([]pipecheck.ParamUse, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	s := theSchema()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := &loader{s: s, file: path, target: opts.Target}
+	wf, err := l.load(src, opts)
+	switch {
+	case err != nil:
+		return nil, err
+	case len(l.errs) > 0:
+		return nil, sorted(l.errs)
+	case wf == nil:
+		return nil, &schema.Error{Pos: schema.Pos{File: path}, Msg: "invalid workflow"}
+	}
+	return l.paramUses(wf), nil
 }

@@ -78,6 +78,7 @@ type loader struct {
 	target string    // Options.Target
 	user   cue.Value // the user's file alone: the source of positions
 	errs   schema.ErrorList
+	src    []byte // the file as read: where params were written (azureml.go)
 }
 
 func (l *loader) errorf(pos schema.Pos, path, format string, args ...any) {
@@ -89,6 +90,7 @@ func (l *loader) errorf(pos schema.Pos, path, format string, args ...any) {
 
 func (l *loader) load(src []byte, opts Options) (*schema.Workflow, error) {
 	ctx := l.s.ctx
+	l.src = src
 	// Each stage edits a freshly parsed tree, never one already built:
 	// the compiler follows identifiers to the nodes the parser resolved
 	// them to, so edits are followed by reresolve, and a built tree is

@@ -15,6 +15,7 @@ import (
 	"github.com/mlflow-go/mlflow/internal/artifact"
 	"github.com/mlflow-go/mlflow/internal/azure/azureml/pipecheck"
 	"github.com/mlflow-go/mlflow/internal/azure/azureml/wintz"
+	"github.com/mlflow-go/mlflow/schema/load"
 	"github.com/mlflow-go/mlflow/steps/publish"
 )
 
@@ -48,7 +49,19 @@ func desiredPublish(c *call) (*published, error) {
 	if err != nil {
 		return nil, fmt.Errorf("steps: %w", err)
 	}
-	parts, err := buildPipeline(c, wf, c.step, cfg, steps)
+	var uses []pipecheck.ParamUse
+	if len(cfg.Params) > 0 {
+		// Where the published params are written in the file: the settings that follow
+		// them at trigger time are bound to the pipeline's inputs.
+		given := map[string]string{}
+		for k, v := range wf.Params {
+			given[k] = fmt.Sprint(v)
+		}
+		if uses, err = load.ParamUses(wf.File, load.Options{Params: given, Target: "azureml"}); err != nil {
+			return nil, fmt.Errorf("params: %w", err)
+		}
+	}
+	parts, err := buildPipeline(c, wf, c.step, cfg, steps, uses)
 	if err != nil {
 		return nil, fmt.Errorf("steps: %w", err)
 	}

@@ -49,7 +49,7 @@ steps: {
 	data: {kind: "dataset", name: "bank", source: "d.csv", target: "y"}
 	train: {kind: "automl", name: "bank", task: "classification", primary_metric: "AUC_weighted", budget: "90s", dataset: "${{ steps.data.outputs.dataset }}"}
 	score: {kind: "evaluate", model: "${{ steps.train.outputs.model }}", dataset: "${{ steps.data.outputs.dataset }}"}
-	report: {kind: "exec", command: ["python", "-c", "print(1)"], environment: "azureml:sklearn:1", needs: ["score"]}
+	report: {kind: "exec", command: ["python", "report.py", "${{ params.n }}", "--top=${{ params.n }}"], environment: "azureml:sklearn:1", needs: ["score"]}
 	pub: {kind: "publish", name: "nightly", steps: ["report"], params: ["n"], needs: ["data"], schedule: {cron: "0 3 * * 1-5", timezone: "Europe/Paris"}}
 }
 `
@@ -124,6 +124,14 @@ steps: {
 	if s, props := until(fired[0]); s != "Completed" {
 		t.Fatalf("scheduled job %s: %s %v", fired[0], s, props)
 	}
+	// The published param reaches the command as the runner resolves it: the schedule
+	// binds the value the file had.
+	command := func(job string) any {
+		return get(srv.ResolvedJob(job), "pipeline/report", "command")
+	}
+	if c := command(fired[0]); c != "python report.py '3' '--top=3'" {
+		t.Errorf("scheduled job's report command: %v", c)
+	}
 
 	// The batch endpoint, invoked with an Entra token for Azure ML and the data bound.
 	tok := mlToken(t, srv.Client())
@@ -150,10 +158,29 @@ steps: {
 	if s, props := until(job.Name); s != "Completed" {
 		t.Fatalf("invoked job %s: %s %v", job.Name, s, props)
 	}
+	if c := command(job.Name); c != "python report.py '3' '--top=3'" {
+		t.Errorf("invoked job's report command, n left to its default: %v", c)
+	}
+	// Triggered with another n, the node runs with it.
+	code, body = invoke(`{"properties": {"InputData": {"data": {"JobInputType": "UriFolder", "Uri": "azureml:` + data + `"}, "n": {"JobInputType": "Literal", "Value": "7"}}}}`)
+	if code != 200 || json.Unmarshal([]byte(body), &job) != nil {
+		t.Fatalf("invoke with n=7: %d %s", code, body)
+	}
+	if c := command(job.Name); c != "python report.py '7' '--top=7'" {
+		t.Errorf("invoked job's report command with n=7: %v", c)
+	}
 	// Without the data, Azure cannot run the pipeline: the invocation is refused.
 	if code, body := invoke(`{"properties": {"InputData": {}}}`); code != 400 || !strings.Contains(body, "inputs.data: the component's input data is required and not bound") {
 		t.Errorf("invoke without data: %d %s", code, body)
 	}
+}
+
+func get(v any, path ...string) any {
+	for _, p := range path {
+		m, _ := v.(map[string]any)
+		v = m[p]
+	}
+	return v
 }
 
 // mlToken is an Entra token for Azure ML (the batch endpoints' audience) from the fake.

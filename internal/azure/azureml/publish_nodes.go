@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -86,8 +88,8 @@ func problemError(wf *schema.Workflow, pr pipecheck.Problem) error {
 // (validation reports it first, with the field's position) is refused here too, before
 // anything is sent: leaving a step out would publish a pipeline that is not the one the
 // file describes.
-func buildPipeline(c *call, wf *schema.Workflow, pub string, cfg publish.Config, steps []string) (*pipelineParts, error) {
-	if probs := pipecheck.Check(wf, pub, steps, cfg.Params); len(probs) > 0 {
+func buildPipeline(c *call, wf *schema.Workflow, pub string, cfg publish.Config, steps []string, uses []pipecheck.ParamUse) (*pipelineParts, error) {
+	if probs := pipecheck.Check(wf, pub, steps, cfg.Params, uses); len(probs) > 0 {
 		return nil, problemError(wf, probs[0])
 	}
 	pipeline := cfg.Name
@@ -108,7 +110,7 @@ func buildPipeline(c *call, wf *schema.Workflow, pub string, cfg publish.Config,
 		case "evaluate":
 			err = p.evaluateNode(c, wf, st, pipeline)
 		case "exec":
-			err = p.execNode(c, wf, st, pipeline)
+			err = p.execNode(c, wf, st, pipeline, boundArgs(wf, st.Name, cfg.Params, uses), cfg.Params)
 		default:
 			err = fmt.Errorf("%s: a %s step has no node (pipecheck lets it through)", stepAt(st), st.Kind)
 		}
@@ -287,17 +289,65 @@ func (p *pipelineParts) evaluateNode(c *call, wf *schema.Workflow, st *schema.St
 	return p.commandNode(c, wf, st, pipeline, spec, inputs, map[string]bool{mref.Step: true, dref.Step: true}, nil)
 }
 
-func (p *pipelineParts) execNode(c *call, wf *schema.Workflow, st *schema.Step, pipeline string) error {
+// boundArgs are the arguments of an exec step's command that published params set, by
+// index, with the uses that set them.
+func boundArgs(wf *schema.Workflow, step string, params []string, uses []pipecheck.ParamUse) map[int]pipecheck.ParamUse {
+	out := map[int]pipecheck.ParamUse{}
+	for _, u := range uses {
+		if u.Step != step || !slices.Contains(params, u.Param) || !pipecheck.Bindable(wf, u) {
+			continue
+		}
+		if i, err := strconv.Atoi(u.Field[1]); err == nil {
+			out[i] = u
+		}
+	}
+	return out
+}
+
+// boundArg is an argument set by params with each published one as Azure's
+// ${{inputs.P}} (other params keep their values), and the inputs it reads.
+func boundArg(wf *schema.Workflow, u pipecheck.ParamUse, published []string) (string, []string) {
+	if u.Text == "" {
+		return "${{inputs." + azureName(u.Param) + "}}", []string{azureName(u.Param)}
+	}
+	var ins []string
+	arg := pipecheck.ParamExpr.ReplaceAllStringFunc(u.Text, func(m string) string {
+		p := pipecheck.ParamExpr.FindStringSubmatch(m)[1]
+		if !slices.Contains(published, p) {
+			return fmt.Sprint(wf.Params[p])
+		}
+		ins = append(ins, azureName(p))
+		return "${{inputs." + azureName(p) + "}}"
+	})
+	return arg, ins
+}
+
+func (p *pipelineParts) execNode(c *call, wf *schema.Workflow, st *schema.Step, pipeline string, args map[int]pipecheck.ParamUse, published []string) error {
 	var cfg exec.Config
 	if err := decodePlain(st.Config, &cfg); err != nil {
 		return fmt.Errorf("%s: %v", stepAt(st), err)
 	}
+	// A published param is Azure's ${{inputs.P}} in the command, which Azure replaces
+	// with the value the pipeline job binds, inside the argument's quotes.
+	argv := append([]string(nil), cfg.Command...)
+	declared, inputs := map[string]any{}, map[string]any{}
+	for i, u := range args {
+		arg, ins := boundArg(wf, u, published)
+		argv[i] = arg
+		for _, in := range ins {
+			declared[in] = map[string]any{"type": "string"}
+			inputs[in] = literal("${{parent.inputs." + in + "}}")
+		}
+	}
 	spec := map[string]any{
 		"type":        "command",
-		"command":     shellQuote(cfg.Command),
+		"command":     shellQuote(argv),
 		"environment": cfg.Environment,
 		// An output that nothing writes: what a later node's `needs` binds to.
 		"outputs": map[string]any{"done": map[string]any{"type": "uri_folder"}},
+	}
+	if len(declared) > 0 {
+		spec["inputs"] = declared
 	}
 	var env map[string]any
 	if len(cfg.Env) > 0 {
@@ -306,7 +356,7 @@ func (p *pipelineParts) execNode(c *call, wf *schema.Workflow, st *schema.Step, 
 			env[k] = v
 		}
 	}
-	return p.commandNode(c, wf, st, pipeline, spec, map[string]any{}, nil, env)
+	return p.commandNode(c, wf, st, pipeline, spec, inputs, nil, env)
 }
 
 func literal(binding string) map[string]any {

@@ -51,11 +51,20 @@ steps: {
 
 func loadWorkflow(t *testing.T, src string) *schema.Workflow {
 	t.Helper()
+	return loadFor(t, src, "azureml")
+}
+
+// loadFor loads src written as wf.cue for target; "local" lets through what the loader
+// refuses on azureml, to see the publish step refuse it too.
+func loadFor(t *testing.T, src, target string) *schema.Workflow {
+	t.Helper()
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "d.csv"), []byte("a,y\n1,0\n2,1\n"), 0o644); err != nil {
-		t.Fatal(err)
+	for name, body := range map[string]string{"d.csv": "a,y\n1,0\n2,1\n", "wf.cue": src} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
-	wf, err := load.Bytes(filepath.Join(dir, "wf.cue"), []byte(src), load.Options{Target: "azureml"})
+	wf, err := load.File(filepath.Join(dir, "wf.cue"), load.Options{Target: target})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +216,7 @@ func TestPublishRefusesWhatAPipelineCannotRun(t *testing.T) {
 	a_b: {kind: "exec", command: ["true"], environment: "azureml:e:1"}
 	pub: {kind: "publish", name: "p", steps: ["a-b", "a_b"]}`, `its Azure node name a_b is also step`},
 	} {
-		wf := loadWorkflow(t, "name: \"w\"\nsteps: {"+c.steps+"\n}\n")
+		wf := loadFor(t, "name: \"w\"\nsteps: {"+c.steps+"\n}\n", "local")
 		rec := &recorder{ws: ws, have: map[string]string{}}
 		_, err := runPublish(context.Background(), publishCall(t, rec, ws, wf, "pub"))
 		if err == nil || !strings.Contains(err.Error(), c.want) {

@@ -220,3 +220,99 @@ func keys(m map[string]any) map[string]bool {
 	}
 	return out
 }
+
+// inputRef matches ${{inputs.X}} in a command component's command.
+var inputRef = regexp.MustCompile(`\$\{\{\s*inputs\.([A-Za-z0-9_]+)\s*\}\}`)
+
+// resolvePipelineJob plays what Azure's runner does with a pipeline job's bindings before
+// it runs a node: each node's inputs are taken from its parent's (the job's inputs, or a
+// pipeline component's inputs with their defaults), down to the command components,
+// whose ${{inputs.X}} it replaces in the command. It returns the nodes by path, or what
+// did not resolve (under s.mu).
+func (s *Server) resolvePipelineJob(props map[string]any) (map[string]any, []string) {
+	parent := map[string]any{}
+	inputs, _ := props["inputs"].(map[string]any)
+	for k, v := range inputs {
+		in, _ := v.(map[string]any)
+		if x, ok := in["value"]; ok {
+			parent[k] = x
+		} else if x, ok := in["uri"]; ok {
+			parent[k] = x
+		}
+	}
+	out := map[string]any{}
+	var errs []string
+	s.resolveNodes("", props["jobs"], parent, out, &errs)
+	return out, errs
+}
+
+func (s *Server) resolveNodes(at string, jobs any, parent map[string]any, out map[string]any, errs *[]string) {
+	nodes, _ := jobs.(map[string]any)
+	for _, name := range sortedKeys(nodes) {
+		n, _ := nodes[name].(map[string]any)
+		path := at + name
+		given := map[string]any{}
+		ins, _ := n["inputs"].(map[string]any)
+		for _, k := range sortedKeys(ins) {
+			in, _ := ins[k].(map[string]any)
+			v, ok := in["value"]
+			if !ok {
+				v = in["uri"]
+			}
+			str, _ := v.(string)
+			m := binding.FindStringSubmatch(str)
+			switch {
+			case m == nil:
+				given[k] = v
+			case m[2] != "":
+				pv, ok := parent[m[2]]
+				if !ok {
+					*errs = append(*errs, fmt.Sprintf("%s.inputs.%s: %s has no value in this job", path, k, m[0]))
+					continue
+				}
+				given[k] = pv
+			default:
+				// An upstream node's output: a folder the runner mounts.
+				given[k] = strings.TrimSuffix(strings.TrimPrefix(m[0], "${{parent."), "}}")
+			}
+		}
+		id, _ := n["componentId"].(string)
+		comp := s.componentSpec(strings.TrimPrefix(id, "azureml:"))
+		// A component's input the node leaves unbound takes its default.
+		decl, _ := comp["inputs"].(map[string]any)
+		for _, k := range sortedKeys(decl) {
+			d, _ := decl[k].(map[string]any)
+			if _, ok := given[k]; !ok && d["default"] != nil {
+				given[k] = d["default"]
+			}
+		}
+		node := map[string]any{"type": n["type"], "inputs": given}
+		switch t, _ := n["type"].(string); t {
+		case "pipeline":
+			s.resolveNodes(path+"/", comp["jobs"], given, out, errs)
+		case "command":
+			cmd, _ := comp["command"].(string)
+			node["command"] = inputRef.ReplaceAllStringFunc(cmd, func(ref string) string {
+				k := inputRef.FindStringSubmatch(ref)[1]
+				v, ok := given[k]
+				if !ok {
+					*errs = append(*errs, fmt.Sprintf("%s: the command reads %s, which has no value", path, ref))
+					return ""
+				}
+				return fmt.Sprint(v)
+			})
+		case "automl":
+			for _, f := range []string{"training_data", "validation_data", "test_data"} {
+				str, _ := n[f].(string)
+				if m := binding.FindStringSubmatch(str); m != nil && m[2] != "" {
+					pv, ok := parent[m[2]]
+					if !ok {
+						*errs = append(*errs, fmt.Sprintf("%s.%s: %s has no value in this job", path, f, m[0]))
+					}
+					given[f] = pv
+				}
+			}
+		}
+		out[path] = node
+	}
+}

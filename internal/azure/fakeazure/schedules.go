@@ -50,7 +50,13 @@ func (s *Server) Tick(from, to time.Time) ([]string, error) {
 			if strings.EqualFold(jt, "Pipeline") {
 				// A firing whose job Azure cannot run is recorded as a failed job, not
 				// refused: no one is there to receive a 400.
-				if errs := s.checkPipelineJob(jp); len(errs) > 0 {
+				errs := s.checkPipelineJob(jp)
+				if len(errs) == 0 {
+					var nodes map[string]any
+					nodes, errs = s.resolvePipelineJob(jp)
+					s.resolved[strings.ToLower(name)] = nodes
+				}
+				if len(errs) > 0 {
 					j.states = []string{"Failed"}
 					jp["status"] = "Failed"
 					jp["error"] = map[string]any{"code": "UserError", "message": strings.Join(errs, "; ")}
@@ -206,6 +212,7 @@ func (s *Server) batchInvoke(w http.ResponseWriter, r *http.Request, ep string, 
 	}
 	s.mu.Lock()
 	props := map[string]any{"jobType": "Pipeline", "inputs": inputs, "status": jobStates[0], "experimentName": ep}
+	var nodes map[string]any
 	// The job runs the component of the endpoint's default deployment, its inputs
 	// bound to the invocation's: a component input left unbound is Azure's 400.
 	if comp := s.batchComponent(ep); comp != "" {
@@ -214,7 +221,11 @@ func (s *Server) batchInvoke(w http.ResponseWriter, r *http.Request, ep string, 
 			node[k] = map[string]any{"job_input_type": "literal", "value": "${{parent.inputs." + k + "}}"}
 		}
 		props["jobs"] = map[string]any{"pipeline": map[string]any{"type": "pipeline", "componentId": comp, "inputs": node}}
-		if errs := s.checkPipelineJob(props); len(errs) > 0 {
+		errs := s.checkPipelineJob(props)
+		if len(errs) == 0 {
+			nodes, errs = s.resolvePipelineJob(props)
+		}
+		if len(errs) > 0 {
 			s.mu.Unlock()
 			armError(w, http.StatusBadRequest, "UserError", strings.Join(errs, "; "))
 			return
@@ -222,6 +233,9 @@ func (s *Server) batchInvoke(w http.ResponseWriter, r *http.Request, ep string, 
 	}
 	s.seq++
 	name := fmt.Sprintf("batchjob-%d", s.seq)
+	if nodes != nil {
+		s.resolved[name] = nodes
+	}
 	res := s.stored("jobs/"+name, map[string]any{"properties": props})
 	s.res[s.key("jobs/"+name)] = res
 	s.jobs[name] = &job{states: jobStates}

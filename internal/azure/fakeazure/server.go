@@ -106,11 +106,12 @@ type Server struct {
 	res      map[string]map[string]any
 	ops      map[string]*operation
 	jobs     map[string]*job
-	keys     map[string][2]string // endpoint -> primary, secondary
-	logs     map[string][]string  // endpoint/deployment -> log lines
-	blobs    map[string][]byte    // container/path -> content
-	failJob  map[string][2]string // job name -> code, message
-	failDep  map[string][2]string // endpoint/deployment -> code, message
+	resolved map[string]map[string]any // pipeline job -> its nodes as the runner resolved them
+	keys     map[string][2]string      // endpoint -> primary, secondary
+	logs     map[string][]string       // endpoint/deployment -> log lines
+	blobs    map[string][]byte         // container/path -> content
+	failJob  map[string][2]string      // job name -> code, message
+	failDep  map[string][2]string      // endpoint/deployment -> code, message
 	seq      int
 }
 
@@ -134,7 +135,7 @@ func start(opts *Options, t testing.TB) (*Server, error) {
 	s := &Server{
 		t:      t,
 		tokens: map[string]string{}, res: map[string]map[string]any{}, ops: map[string]*operation{},
-		jobs: map[string]*job{}, keys: map[string][2]string{}, logs: map[string][]string{},
+		jobs: map[string]*job{}, resolved: map[string]map[string]any{}, keys: map[string][2]string{}, logs: map[string][]string{},
 		blobs: map[string][]byte{}, failJob: map[string][2]string{}, failDep: map[string][2]string{},
 	}
 	if opts != nil {
@@ -245,6 +246,19 @@ func (s *Server) Blob(path string) ([]byte, bool) {
 func (s *Server) Resource(sub string) map[string]any {
 	s.mu.Lock()
 	b, _ := json.Marshal(s.res[s.key(sub)])
+	s.mu.Unlock()
+	var v map[string]any
+	_ = json.Unmarshal(b, &v)
+	return v
+}
+
+// ResolvedJob is a triggered pipeline job's nodes as Azure's runner would run them, by
+// path ("pipeline/report"): each node's inputs with their bindings resolved and, for a
+// command node, its component's command with ${{inputs.X}} replaced. nil for a job that
+// is not a triggered pipeline job.
+func (s *Server) ResolvedJob(name string) map[string]any {
+	s.mu.Lock()
+	b, _ := json.Marshal(s.resolved[strings.ToLower(name)])
 	s.mu.Unlock()
 	var v map[string]any
 	_ = json.Unmarshal(b, &v)

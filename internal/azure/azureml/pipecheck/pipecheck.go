@@ -7,6 +7,7 @@ package pipecheck
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -18,6 +19,41 @@ type Problem struct {
 	Step  string   // the step at fault
 	Field []string // the field of that step at fault; nil for the step itself
 	Msg   string
+}
+
+// ParamUse is a step's config value that a param sets: the file wrote
+// ${{ params.P }} (or the CUE reference params.P) there.
+type ParamUse struct {
+	Step  string
+	Field []string // the config path, list indexes in decimal: ["command", "2"]
+	Param string
+	// Whole: the value is the param itself, not text around it.
+	Whole bool
+	// Text is the string as the file wrote it, ${{ params.P }} and all; "" for a CUE
+	// reference.
+	Text string
+}
+
+// ParamExpr is ${{ params.P }} in a string, P its first group.
+var ParamExpr = regexp.MustCompile(`\$\{\{\s*params\.([A-Za-z0-9_-]+)\s*\}\}`)
+
+// Bindable says whether a published param that sets u can be bound to the pipeline's
+// input at trigger time. Only a command takes inputs where a param's value can go: in an
+// argument of an exec step's command, the param becomes ${{inputs.P}} of its command
+// component (Azure replaces it in the command's text), bound to ${{parent.inputs.P}}. An AutoML node's settings are literals
+// (the SDK's node schema takes only its data as bindings), the evaluation component's
+// command is fixed, and a dataset is a data version bound at publication.
+func Bindable(wf *schema.Workflow, u ParamUse) bool {
+	st := wf.Steps[u.Step]
+	return st != nil && st.Kind == "exec" && len(u.Field) == 2 && u.Field[0] == "command" && (u.Whole || u.Text != "")
+}
+
+// unbindable says why a kind's settings cannot follow a param at trigger time.
+var unbindable = map[string]string{
+	"automl":   "an AutoML node's settings are literals in an Azure pipeline (only its training data is an input)",
+	"evaluate": "the evaluation component's settings are fixed when it is registered",
+	"dataset":  "a dataset is the data version bound at publication, not rebuilt by the pipeline",
+	"exec":     "only the arguments of an exec step's command take pipeline inputs",
 }
 
 // Kinds are the step kinds Azure's pipeline runner can hold, as inputs or nodes.
@@ -140,7 +176,11 @@ func Target(wf *schema.Workflow, st *schema.Step) string {
 // `steps`) and publishing params, cannot become a pipeline on Azure: kinds Azure cannot
 // run inside a pipeline, node inputs Azure has no binding for, two steps with one node
 // name. Problems come in step order; nil means the pipeline can be built.
-func Check(wf *schema.Workflow, publish string, steps, params []string) []Problem {
+//
+// uses are where params set step values: a published param that sets a value Azure
+// cannot bind is refused, since triggering the pipeline with another value would change
+// nothing.
+func Check(wf *schema.Workflow, publish string, steps, params []string, uses []ParamUse) []Problem {
 	var out []Problem
 	add := func(step string, field []string, format string, args ...any) {
 		out = append(out, Problem{Step: step, Field: field, Msg: fmt.Sprintf(format, args...)})
@@ -194,6 +234,24 @@ func Check(wf *schema.Workflow, publish string, steps, params []string) []Proble
 		default:
 			add(n, nil, "a %s step, which Azure cannot run inside a published pipeline (publish step %s holds it; Azure runs command and AutoML nodes): publish the steps up to the model, and run step %s outside the pipeline", st.Kind, publish, n)
 		}
+	}
+	published := map[string]bool{}
+	for _, p := range params {
+		published[p] = true
+	}
+	inPipeline := map[string]bool{}
+	for _, n := range steps {
+		inPipeline[n] = true
+	}
+	for _, u := range uses {
+		if !published[u.Param] || !inPipeline[u.Step] || Bindable(wf, u) {
+			continue
+		}
+		why := unbindable[wf.Steps[u.Step].Kind]
+		if why == "" {
+			continue // a kind refused above
+		}
+		add(u.Step, u.Field, "set by param %s, which publish step %s makes an input of its pipeline, but %s: a trigger that sets %s would change nothing here; write the value in the file, or drop %s from the published params", u.Param, publish, why, u.Param, u.Param)
 	}
 	for i, p := range params {
 		if d, ok := names[NodeName(p)]; ok && wf.Steps[d] != nil && wf.Steps[d].Kind == "dataset" {
