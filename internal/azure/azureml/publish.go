@@ -70,6 +70,9 @@ func desiredPublish(c *call) (*published, error) {
 		inputs[azureName(p)] = map[string]any{"type": "string", "default": fmt.Sprint(wf.Params[p])}
 	}
 	spec := map[string]any{"type": "pipeline", "name": cfg.Name, "display_name": cfg.Name, "inputs": inputs, "jobs": parts.jobs}
+	if len(parts.outputs) > 0 {
+		spec["outputs"] = parts.outputs
+	}
 	p := &published{cfg: cfg, steps: steps, parts: parts, spec: spec}
 	if s := cfg.Schedule; s != nil {
 		switch {
@@ -289,6 +292,13 @@ func runPublish(ctx context.Context, c *call) (engine.Outputs, error) {
 		for k := range inputs {
 			bound[k] = literal("${{parent.inputs." + k + "}}")
 		}
+		// Each best model is an output of the job named as the automl step names its
+		// model: Azure registers it as that model's next version when the job completes.
+		outputs, boundOut := map[string]any{}, map[string]any{}
+		for _, k := range sortedKeys(p.parts.models) {
+			outputs[k] = map[string]any{"jobOutputType": "mlflow_model", "assetName": p.parts.models[k]}
+			boundOut[k] = map[string]any{"type": "literal", "value": "${{parent.outputs." + k + "}}"}
+		}
 		settings := map[string]any{}
 		if c.Compute != "" {
 			settings["default_compute"] = c.id("computes/" + seg(c.Compute))
@@ -307,6 +317,11 @@ func runPublish(ctx context.Context, c *call) (engine.Outputs, error) {
 				"settings":       settings,
 			}},
 		}}
+		if len(outputs) > 0 {
+			def := sched["properties"].(map[string]any)["action"].(map[string]any)["jobDefinition"].(map[string]any)
+			def["outputs"] = outputs
+			def["jobs"].(map[string]any)["pipeline"].(map[string]any)["outputs"] = boundOut
+		}
 		if err := c.record("schedules", name, c.id(ssub)); err != nil {
 			return nil, err
 		}

@@ -132,6 +132,11 @@ steps: {
 	if c := command(fired[0]); c != "python report.py '3' '--top=3'" {
 		t.Errorf("scheduled job's report command: %v", c)
 	}
+	// The run's own automl step registered bank:1; the scheduled job's best model is the
+	// next version, from that job's output.
+	if m := srv.Resource("models/bank/versions/2"); get(m, "properties", "modelUri") != "azureml://jobs/"+fired[0]+"/outputs/train_best_model" {
+		t.Errorf("model bank:2 after the scheduled job: %v", m)
+	}
 
 	// The batch endpoint, invoked with an Entra token for Azure ML and the data bound.
 	tok := mlToken(t, srv.Client())
@@ -168,6 +173,11 @@ steps: {
 	}
 	if c := command(job.Name); c != "python report.py '7' '--top=7'" {
 		t.Errorf("invoked job's report command with n=7: %v", c)
+	}
+	// A batch invocation names no output: its best model stays the job's output.
+	until(job.Name)
+	if m := srv.Resource("models/bank/versions/3"); m != nil {
+		t.Errorf("a batch invocation registered %v", m)
 	}
 	// Without the data, Azure cannot run the pipeline: the invocation is refused.
 	if code, body := invoke(`{"properties": {"InputData": {}}}`); code != 400 || !strings.Contains(body, "inputs.data: the component's input data is required and not bound") {

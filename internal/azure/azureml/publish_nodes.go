@@ -44,6 +44,10 @@ type pipelineParts struct {
 	jobs     map[string]any // its nodes
 	commands []commandComponent
 	data     map[string]string // pipeline input -> the data asset it is bound to
+	// outputs are the component's outputs, each AutoML node's best model, and models
+	// the model each is registered as by a job that names it (the schedule's).
+	outputs map[string]any
+	models  map[string]string
 }
 
 // commandComponent is a command component a command node runs.
@@ -93,7 +97,7 @@ func buildPipeline(c *call, wf *schema.Workflow, pub string, cfg publish.Config,
 		return nil, problemError(wf, probs[0])
 	}
 	pipeline := cfg.Name
-	p := &pipelineParts{inputs: map[string]any{}, jobs: map[string]any{}, data: map[string]string{}}
+	p := &pipelineParts{inputs: map[string]any{}, jobs: map[string]any{}, data: map[string]string{}, outputs: map[string]any{}, models: map[string]string{}}
 	for _, n := range steps {
 		st := wf.Steps[n]
 		var err error
@@ -205,8 +209,17 @@ func (p *pipelineParts) automlNode(c *call, wf *schema.Workflow, st *schema.Step
 		// The SDK writes Azure's metric names in snake_case inside a node
 		// (AUCWeighted is auc_weighted): the workflow's names, lower-cased.
 		"primary_metric": strings.ToLower(metric),
-		"outputs":        map[string]any{"best_model": map[string]any{"job_output_type": "mlflow_model"}},
 		"tags":           map[string]any{"mlflow.step": st.Name},
+	}
+	// Inside a pipeline the best model is a node output; bound to an output of the
+	// pipeline, a job that gives that output an asset name registers it as a model
+	// version, as the standalone step registers its own (the SDK's binding shape).
+	out := azureName(st.Name) + "_best_model"
+	node["outputs"] = map[string]any{"best_model": map[string]any{"type": "literal", "value": "${{parent.outputs." + out + "}}"}}
+	p.outputs[out] = map[string]any{"type": "mlflow_model"}
+	p.models[out] = cfg.Name
+	if cfg.Name == "" {
+		p.models[out] = st.Name
 	}
 	limits := map[string]any{}
 	if budget > 0 {

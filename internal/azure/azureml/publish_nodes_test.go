@@ -135,8 +135,13 @@ func TestPublishBuildsAzureNodes(t *testing.T) {
 	}
 	if metric != "AUC_weighted" || get(train, "limits", "timeout_minutes") != 2.0 || get(train, "limits", "max_trials") != 5.0 ||
 		train["n_cross_validations"] != 3.0 || get(train, "training", "enable_stack_ensemble") != false ||
-		get(train, "outputs", "best_model", "job_output_type") != "mlflow_model" {
+		get(train, "outputs", "best_model", "value") != "${{parent.outputs.train_best_model}}" {
 		t.Errorf("train node %v (standalone task %v)", train, task)
+	}
+	// The best model is an output of the pipeline, which the schedule's job names after the
+	// automl step's model: Azure registers it when the job completes.
+	if get(spec, "outputs", "train_best_model", "type") != "mlflow_model" {
+		t.Errorf("component outputs %v", spec["outputs"])
 	}
 
 	// Evaluate: a command node on its component, bound to the AutoML output and the input.
@@ -180,6 +185,11 @@ func TestPublishBuildsAzureNodes(t *testing.T) {
 		get(def, "jobs", "pipeline", "componentId") != ws.ID()+"/components/nightly/versions/1" ||
 		get(def, "jobs", "pipeline", "inputs", "data", "value") != "${{parent.inputs.data}}" {
 		t.Errorf("schedule job %v", def)
+	}
+	// ... and names the best model after the automl step's model.
+	if get(def, "outputs", "train_best_model", "assetName") != "bank" || get(def, "outputs", "train_best_model", "jobOutputType") != "mlflow_model" ||
+		get(def, "jobs", "pipeline", "outputs", "train_best_model", "value") != "${{parent.outputs.train_best_model}}" {
+		t.Errorf("schedule job's outputs %v, node %v", def["outputs"], get(def, "jobs", "pipeline"))
 	}
 }
 

@@ -24,10 +24,11 @@ type operation struct {
 
 // job is a job's place in its state machine, one step per GET.
 type job struct {
-	states  []string
-	i       int
-	automl  bool
-	command bool
+	states   []string
+	i        int
+	automl   bool
+	command  bool
+	pipeline bool
 }
 
 var jobStates = []string{"NotStarted", "Queued", "Preparing", "Running", "Finalizing", "Completed"}
@@ -611,6 +612,9 @@ func (s *Server) getJob(w http.ResponseWriter, sub string) {
 		}
 		if state == "Completed" && j.command {
 			s.writeCommandOutputs(props)
+		}
+		if state == "Completed" && j.pipeline {
+			s.registerJobOutputs(res["name"].(string), props)
 		}
 	}
 	b, _ := json.Marshal(res)

@@ -3,6 +3,7 @@ package fakeazure
 import (
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -314,5 +315,43 @@ func (s *Server) resolveNodes(at string, jobs any, parent map[string]any, out ma
 			}
 		}
 		out[path] = node
+	}
+}
+
+// registerJobOutputs plays what Azure does when a pipeline job completes: each job output
+// with an assetName that one of the job's nodes writes (binds to ${{parent.outputs.X}})
+// is registered as the next version of that asset, a model for an mlflow_model output
+// (under s.mu).
+func (s *Server) registerJobOutputs(job string, props map[string]any) {
+	outs, _ := props["outputs"].(map[string]any)
+	written := map[string]bool{}
+	nodes, _ := props["jobs"].(map[string]any)
+	for _, n := range nodes {
+		nouts, _ := n.(map[string]any)["outputs"].(map[string]any)
+		for _, o := range nouts {
+			v, _ := o.(map[string]any)["value"].(string)
+			if m := binding.FindStringSubmatch(v); m != nil && m[5] != "" {
+				written[m[5]] = true
+			}
+		}
+	}
+	for _, k := range sortedKeys(outs) {
+		o, _ := outs[k].(map[string]any)
+		name, _ := o["assetName"].(string)
+		if name == "" || !written[k] || o["jobOutputType"] != "mlflow_model" {
+			continue
+		}
+		version := 1
+		prefix := s.key("models/"+name+"/versions") + "/"
+		for key := range s.res {
+			if rest, ok := strings.CutPrefix(key, prefix); ok {
+				if n, err := strconv.Atoi(rest); err == nil && n >= version {
+					version = n + 1
+				}
+			}
+		}
+		uri := "azureml://jobs/" + job + "/outputs/" + k
+		sub := fmt.Sprintf("models/%s/versions/%d", name, version)
+		s.res[s.key(sub)] = s.stored(sub, map[string]any{"properties": map[string]any{"modelType": "mlflow_model", "modelUri": uri, "jobName": job}})
 	}
 }

@@ -48,6 +48,7 @@ func (s *Server) Tick(from, to time.Time) ([]string, error) {
 			jt, _ := jp["jobType"].(string)
 			j := &job{states: jobStates, automl: strings.EqualFold(jt, "AutoML"), command: strings.EqualFold(jt, "Command")}
 			if strings.EqualFold(jt, "Pipeline") {
+				j.pipeline = true
 				// A firing whose job Azure cannot run is recorded as a failed job, not
 				// refused: no one is there to receive a 400.
 				errs := s.checkPipelineJob(jp)
