@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
@@ -149,4 +150,143 @@ func (c *cli) stopAzureEndpoint(ctx context.Context, s *store.Store, name string
 	}
 	fmt.Fprintf(c.stdout, "endpoint %s deleted from Azure ML workspace %s\n", name, ws.Name)
 	return true, nil
+}
+
+// cmdAzureML lists and deletes what runs on target azureml created on Azure, from the
+// workspace's records (.mlflow/azureml/resources.jsonl).
+func cmdAzureML() *command {
+	var all, yes bool
+	return &command{
+		name:  "azureml",
+		usage: "resources | delete RESOURCE... | delete --all",
+		short: "list and delete what runs created on Azure ML",
+		sub: []*command{
+			{
+				name: "resources", short: "list the Azure resources runs created that mlflow has not deleted",
+				run: func(ctx context.Context, c *cli, args []string) error {
+					if len(args) != 0 {
+						return usagef("azureml resources takes no arguments")
+					}
+					s, err := c.openStore(false)
+					if err != nil {
+						return err
+					}
+					defer s.Close()
+					live, err := azureml.Live(s)
+					if err != nil {
+						return err
+					}
+					if c.json {
+						if live == nil {
+							live = []azureml.Resource{}
+						}
+						return json.NewEncoder(c.stdout).Encode(live)
+					}
+					if len(live) == 0 {
+						fmt.Fprintln(c.stdout, "no Azure resources recorded")
+						return nil
+					}
+					tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+					fmt.Fprintln(tw, "RESOURCE\tSTEP\tRUN\tCREATED\tWORKSPACE")
+					for _, r := range live {
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", clean(r.Ref()), clean(r.Step), clean(r.RunID), r.Time.Format(time.RFC3339), clean(wsName(r.Workspace)))
+					}
+					return tw.Flush()
+				},
+			},
+			{
+				name: "delete", usage: "RESOURCE... | --all [--yes]",
+				short: "delete recorded Azure resources (RESOURCE as resources lists it, or its ARM id)",
+				flags: func(fs *flag.FlagSet, c *cli) {
+					fs.BoolVar(&all, "all", false, "delete every resource azureml resources lists")
+					fs.BoolVar(&yes, "yes", false, "do not ask for confirmation (for scripts)")
+				},
+				run: func(ctx context.Context, c *cli, args []string) error {
+					if all == (len(args) > 0) {
+						return usagef("azureml delete needs RESOURCE... or --all, not both")
+					}
+					s, err := c.openStore(false)
+					if err != nil {
+						return err
+					}
+					defer s.Close()
+					live, err := azureml.Live(s)
+					if err != nil {
+						return err
+					}
+					todo := live
+					if !all {
+						if todo, err = pickResources(live, args); err != nil {
+							return err
+						}
+					}
+					if len(todo) == 0 {
+						fmt.Fprintln(c.stdout, "no Azure resources recorded")
+						return nil
+					}
+					azureml.SortForDelete(todo)
+					if !yes && !c.confirm(todo) {
+						return invalidf("not confirmed: nothing deleted (--yes deletes without asking)")
+					}
+					newDoer := func(ws azure.Workspace) (azure.Doer, error) {
+						return azure.New(ws, &azure.Options{PollFrequency: azurePoll()})
+					}
+					var failed int
+					for _, r := range todo {
+						if err := azureml.Delete(ctx, s, r, newDoer); err != nil {
+							fmt.Fprintf(c.stderr, "mlflow: %v\n", err)
+							failed++
+							continue
+						}
+						fmt.Fprintf(c.stdout, "deleted %s\n", r.Ref())
+					}
+					if failed > 0 {
+						return fmt.Errorf("%d of %d not deleted", failed, len(todo))
+					}
+					return nil
+				},
+			},
+		},
+	}
+}
+
+// pickResources finds each argument among the live resources, by TYPE/NAME or ARM id.
+func pickResources(live []azureml.Resource, args []string) ([]azureml.Resource, error) {
+	var out []azureml.Resource
+	for _, a := range args {
+		var found []azureml.Resource
+		for _, r := range live {
+			if strings.EqualFold(a, r.Ref()) || strings.EqualFold(a, r.ID) {
+				found = append(found, r)
+			}
+		}
+		switch len(found) {
+		case 0:
+			return nil, invalidf("%s: no such Azure resource recorded (mlflow azureml resources lists them)", a)
+		case 1:
+			out = append(out, found[0])
+		default:
+			return nil, invalidf("%s: %d recorded resources in different workspaces have that name: give the ARM id", a, len(found))
+		}
+	}
+	return out, nil
+}
+
+// confirm lists what will be deleted and asks on stdin; only y or yes goes on.
+func (c *cli) confirm(rs []azureml.Resource) bool {
+	for _, r := range rs {
+		fmt.Fprintf(c.stderr, "  %s (%s)\n", r.Ref(), r.ID)
+	}
+	fmt.Fprintf(c.stderr, "delete %s from Azure? [y/N] ", plural(len(rs), "resource"))
+	line, _ := bufio.NewReader(c.stdin).ReadString('\n')
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "y", "yes":
+		return true
+	}
+	return false
+}
+
+// wsName is a workspace's name from its ARM id.
+func wsName(id string) string {
+	return id[strings.LastIndex(id, "/")+1:]
 }

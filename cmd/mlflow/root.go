@@ -44,6 +44,7 @@ func commands() []*command {
 		cmdServer(),
 		cmdUI(),
 		cmdEndpoint(),
+		cmdAzureML(),
 		cmdPipeline(),
 		cmdBench(),
 		cmdSchema(),

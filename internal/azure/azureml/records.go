@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -151,4 +152,119 @@ func DeleteEndpoint(ctx context.Context, s *store.Store, r *Resource, newDoer fu
 	del := *r
 	del.Time, del.Deleted = time.Now().UTC(), true
 	return ws, appendRecord(s, del)
+}
+
+// Live is what the records say still exists on Azure: for each ARM id its latest record,
+// unless mlflow deleted it since, oldest first.
+func Live(s *store.Store) ([]Resource, error) {
+	rs, err := Resources(s)
+	if err != nil {
+		return nil, err
+	}
+	latest := map[string]int{}
+	for i, r := range rs {
+		latest[strings.ToLower(r.ID)] = i
+	}
+	var out []Resource
+	for i, r := range rs {
+		if latest[strings.ToLower(r.ID)] == i && !r.Deleted {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// Ref is how the CLI names a recorded resource: TYPE/NAME.
+func (r Resource) Ref() string { return r.Type + "/" + r.Name }
+
+// deleteOrder is the order in which --all deletes, by type: what refers to others first
+// (a schedule and a batch deployment name a component; a deployment a model), so that
+// Azure refuses nothing for being in use.
+var deleteOrder = map[string]int{
+	"schedules": 0, "onlineEndpoints/deployments": 1, "onlineEndpoints": 2,
+	"batchEndpoints/deployments": 3, "batchEndpoints": 4, "jobs": 5,
+	"components": 6, "models": 7, "data": 8, "blobs": 9,
+}
+
+// SortForDelete orders rs as a deletion of all of them must go: by deleteOrder, the most
+// recent first within a type (a pipeline component before the command components it
+// names).
+func SortForDelete(rs []Resource) {
+	sort.SliceStable(rs, func(i, j int) bool {
+		a, b := deleteOrder[rs[i].Type], deleteOrder[rs[j].Type]
+		if a != b {
+			return a < b
+		}
+		return rs[i].Time.After(rs[j].Time)
+	})
+}
+
+// lroDelete are the types whose DELETE is a long-running operation (ARM's 202 and a
+// Location to poll); versions of data, models and components are deleted at once.
+var lroDelete = map[string]bool{
+	"schedules": true, "onlineEndpoints": true, "onlineEndpoints/deployments": true,
+	"batchEndpoints": true, "batchEndpoints/deployments": true, "jobs": true,
+}
+
+// Delete deletes a recorded resource on Azure, waits for a long-running deletion to end,
+// and records it deleted, with what went with it (an endpoint's deployments). One that is
+// already gone is recorded deleted too. newDoer makes the client for its workspace.
+func Delete(ctx context.Context, s *store.Store, r Resource, newDoer func(azure.Workspace) (azure.Doer, error)) error {
+	ws, err := workspaceOf(&r)
+	if err != nil {
+		return err
+	}
+	prefix := strings.ToLower(r.Workspace) + "/"
+	if r.Type != "blobs" && !strings.HasPrefix(strings.ToLower(r.ID), prefix) {
+		return fmt.Errorf("%s: recorded id %s is not in workspace %s", r.Ref(), r.ID, r.Workspace)
+	}
+	d, err := newDoer(ws)
+	if err != nil {
+		return err
+	}
+	if r.Type == "blobs" {
+		err = deleteBlob(ctx, d, ws, r)
+	} else {
+		req := azure.Request{Step: r.Step, Method: "DELETE", URL: ws.URL(r.ID[len(prefix):]), LRO: lroDelete[r.Type]}
+		err = d.Do(ctx, req, nil)
+	}
+	if err != nil && !notFound(err) {
+		return fmt.Errorf("%s: %w", r.Ref(), err)
+	}
+	live, err := Live(s)
+	if err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	for _, o := range live {
+		if strings.EqualFold(o.ID, r.ID) || strings.HasPrefix(strings.ToLower(o.ID), strings.ToLower(r.ID)+"/") {
+			o.Time, o.Deleted = now, true
+			if err := appendRecord(s, o); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// deleteBlob deletes a blob a dataset step uploaded to the workspace's default datastore,
+// signed with the datastore's secrets as the upload was.
+func deleteBlob(ctx context.Context, d azure.Doer, ws azure.Workspace, r Resource) error {
+	ds, err := azure.DefaultDatastore(ctx, d, r.Step, ws)
+	if err != nil {
+		return err
+	}
+	url := ds.BlobURL(r.Name)
+	if !strings.EqualFold(url, r.ID) {
+		return fmt.Errorf("the blob is at %s, not in the workspace's default datastore (%s) now: delete it with Azure Storage's tools", r.ID, ds.Name)
+	}
+	secrets, err := azure.ListSecrets(ctx, d, r.Step, ws, ds.Name)
+	if err != nil {
+		return err
+	}
+	req, err := azure.SignBlob(azure.Request{Step: r.Step, Method: "DELETE", URL: url, Header: map[string]string{"x-ms-version": azure.BlobAPIVersion}}, ds, secrets, time.Now())
+	if err != nil {
+		return err
+	}
+	return d.Do(ctx, req, nil)
 }

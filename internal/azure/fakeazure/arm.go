@@ -194,6 +194,18 @@ func (s *Server) arm(w http.ResponseWriter, r *http.Request, body []byte) {
 		route("DELETE", "batchEndpoints", "*"), route("DELETE", "batchEndpoints", "*", "deployments", "*"),
 		route("DELETE", "schedules", "*"), route("DELETE", "jobs", "*"):
 		s.delete(w, sub)
+	case route("DELETE", "data", "*", "versions", "*"), route("DELETE", "models", "*", "versions", "*"),
+		route("DELETE", "components", "*", "versions", "*"):
+		// Versions are deleted at once: 200, or 204 when there was none.
+		s.mu.Lock()
+		_, ok := s.res[s.key(sub)]
+		delete(s.res, s.key(sub))
+		s.mu.Unlock()
+		if !ok {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
 	case m == http.MethodGet && len(seg)%2 == 0:
 		s.get(w, sub)
 	case m == http.MethodGet:

@@ -220,8 +220,8 @@ const sasToken = "sv=2021-08-06&ss=b&srt=co&sp=rwc&se=2099-01-01T00:00:00Z&sig=Z
 func (s *Server) blob(w http.ResponseWriter, r *http.Request, host string, body []byte) {
 	account := strings.TrimSuffix(host, ".blob.core.windows.net")
 	path := strings.TrimPrefix(r.URL.Path, "/")
-	if r.Method != http.MethodPut && r.Method != http.MethodGet {
-		storageError(w, http.StatusMethodNotAllowed, "UnsupportedHttpVerb", "the fake takes PUT Blob and GET Blob only")
+	if r.Method != http.MethodPut && r.Method != http.MethodGet && r.Method != http.MethodDelete {
+		storageError(w, http.StatusMethodNotAllowed, "UnsupportedHttpVerb", "the fake takes PUT, GET and DELETE Blob only")
 		return
 	}
 	if account != StorageAccount || !strings.HasPrefix(path, Container+"/") {
@@ -263,6 +263,15 @@ func (s *Server) blob(w http.ResponseWriter, r *http.Request, host string, body 
 	name := strings.TrimPrefix(path, Container+"/")
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if r.Method == http.MethodDelete {
+		if _, ok := s.blobs[name]; !ok {
+			storageError(w, http.StatusNotFound, "BlobNotFound", "The specified blob does not exist.")
+			return
+		}
+		delete(s.blobs, name)
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
 	if r.Method == http.MethodGet {
 		b, ok := s.blobs[name]
 		if !ok {
