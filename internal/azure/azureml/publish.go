@@ -53,9 +53,15 @@ func desiredPublish(c *call) (*published, error) {
 	if len(cfg.Params) > 0 {
 		// Where the published params are written in the file: the settings that follow
 		// them at trigger time are bound to the pipeline's inputs.
+		// The file is loaded again with the run's values (a param without a default
+		// needs one); only scalars can be given as -p values, and only their places
+		// matter here.
 		given := map[string]string{}
 		for k, v := range wf.Params {
-			given[k] = fmt.Sprint(v)
+			switch v.(type) {
+			case string, bool, int, int64, float64:
+				given[k] = fmt.Sprint(v)
+			}
 		}
 		if uses, err = load.ParamUses(wf.File, load.Options{Params: given, Target: "azureml"}); err != nil {
 			return nil, fmt.Errorf("params: %w", err)

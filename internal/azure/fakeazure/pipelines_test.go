@@ -1,6 +1,7 @@
 package fakeazure
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -158,4 +159,70 @@ func get(t *testing.T, c *http.Client, tok, u string) string {
 		}
 	}
 	return sb.String()
+}
+
+// Before a triggered pipeline job runs, its bindings are resolved as the runner would:
+// a param reaches the command from the job's inputs, or from the component's default;
+// a command input that nothing gives is the job's failure, named.
+func TestPipelineJobBindingsResolve(t *testing.T) {
+	s, err := New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c := s.Client()
+	tok := armToken(t, c)
+	comp := func(name, spec string) {
+		t.Helper()
+		if r, b := put(t, c, tok, armURL(workspacePath+"/components/"+name+"/versions/1"), `{"properties": {"componentSpec": `+spec+`}}`); r.StatusCode != 201 {
+			t.Fatalf("component %s: %s %s", name, r.Status, b)
+		}
+	}
+	comp("report", `{"type": "command", "command": "python r.py '${{inputs.depth}}'", "environment": "azureml:e:1", "inputs": {"depth": {"type": "string"}}}`)
+	comp("p", `{"type": "pipeline", "inputs": {"depth": {"type": "string", "default": "4"}}, "jobs": {"report": {"type": "command", "componentId": "`+
+		workspacePath+`/components/report/versions/1", "inputs": {"depth": {"job_input_type": "literal", "value": "${{parent.inputs.depth}}"}}}}}`)
+	job := func(inputs string) map[string]any {
+		return map[string]any{"jobType": "Pipeline", "inputs": decode(t, inputs), "jobs": decode(t, `{"pipeline": {"type": "pipeline", "componentId": "`+
+			workspacePath+`/components/p/versions/1", "inputs": {"depth": {"job_input_type": "literal", "value": "${{parent.inputs.depth}}"}}}}`)}
+	}
+	s.mu.Lock()
+	given, errs1 := s.resolvePipelineJob(job(`{"depth": {"jobInputType": "literal", "value": "9"}}`))
+	dflt, errs2 := s.resolvePipelineJob(job(`{}`))
+	s.mu.Unlock()
+	if cmd := given["pipeline/report"].(map[string]any)["command"]; len(errs1) > 0 || cmd != "python r.py '9'" {
+		t.Errorf("with depth 9: %v %v", cmd, errs1)
+	}
+	// The job gives no depth: the pipeline node binds one that is not there.
+	if len(errs2) != 1 || !strings.Contains(errs2[0], "pipeline.inputs.depth: ${{parent.inputs.depth}} has no value in this job") || dflt == nil {
+		t.Errorf("without depth: %v", errs2)
+	}
+
+	// A node that leaves the input unbound gets the component's default.
+	s.mu.Lock()
+	nodes, errs := s.resolvePipelineJob(map[string]any{"jobType": "Pipeline", "jobs": decode(t, `{"pipeline": {"type": "pipeline", "componentId": "`+
+		workspacePath+`/components/p/versions/1"}}`)})
+	s.mu.Unlock()
+	if cmd := nodes["pipeline/report"].(map[string]any)["command"]; len(errs) > 0 || cmd != "python r.py '4'" {
+		t.Errorf("default depth: %v %v", cmd, errs)
+	}
+	// A command that reads an optional input left without a value is named (Azure wants
+	// such a read inside $[[ ]]).
+	comp("opt", `{"type": "command", "command": "python r.py ${{inputs.depth}}", "environment": "azureml:e:1", "inputs": {"depth": {"type": "string", "optional": true}}}`)
+	comp("bare", `{"type": "pipeline", "jobs": {"report": {"type": "command", "componentId": "`+workspacePath+`/components/opt/versions/1"}}}`)
+	s.mu.Lock()
+	_, errs = s.resolvePipelineJob(map[string]any{"jobType": "Pipeline", "jobs": decode(t, `{"pipeline": {"type": "pipeline", "componentId": "`+
+		workspacePath+`/components/bare/versions/1"}}`)})
+	s.mu.Unlock()
+	if len(errs) != 1 || !strings.Contains(errs[0], "pipeline/report: the command reads ${{inputs.depth}}, which has no value") {
+		t.Errorf("unbound command input: %v", errs)
+	}
+}
+
+func decode(t *testing.T, s string) map[string]any {
+	t.Helper()
+	var v map[string]any
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
