@@ -74,6 +74,13 @@ func (l *loader) checkAzureML(wf *schema.Workflow, infos map[string]*stepInfo) {
 			l.errorf(pos, path, "not available on target azureml: %s", lo.why)
 		}
 		switch st.Kind {
+		case "deploy":
+			if m, ok := st.Config["model"].(string); ok {
+				if _, _, ok := pipecheck.ModelRef(m); !ok {
+					pos, path := at("model")
+					l.errorf(pos, path, "model %q: %s", m, pipecheck.ModelRefHelp)
+				}
+			}
 		case "exec":
 			if env, _ := st.Config["environment"].(string); env == "" {
 				pos, path := at()

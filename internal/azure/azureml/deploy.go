@@ -7,6 +7,7 @@ import (
 
 	"github.com/mlflow-go/mlflow/engine"
 	"github.com/mlflow-go/mlflow/internal/artifact"
+	"github.com/mlflow-go/mlflow/internal/azure/azureml/pipecheck"
 	"github.com/mlflow-go/mlflow/steps/deploy"
 )
 
@@ -43,9 +44,8 @@ func (c *call) modelID(ref artifact.ModelRef) (id, shown string, err error) {
 		name, version = m.Name, fmt.Sprint(m.Version)
 	} else {
 		var ok bool
-		name, version, ok = strings.Cut(ref.Ref, ":")
-		if !ok || version == "" || strings.ContainsAny(ref.Ref, "/\\") {
-			return "", "", fmt.Errorf("model %q: on target azureml, name a model registered on Azure as NAME:VERSION, or an automl step's model output", ref.Ref)
+		if name, version, ok = pipecheck.ModelRef(ref.Ref); !ok {
+			return "", "", fmt.Errorf("model %q: %s", ref.Ref, pipecheck.ModelRefHelp)
 		}
 	}
 	return c.id("models/" + seg(name) + "/versions/" + seg(version)), name + ":" + version, nil

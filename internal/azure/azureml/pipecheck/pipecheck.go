@@ -56,6 +56,20 @@ var unbindable = map[string]string{
 	"exec":     "only the arguments of an exec step's command take pipeline inputs",
 }
 
+// ModelRef splits a deploy step's model written as text: on Azure it must name a model
+// registered there as NAME:VERSION (a local model file or an unversioned name means
+// nothing to Azure). ok is false for anything else.
+func ModelRef(s string) (name, version string, ok bool) {
+	name, version, ok = strings.Cut(s, ":")
+	if !ok || name == "" || version == "" || strings.ContainsAny(s, "/\\") {
+		return "", "", false
+	}
+	return name, version, true
+}
+
+// ModelRefHelp says what ModelRef takes.
+const ModelRefHelp = "on target azureml, name a model registered on Azure as NAME:VERSION, or an automl step's model output"
+
 // Kinds are the step kinds Azure's pipeline runner can hold, as inputs or nodes.
 var Kinds = map[string]bool{"dataset": true, "automl": true, "evaluate": true, "exec": true}
 
