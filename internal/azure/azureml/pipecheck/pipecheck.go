@@ -1,8 +1,8 @@
-// Package pipecheck holds the rules a pipeline published on Azure Machine Learning must
-// keep, over the loaded workflow only, so that `mlflow validate` (schema/load) and the
-// publish step itself (internal/azure/azureml) refuse the same things with the same
-// words: validation reports them with the field's position, the step before it sends
-// anything.
+// Package pipecheck holds the rules target azureml applies to the loaded workflow alone
+// (what a published pipeline can hold, how a deploy step names an Azure model), so that
+// `mlflow validate` (schema/load) and the steps themselves (internal/azure/azureml)
+// refuse the same things with the same words: validation reports them with the field's
+// position, a step before it sends anything. It imports neither, so both can use it.
 package pipecheck
 
 import (
