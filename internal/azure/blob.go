@@ -261,6 +261,10 @@ func stringToSign(account, method, rawURL string, header map[string]string, cont
 func escapePath(p string) string {
 	parts := strings.Split(strings.TrimPrefix(p, "/"), "/")
 	for i, s := range parts {
+		// A dry run's placeholder stays readable: it is printed, never sent.
+		if strings.HasPrefix(s, "${{") && strings.HasSuffix(s, "}}") {
+			continue
+		}
 		parts[i] = url.PathEscape(s)
 	}
 	return strings.Join(parts, "/")

@@ -36,3 +36,16 @@ func TestBlobRequestWithSASCarriesNoAuthorization(t *testing.T) {
 		t.Fatal("a key that is not base64 was taken")
 	}
 }
+
+func TestBlobURLEscapesSegmentsButNotPlaceholders(t *testing.T) {
+	ds := Datastore{AccountName: "acct", ContainerName: "box"}
+	for path, want := range map[string]string{
+		"runs/a b/metrics.json":          "https://acct.blob.core.windows.net/box/runs/a%20b/metrics.json",
+		"runs/${{ run }}/metrics.json":   "https://acct.blob.core.windows.net/box/runs/${{ run }}/metrics.json",
+		"/runs/x%y/${{ run }} /out.json": "https://acct.blob.core.windows.net/box/runs/x%25y/$%7B%7B%20run%20%7D%7D%20/out.json",
+	} {
+		if got := ds.BlobURL(path); got != want {
+			t.Errorf("BlobURL(%q) = %q, want %q", path, got, want)
+		}
+	}
+}
