@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -59,6 +60,14 @@ func newRecorder(t *testing.T, status int) *recorder {
 	return rec
 }
 
+// sent is what the server was sent so far. The lock orders the reads after the handler's
+// writes: a client that has its answer does not make them visible to the race detector.
+func (rec *recorder) sent() (auth, bodies []string) {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return slices.Clone(rec.auth), slices.Clone(rec.bodies)
+}
+
 // An endpoint output is loaded with its key; the report and its picture
 // are kept in the run's folder.
 func TestEndpointOutputSendsItsKey(t *testing.T) {
@@ -78,12 +87,13 @@ func TestEndpointOutputSendsItsKey(t *testing.T) {
 	if rep.Requests != 4 || rep.Successes != 4 || rep.Status["200"] != 4 {
 		t.Errorf("report %+v", rep)
 	}
-	for i, a := range rec.auth {
+	auth, bodies := rec.sent()
+	for i, a := range auth {
 		if a != "Bearer "+keys.Primary {
 			t.Errorf("request %d: Authorization %q, want the endpoint's primary key", i, a)
 		}
-		if rec.bodies[i] != `{"data":[{"age":29}]}` {
-			t.Errorf("request %d: body %s", i, rec.bodies[i])
+		if bodies[i] != `{"data":[{"age":29}]}` {
+			t.Errorf("request %d: body %s", i, bodies[i])
 		}
 	}
 	b, err := os.ReadFile(rep.Path)
@@ -116,8 +126,8 @@ func TestPayloadForms(t *testing.T) {
 		if _, err := New().Run(context.Background(), req); err != nil {
 			t.Fatalf("%v: %v", tc.payload, err)
 		}
-		if len(rec.bodies) != 1 || rec.bodies[0] != tc.want {
-			t.Errorf("payload %v sent %q, want %q", tc.payload, rec.bodies, tc.want)
+		if _, bodies := rec.sent(); len(bodies) != 1 || bodies[0] != tc.want {
+			t.Errorf("payload %v sent %q, want %q", tc.payload, bodies, tc.want)
 		}
 	}
 	rec := newRecorder(t, 200)
