@@ -58,7 +58,7 @@ func (s *search) refit(ctx context.Context, mems []member) []foldModel {
 	begin := time.Now()
 	for i, m := range mems {
 		g.Go(func() error {
-			out[i], errs[i] = s.refitOne(rctx, m.t, all, workers)
+			out[i], errs[i] = s.refitOne(rctx, m.t, all, workers, false)
 			return nil
 		})
 	}
@@ -77,7 +77,9 @@ func (s *search) refit(ctx context.Context, mems []member) []foldModel {
 
 var errRefitDeadline = errors.New("the budget ran out")
 
-func (s *search) refitOne(ctx context.Context, t *trial, all []int32, workers int) (foldModel, error) {
+// refitOne fits t once on rows: of the search's problem, or with whole of every row of a
+// sampled search (a tree member; a linear one always reads the sample).
+func (s *search) refitOne(ctx context.Context, t *trial, all []int32, workers int, whole bool) (foldModel, error) {
 	k := s.p.k()
 	seed := rng(s.cfg.Seed, streamRefit, t.id, 0).Uint64()
 	if t.spec.algo == AlgoLinear {
@@ -105,7 +107,7 @@ func (s *search) refitOne(ctx context.Context, t *trial, all []int32, workers in
 	}
 	d, y := (*gbdt.Dataset)(nil), s.p.y
 	var err error
-	if s.refitWhole {
+	if whole {
 		d, err = s.fullDataset(t.spec.bins)
 		y = s.whole.y
 	} else {

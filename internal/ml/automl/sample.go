@@ -160,8 +160,10 @@ func (s *search) settleRefit(ctx context.Context, t *trial) context.Context {
 }
 
 // refitSampled refits a sampled search's members one after another, each with every worker,
-// in refitPlan's order until end; a member left out, or whose refit fails or overruns, keeps
-// its fold models (fit on the sample), and the log says which.
+// in refitPlan's order until end. A member left out, or whose refit fails or overruns, is
+// refit on the sample instead when its estimate fits the time left (one model rather than
+// its k fold models: k times cheaper to serve), else it keeps its fold models; the log says
+// which. s.refitOnWhole records the members refit on every row.
 func (s *search) refitSampled(ctx context.Context, mems []member, end time.Time) []foldModel {
 	out := make([]foldModel, len(mems))
 	plan, est := s.refitPlan(mems, time.Until(end))
@@ -180,17 +182,19 @@ func (s *search) refitSampled(ctx context.Context, mems []member, end time.Time)
 	all, sample := allRows32(n), allRows32(len(s.p.y))
 	begin := time.Now()
 	done := 0
+	s.refitOnWhole = map[int]bool{}
 	for j, i := range plan {
 		m := mems[i]
-		rows := all
-		if m.t.spec.algo == AlgoLinear {
+		rows, whole := all, m.t.spec.algo != AlgoLinear
+		if !whole {
 			rows = sample
 		}
-		fm, err := s.refitOne(ctx, m.t, rows, s.cfg.Parallel)
+		fm, err := s.refitOne(ctx, m.t, rows, s.cfg.Parallel, whole)
 		if err != nil {
-			s.log("refit of trial %d (%s) not used: %v; it keeps its fold models, fit on the sample", m.t.id, m.t.spec.algo, err)
+			s.log("refit of trial %d (%s) on all rows not used: %v", m.t.id, m.t.spec.algo, err)
 		} else {
 			out[i] = fm
+			s.refitOnWhole[m.t.id] = whole
 			done++
 		}
 		if bins := m.t.spec.bins; j == len(plan)-1 || mems[plan[j+1]].t.spec.bins != bins {
@@ -200,6 +204,23 @@ func (s *search) refitSampled(ctx context.Context, mems []member, end time.Time)
 		}
 	}
 	s.log("refit %d of %d members on all %d rows in %.1fs (the search ran on a sample of %d)", done, len(mems), n, time.Since(begin).Seconds(), len(s.p.y))
+	for i, m := range mems {
+		if out[i] != nil || ctx.Err() != nil {
+			continue
+		}
+		est := s.refitSeconds(m.t) * float64(len(s.p.y)) / float64(n)
+		if left := time.Until(end).Seconds(); est > left {
+			s.log("trial %d (%s) keeps its fold models, fit on the sample: a refit on the sample would take about %.0fs, %.0fs left", m.t.id, m.t.spec.algo, est, left)
+			continue
+		}
+		fm, err := s.refitOne(ctx, m.t, sample, s.cfg.Parallel, false)
+		if err != nil {
+			s.log("trial %d (%s) keeps its fold models, fit on the sample: its refit on the sample not used: %v", m.t.id, m.t.spec.algo, err)
+			continue
+		}
+		out[i] = fm
+		s.log("refit trial %d (%s) on the sample's %d rows instead", m.t.id, m.t.spec.algo, len(s.p.y))
+	}
 	return out
 }
 
@@ -217,7 +238,7 @@ func (s *search) noteSample(a *model.Artifact, mems []member, refits []foldModel
 	var whole, sample []string
 	for i, m := range mems {
 		id := strconv.Itoa(m.t.id)
-		if refits[i] != nil && s.refitWhole && m.t.spec.algo != AlgoLinear {
+		if refits[i] != nil && s.refitOnWhole[m.t.id] {
 			whole = append(whole, id)
 		} else {
 			sample = append(sample, id)

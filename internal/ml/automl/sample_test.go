@@ -147,3 +147,36 @@ func TestSettleRefit(t *testing.T) {
 		}
 	}
 }
+
+// A member whose refit on all rows would not fit in the time left is refit on the sample
+// instead: one model to serve rather than its fold models.
+func TestSubsampleRefitFallsBackToSample(t *testing.T) {
+	smallSample(t, 600)
+	cfg := quick(model.Classification)
+	cfg.Budget, cfg.Refit = 30*time.Second, true
+	var log strings.Builder
+	cfg.Logf = func(format string, args ...any) { fmt.Fprintf(&log, format+"\n", args...) }
+	// The trials look slow: a refit on all 3,000 rows estimated at about a minute, one on the
+	// sample's 600 at about 12 s (refitSeconds: seconds × 2/30 folds × rows/540 ÷ 2 workers).
+	testHookSearched = func(s *search) {
+		for _, tr := range s.trials {
+			tr.seconds = 324
+		}
+	}
+	t.Cleanup(func() { testHookSearched = nil })
+	res, err := Train(context.Background(), frame(3000, 2, 5), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "on the sample's") {
+		t.Errorf("no member was refit on the sample:\n%s", log.String())
+	}
+	for _, m := range res.Model.A.Members {
+		if !m.Refit {
+			t.Errorf("trial %d ships its fold models, want a refit on the sample", m.Trial)
+		}
+	}
+	if !hasWarning(res, "no member was refit on all rows") {
+		t.Errorf("the warnings do not say the model was fit on the sample: %q", res.Warnings)
+	}
+}

@@ -121,7 +121,9 @@ type search struct {
 	// context without the sample's longer refit reserve, which settleRefit may return to.
 	refitWhole bool
 	outer      context.Context
-	log        func(format string, args ...any)
+	// refitOnWhole marks, by trial id, the members refitSampled refit on every row.
+	refitOnWhole map[int]bool
+	log          func(format string, args ...any)
 	// keptLogged is the candidate count last logged as cut by Config.Memory.
 	keptLogged int
 }
