@@ -170,7 +170,7 @@ func (s *search) refitSampled(ctx context.Context, mems []member, end time.Time)
 	n := len(s.whole.y)
 	for i, m := range mems {
 		if !slices.Contains(plan, i) {
-			s.log("refit of trial %d (%s) skipped: estimated %.0fs on all %d rows, %.0fs left; it keeps its fold models, fit on the sample",
+			s.log("refit of trial %d (%s) on all rows skipped: estimated %.0fs on all %d rows, %.0fs left",
 				m.t.id, m.t.spec.algo, est[i], n, time.Until(end).Seconds())
 		}
 	}
