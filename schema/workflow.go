@@ -2,6 +2,7 @@ package schema
 
 import (
 	"fmt"
+	"sort"
 	"time"
 )
 
@@ -119,4 +120,38 @@ func (l ErrorList) Error() string {
 		b = append(b, e.Error()...)
 	}
 	return string(b)
+}
+
+// Closure is steps with every step they need, directly or not, sorted: what a published
+// pipeline holds.
+func (wf *Workflow) Closure(steps []string) ([]string, error) {
+	seen := map[string]bool{}
+	var visit func(n string) error
+	visit = func(n string) error {
+		if seen[n] {
+			return nil
+		}
+		st := wf.Steps[n]
+		if st == nil {
+			return fmt.Errorf("no step named %q", n)
+		}
+		seen[n] = true
+		for _, d := range st.Needs {
+			if err := visit(d); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for _, n := range steps {
+		if err := visit(n); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for n := range seen {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out, nil
 }

@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -471,39 +470,6 @@ func subWorkflow(wf *schema.Workflow, steps []string) (*schema.Workflow, error) 
 		}
 	}
 	return &sub, nil
-}
-
-// Closure is steps with every step they need, directly or not, sorted.
-func Closure(wf *schema.Workflow, steps []string) ([]string, error) {
-	seen := map[string]bool{}
-	var visit func(n string) error
-	visit = func(n string) error {
-		if seen[n] {
-			return nil
-		}
-		st := wf.Steps[n]
-		if st == nil {
-			return fmt.Errorf("no step named %q", n)
-		}
-		seen[n] = true
-		for _, d := range st.Needs {
-			if err := visit(d); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	for _, n := range steps {
-		if err := visit(n); err != nil {
-			return nil, err
-		}
-	}
-	out := make([]string, 0, len(seen))
-	for n := range seen {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out, nil
 }
 
 // confine fails when a string a param changed (compared with the defaults) could name a

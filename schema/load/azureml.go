@@ -122,7 +122,7 @@ func (l *loader) checkAzurePipeline(wf *schema.Workflow, pub *schema.Step) {
 		}
 		return out
 	}
-	steps, err := pipecheck.Closure(wf, strs(pub.Config["steps"]))
+	steps, err := wf.Closure(strs(pub.Config["steps"]))
 	if err != nil {
 		return // the graph check has said which step is missing
 	}
@@ -235,18 +235,7 @@ func ParamUses(path string, opts Options) ([]pipecheck.ParamUse, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := theSchema()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	l := &loader{s: s, file: path, target: opts.Target}
-	wf, err := l.load(src, opts)
-	switch {
-	case err != nil:
-		return nil, err
-	case len(l.errs) > 0:
-		return nil, sorted(l.errs)
-	case wf == nil:
-		return nil, &schema.Error{Pos: schema.Pos{File: path}, Msg: "invalid workflow"}
-	}
-	return l.paramUses(wf), nil
+	var uses []pipecheck.ParamUse
+	err = withLoaded(path, src, opts, func(l *loader, wf *schema.Workflow) { uses = l.paramUses(wf) })
+	return uses, err
 }

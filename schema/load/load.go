@@ -56,6 +56,15 @@ func File(path string, opts Options) (*schema.Workflow, error) {
 // Bytes is File on a file's content; path names it in positions and
 // decides its format by extension.
 func Bytes(path string, src []byte, opts Options) (*schema.Workflow, error) {
+	var wf *schema.Workflow
+	err := withLoaded(path, src, opts, func(_ *loader, w *schema.Workflow) { wf = w })
+	return wf, err
+}
+
+// withLoaded loads src and, when it is a valid workflow, hands it and its loader to use
+// while the schema's lock is still held: the loader's CUE values are not safe for
+// concurrent use.
+func withLoaded(path string, src []byte, opts Options, use func(*loader, *schema.Workflow)) error {
 	s := theSchema()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -63,13 +72,14 @@ func Bytes(path string, src []byte, opts Options) (*schema.Workflow, error) {
 	wf, err := l.load(src, opts)
 	switch {
 	case err != nil:
-		return nil, err
+		return err
 	case len(l.errs) > 0:
-		return nil, sorted(l.errs)
+		return sorted(l.errs)
 	case wf == nil:
-		return nil, &schema.Error{Pos: schema.Pos{File: path}, Msg: "invalid workflow"}
+		return &schema.Error{Pos: schema.Pos{File: path}, Msg: "invalid workflow"}
 	}
-	return wf, nil
+	use(l, wf)
+	return nil
 }
 
 type loader struct {

@@ -97,7 +97,7 @@ func (st *Step) desired(ctx context.Context, req *engine.Request) (*plan, error)
 	if len(c.Steps) == 0 {
 		return nil, errors.New("steps: name at least one step to publish")
 	}
-	steps, err := pipelines.Closure(wf, c.Steps)
+	steps, err := wf.Closure(c.Steps)
 	if err != nil {
 		return nil, fmt.Errorf("steps: %w", err)
 	}

@@ -45,7 +45,7 @@ func desiredPublish(c *call) (*published, error) {
 	if wf == nil {
 		return nil, errors.New("publish needs the workflow")
 	}
-	steps, err := pipecheck.Closure(wf, cfg.Steps)
+	steps, err := wf.Closure(cfg.Steps)
 	if err != nil {
 		return nil, fmt.Errorf("steps: %w", err)
 	}

@@ -57,11 +57,8 @@ func rng(seed uint64, purpose, a, b int) *rand.Rand {
 	return rand.New(rand.NewPCG(seed^0x9e3779b97f4a7c15*uint64(purpose), uint64(a)<<32|uint64(uint32(b))))
 }
 
-// makeFolds builds the splits from (seed, row order, strata) only. The number of folds is
-// lowered to the smallest stratum with at least 2 rows when that is smaller (a class of 3 rows
-// cannot appear in 5 validation parts); it is never below 2.
-func makeFolds(strata []int, v Validation, seed uint64) ([]fold, Validation) {
-	n := len(strata)
+// byStratum is the rows of each stratum, in row order, and the strata, sorted.
+func byStratum(strata []int) (map[int][]int32, []int) {
 	groups := map[int][]int32{}
 	var keys []int
 	for i, s := range strata {
@@ -71,6 +68,15 @@ func makeFolds(strata []int, v Validation, seed uint64) ([]fold, Validation) {
 		groups[s] = append(groups[s], int32(i))
 	}
 	slices.Sort(keys)
+	return groups, keys
+}
+
+// makeFolds builds the splits from (seed, row order, strata) only. The number of folds is
+// lowered to the smallest stratum with at least 2 rows when that is smaller (a class of 3 rows
+// cannot appear in 5 validation parts); it is never below 2.
+func makeFolds(strata []int, v Validation, seed uint64) ([]fold, Validation) {
+	n := len(strata)
+	groups, keys := byStratum(strata)
 	if v.Holdout > 0 {
 		valid := pick(groups, keys, v.Holdout, rng(seed, streamFolds, 0, 0))
 		train := complement(n, valid)

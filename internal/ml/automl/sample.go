@@ -53,15 +53,7 @@ func searchRows(budget time.Duration, features int) int {
 // stratifiedSample draws about m of the rows, the same share of each stratum, from the seed
 // alone; sorted, so the sample keeps the data's row order.
 func stratifiedSample(strata []int, m int, seed uint64) []int32 {
-	groups := map[int][]int32{}
-	var keys []int
-	for i, s := range strata {
-		if _, ok := groups[s]; !ok {
-			keys = append(keys, s)
-		}
-		groups[s] = append(groups[s], int32(i))
-	}
-	slices.Sort(keys)
+	groups, keys := byStratum(strata)
 	return pick(groups, keys, float64(m)/float64(len(strata)), rng(seed, streamSample, 0, 0))
 }
 

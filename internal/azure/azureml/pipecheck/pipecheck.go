@@ -91,39 +91,6 @@ func NodeName(s string) string {
 	return out
 }
 
-// Closure is steps with everything they need, sorted: what the pipeline holds.
-func Closure(wf *schema.Workflow, steps []string) ([]string, error) {
-	seen := map[string]bool{}
-	var visit func(n string) error
-	visit = func(n string) error {
-		if seen[n] {
-			return nil
-		}
-		st := wf.Steps[n]
-		if st == nil {
-			return fmt.Errorf("no step named %q", n)
-		}
-		seen[n] = true
-		for _, d := range st.Needs {
-			if err := visit(d); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	for _, n := range steps {
-		if err := visit(n); err != nil {
-			return nil, err
-		}
-	}
-	out := make([]string, 0, len(seen))
-	for n := range seen {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out, nil
-}
-
 // RefOf is the reference a config field holds, if it is exactly one.
 func RefOf(v any) (schema.Ref, bool) {
 	switch x := v.(type) {
