@@ -437,17 +437,26 @@ func (st *Studio) example(ctx context.Context, e *endpoints.Endpoint) []Field {
 	return out
 }
 
+// hasKeys answers the error itself when endpoint name is unknown or has no keys to show
+// or rotate (its auth is not key).
+func (st *Studio) hasKeys(w http.ResponseWriter, r *http.Request, name string) bool {
+	e, err := endpoints.Get(r.Context(), st.s, name)
+	if err != nil {
+		storeError(w, fmt.Sprintf("endpoint %q", name), err)
+		return false
+	}
+	if e.Auth != "key" {
+		jsonError(w, 409, "endpoint %s has auth %s: it has no key", name, e.Auth)
+		return false
+	}
+	return true
+}
+
 // apiEndpointKey reveals the endpoint's primary key: an explicit POST (CSRF-checked), so
 // the key never sits in a page that was only looked at.
 func (st *Studio) apiEndpointKey(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	e, err := endpoints.Get(r.Context(), st.s, name)
-	if err != nil {
-		storeError(w, fmt.Sprintf("endpoint %q", name), err)
-		return
-	}
-	if e.Auth != "key" {
-		jsonError(w, 409, "endpoint %s has auth %s: it has no key", name, e.Auth)
+	if !st.hasKeys(w, r, name) {
 		return
 	}
 	k, err := endpoints.ReadKeys(st.s, name)
@@ -485,13 +494,7 @@ func (st *Studio) apiEndpointRegenerate(w http.ResponseWriter, r *http.Request) 
 		jsonError(w, 400, "query parameter which=%q: want primary or secondary", which)
 		return
 	}
-	e, err := endpoints.Get(r.Context(), st.s, name)
-	if err != nil {
-		storeError(w, fmt.Sprintf("endpoint %q", name), err)
-		return
-	}
-	if e.Auth != "key" {
-		jsonError(w, 409, "endpoint %s has auth %s: it has no key", name, e.Auth)
+	if !st.hasKeys(w, r, name) {
 		return
 	}
 	if _, err := endpoints.Regenerate(st.s, name, which); err != nil {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mlflow-go/mlflow/engine"
+	"github.com/mlflow-go/mlflow/internal/endpoints"
 	"github.com/mlflow-go/mlflow/internal/studio"
 )
 
@@ -134,6 +135,23 @@ func TestCSRF(t *testing.T) {
 	}
 	if code, body := post(map[string]string{"X-CSRF-Token": csrf, "Origin": w.url}); code != 404 || !strings.Contains(body, `endpoint \"nosuch\" does not exist`) {
 		t.Errorf("POST with the CSRF token: %d %s, want 404 naming the endpoint", code, body)
+	}
+	// An endpoint without keys has none to reveal or rotate.
+	if err := endpoints.Put(context.Background(), w.s, &endpoints.Endpoint{Name: "open", Auth: "none", State: endpoints.Stopped}); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/ui/api/endpoints/open/key", "/ui/api/endpoints/open/regenerate?which=primary"} {
+		req, _ := http.NewRequest("POST", w.url+path, nil)
+		req.Header.Set("X-CSRF-Token", csrf)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 409 || !strings.Contains(string(b), "has auth none: it has no key") {
+			t.Errorf("POST %s on an endpoint without keys: %d %s, want 409 saying it has no key", path, resp.StatusCode, b)
+		}
 	}
 }
 
