@@ -22,43 +22,40 @@ type fixture struct {
 	srv  *fakeazure.Server
 	plan *engine.Plan
 	st   *store.Store
+	// newDoer is a client of the fake, for a test's own requests.
+	newDoer func() (azure.Doer, error)
 }
 
-// setup loads the bank-marketing example for target azureml against a fresh fake, with
-// the real client (azidentity's EnvironmentCredential getting its token from the fake).
+// setup loads the bank-marketing example for target azureml against a fresh fake.
 func setup(t *testing.T) *fixture {
 	t.Helper()
 	// The fake runs no command: it writes what the evaluate step's job would have
 	// written into the job's output folder.
-	srv, err := fakeazure.New(&fakeazure.Options{CommandOutputs: map[string][]byte{
-		"metrics.json": []byte(`{"accuracy": 0.91, "AUC_weighted": 0.93, "rows": 500}`)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		for _, p := range srv.Problems() {
-			t.Errorf("fakeazure: %s", p)
-		}
-		srv.Close()
-	})
+	return setupWith(t, &fakeazure.Options{CommandOutputs: map[string][]byte{
+		"metrics.json": []byte(`{"accuracy": 0.91, "AUC_weighted": 0.93, "rows": 500}`)}},
+		"../../../examples/bankmarketing/workflow.cue", map[string]string{"budget": "90s"})
+}
+
+// setupWith loads the workflow at path for target azureml against a fresh fake started
+// with opts, with the real client (azidentity's EnvironmentCredential getting its token
+// from the fake). A request body the spec refuses fails the test.
+func setupWith(t *testing.T, opts *fakeazure.Options, path string, params map[string]string) *fixture {
+	t.Helper()
+	srv := fakeazure.StartWith(t, opts)
 	for _, kv := range srv.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		if k == "AZURE_TENANT_ID" || k == "AZURE_CLIENT_ID" || k == "AZURE_CLIENT_SECRET" || k == "AZURE_AUTHORITY_HOST" {
+		if k, v, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "AZURE_") {
 			t.Setenv(k, v)
 		}
 	}
-	wf, err := load.File("../../../examples/bankmarketing/workflow.cue", load.Options{Target: "azureml", Params: map[string]string{"budget": "90s"}})
+	wf, err := load.File(path, load.Options{Target: "azureml", Params: params})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ws := srv.Workspace()
-	env := &azureml.Env{
-		Settings: azureml.Settings{Workspace: ws, Experiment: wf.Name},
-		Poll:     5 * time.Millisecond,
-		NewDoer: func() (azure.Doer, error) {
-			return azure.New(ws, &azure.Options{Transport: srv.Client(), PollFrequency: 5 * time.Millisecond})
-		},
+	newDoer := func() (azure.Doer, error) {
+		return azure.New(ws, &azure.Options{Transport: srv.Client(), PollFrequency: 5 * time.Millisecond})
 	}
+	env := &azureml.Env{Settings: azureml.Settings{Workspace: ws, Experiment: wf.Name}, Poll: 5 * time.Millisecond, NewDoer: newDoer}
 	p, err := engine.NewPlan(wf, engine.NewRegistry(azureml.Kinds(env)...))
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +65,33 @@ func setup(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	return &fixture{srv: srv, plan: p, st: st}
+	return &fixture{srv: srv, plan: p, st: st, newDoer: newDoer}
+}
+
+// writeWorkflow writes files (wf.cue and what it reads) into a temporary folder and
+// returns the workflow's path.
+func writeWorkflow(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return filepath.Join(dir, "wf.cue")
+}
+
+// mustRun runs the plan as run id and fails the test, with each step's state, if it fails.
+func (f *fixture) mustRun(t *testing.T, id string) *engine.RunRecord {
+	t.Helper()
+	rec, err := f.run(t, context.Background(), id, engine.Options{})
+	if err != nil {
+		for name, s := range rec.Steps {
+			t.Logf("%s: %s %s", name, s.State, s.Error)
+		}
+		t.Fatal(err)
+	}
+	return rec
 }
 
 func (f *fixture) run(t *testing.T, ctx context.Context, id string, opts engine.Options) (*engine.RunRecord, error) {
@@ -329,14 +352,6 @@ func TestDeploymentFailsProvisioning(t *testing.T) {
 // exec (a command job) and publish (component, batch endpoint, PipelineComponent
 // deployment, schedule) on the fake: every body passes the spec, the outputs are typed.
 func TestExecAndPublishOnFakeAzure(t *testing.T) {
-	srv := fakeazure.Start(t)
-	for _, kv := range srv.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "AZURE_") {
-			t.Setenv(k, v)
-		}
-	}
-	dir := t.TempDir()
 	src := `name: "nightly"
 params: {n: "3"}
 steps: {
@@ -345,34 +360,9 @@ steps: {
 	hourly: {kind: "publish", name: "hourly", steps: ["job"], schedule: {every: "2h"}}
 }
 `
-	if err := os.WriteFile(filepath.Join(dir, "wf.cue"), []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	wf, err := load.File(filepath.Join(dir, "wf.cue"), load.Options{Target: "azureml"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ws := srv.Workspace()
-	env := &azureml.Env{Settings: azureml.Settings{Workspace: ws, Experiment: wf.Name}, Poll: 5 * time.Millisecond,
-		NewDoer: func() (azure.Doer, error) {
-			return azure.New(ws, &azure.Options{Transport: srv.Client(), PollFrequency: 5 * time.Millisecond})
-		}}
-	p, err := engine.NewPlan(wf, engine.NewRegistry(azureml.Kinds(env)...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(filepath.Join(dir, ".mlflow"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	rec, err := engine.Run(context.Background(), p, st, engine.Options{RunID: "r1", Parallel: 2})
-	if err != nil {
-		for name, s := range rec.Steps {
-			t.Logf("%s: %s %s", name, s.State, s.Error)
-		}
-		t.Fatal(err)
-	}
+	f := setupWith(t, nil, writeWorkflow(t, map[string]string{"wf.cue": src}), nil)
+	srv := f.srv
+	rec := f.mustRun(t, "r1")
 	if code := rec.Steps["job"].Outputs["exit_code"]; code != 0.0 {
 		t.Errorf("exit_code %v", code)
 	}
@@ -397,9 +387,7 @@ steps: {
 	}
 	// Publishing again: the batch endpoint carries the same digest, nothing is changed.
 	n := len(srv.Requests())
-	if _, err := engine.Run(context.Background(), p, st, engine.Options{RunID: "r2", Parallel: 2}); err != nil {
-		t.Fatal(err)
-	}
+	f.mustRun(t, "r2")
 	for _, r := range srv.Requests()[n:] {
 		if r.Method == "PUT" {
 			t.Errorf("second publish changed %s", r.Path)

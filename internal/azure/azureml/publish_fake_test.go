@@ -6,43 +6,19 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/mlflow-go/mlflow/engine"
 	"github.com/mlflow-go/mlflow/internal/artifact"
 	"github.com/mlflow-go/mlflow/internal/azure"
-	"github.com/mlflow-go/mlflow/internal/azure/azureml"
 	"github.com/mlflow-go/mlflow/internal/azure/fakeazure"
-	"github.com/mlflow-go/mlflow/internal/store"
-	"github.com/mlflow-go/mlflow/schema/load"
 )
 
 // A pipeline published on the fake is accepted node by node (the fake refuses what
 // Azure's runner would not run), and once triggered, by its schedule or through its batch
 // endpoint, runs to Completed.
 func TestPublishedPipelineRunsWhenTriggered(t *testing.T) {
-	// The evaluate step's own job reads back what its command wrote.
-	srv, err := fakeazure.New(&fakeazure.Options{CommandOutputs: map[string][]byte{"metrics.json": []byte(`{"accuracy": 0.9, "rows": 3}`)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		for _, p := range srv.Problems() {
-			t.Errorf("fakeazure: %s", p)
-		}
-		srv.Close()
-	})
-	for _, kv := range srv.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "AZURE_") {
-			t.Setenv(k, v)
-		}
-	}
-	dir := t.TempDir()
 	src := `name: "bank"
 params: {n: "3"}
 steps: {
@@ -53,36 +29,11 @@ steps: {
 	pub: {kind: "publish", name: "nightly", steps: ["report"], params: ["n"], needs: ["data"], schedule: {cron: "0 3 * * 1-5", timezone: "Europe/Paris"}}
 }
 `
-	for name, body := range map[string]string{"wf.cue": src, "d.csv": "a,y\n1,0\n2,1\n3,0\n"} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	wf, err := load.File(filepath.Join(dir, "wf.cue"), load.Options{Target: "azureml"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ws := srv.Workspace()
-	newDoer := func() (azure.Doer, error) {
-		return azure.New(ws, &azure.Options{Transport: srv.Client(), PollFrequency: 5 * time.Millisecond})
-	}
-	env := &azureml.Env{Settings: azureml.Settings{Workspace: ws, Experiment: wf.Name}, Poll: 5 * time.Millisecond, NewDoer: newDoer}
-	p, err := engine.NewPlan(wf, engine.NewRegistry(azureml.Kinds(env)...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(filepath.Join(dir, ".mlflow"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	rec, err := engine.Run(context.Background(), p, st, engine.Options{RunID: "r1", Parallel: 2})
-	if err != nil {
-		for name, s := range rec.Steps {
-			t.Logf("%s: %s %s", name, s.State, s.Error)
-		}
-		t.Fatal(err)
-	}
+	// The evaluate step's own job reads back what its command wrote.
+	f := setupWith(t, &fakeazure.Options{CommandOutputs: map[string][]byte{"metrics.json": []byte(`{"accuracy": 0.9, "rows": 3}`)}},
+		writeWorkflow(t, map[string]string{"wf.cue": src, "d.csv": "a,y\n1,0\n2,1\n3,0\n"}), nil)
+	srv, newDoer, ws := f.srv, f.newDoer, f.srv.Workspace()
+	rec := f.mustRun(t, "r1")
 	pl, err := artifact.As[artifact.Pipeline](rec.Steps["pub"].Outputs["pipeline"])
 	if err != nil || pl.TriggerURI == "" {
 		t.Fatalf("pipeline output %+v, %v", pl, err)

@@ -119,7 +119,13 @@ type Server struct {
 // spec and other protocol problems become test failures.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	s, err := start(nil, t)
+	return StartWith(t, nil)
+}
+
+// StartWith is Start with options.
+func StartWith(t testing.TB, opts *Options) *Server {
+	t.Helper()
+	s, err := start(opts, t)
 	if err != nil {
 		t.Fatal(err)
 	}
