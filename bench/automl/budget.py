@@ -16,11 +16,9 @@ import time
 
 import numpy as np
 import pandas as pd
-from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.metrics import accuracy_score, log_loss, mean_squared_error, r2_score, roc_auc_score
 from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import OrdinalEncoder
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "other"))
 import hgb_splits  # noqa: E402
@@ -94,19 +92,7 @@ def main():
     outdir, seeds, budgets, bank = sys.argv[1], int(sys.argv[2]), [float(b) for b in sys.argv[3].split(",")], sys.argv[4]
     for name, task, df in sets(bank):
         for seed in range(seeds):
-            strat = df["y"] if task != "regression" else None
-            tr, te = train_test_split(df, test_size=0.2, random_state=seed, stratify=strat)
-            trp, tep = f"{outdir}/{name}_s{seed}_train.csv", f"{outdir}/{name}_s{seed}_test.csv"
-            tr.to_csv(trp, index=False)
-            te.to_csv(tep, index=False)
-            xtr, xte = tr.drop(columns="y"), te.drop(columns="y")
-            cat = [c for c in xtr.columns if xtr[c].dtype == object]
-            num = [c for c in xtr.columns if c not in cat]
-            pre = ColumnTransformer([
-                ("cat", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan, dtype=np.float64), cat),
-                ("num", "passthrough", num)])
-            mask = [True] * len(cat) + [False] * len(num)
-            a, b = pre.fit_transform(xtr), pre.transform(xte)
+            tr, te, trp, tep, mask, a, b = hgb_splits.split(outdir, name, task, df, seed)
             ytr = tr["y"].to_numpy()
             t0 = time.perf_counter()
             hgb = scores(task, te["y"], make(task, mask, seed).fit(a, ytr), b)

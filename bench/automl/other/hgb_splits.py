@@ -57,23 +57,29 @@ def load():
     yield "friedman1", "regression", frame(x, y)
 
 
+def split(outdir, name, task, df, seed):
+    """One seed's 80/20 split (stratified for classes), written as the CSVs mlflow trains and
+    scores on, and the matrices sklearn fits: categories ordinal-encoded, first, with their mask."""
+    strat = df["y"] if task != "regression" else None
+    tr, te = train_test_split(df, test_size=0.2, random_state=seed, stratify=strat)
+    trp, tep = f"{outdir}/{name}_s{seed}_train.csv", f"{outdir}/{name}_s{seed}_test.csv"
+    tr.to_csv(trp, index=False)
+    te.to_csv(tep, index=False)
+    xtr, xte = tr.drop(columns="y"), te.drop(columns="y")
+    cat = [c for c in xtr.columns if xtr[c].dtype == object]
+    num = [c for c in xtr.columns if c not in cat]
+    pre = ColumnTransformer([
+        ("cat", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan, dtype=np.float64), cat),
+        ("num", "passthrough", num)])
+    mask = [True] * len(cat) + [False] * len(num)
+    return tr, te, trp, tep, mask, pre.fit_transform(xtr), pre.transform(xte)
+
+
 def main():
     outdir, seeds = sys.argv[1], int(sys.argv[2])
     for name, task, df in load():
         for seed in range(seeds):
-            strat = df["y"] if task != "regression" else None
-            tr, te = train_test_split(df, test_size=0.2, random_state=seed, stratify=strat)
-            trp, tep = f"{outdir}/{name}_s{seed}_train.csv", f"{outdir}/{name}_s{seed}_test.csv"
-            tr.to_csv(trp, index=False)
-            te.to_csv(tep, index=False)
-            xtr, xte = tr.drop(columns="y"), te.drop(columns="y")
-            cat = [c for c in xtr.columns if xtr[c].dtype == object]
-            num = [c for c in xtr.columns if c not in cat]
-            pre = ColumnTransformer([
-                ("cat", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan, dtype=np.float64), cat),
-                ("num", "passthrough", num)])
-            mask = [True] * len(cat) + [False] * len(num)
-            a, b = pre.fit_transform(xtr), pre.transform(xte)
+            tr, te, trp, tep, mask, a, b = split(outdir, name, task, df, seed)
             row = {"dataset": name, "task": task, "seed": seed, "rows": len(df), "train": trp, "test": tep}
             if task == "regression":
                 m = HistGradientBoostingRegressor(categorical_features=mask, random_state=seed).fit(a, tr["y"])
