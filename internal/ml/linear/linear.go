@@ -146,14 +146,23 @@ type Options struct {
 	// (RMSE for regression) on valid is refit on train+valid. Empty means {0.01, 0.1, 1, 10}.
 	Cs       []float64
 	MaxIters int // L-BFGS iterations per fit, 0 = 200
+	// Workers is how many goroutines share a fit's passes over the rows (0 or 1: the calling
+	// goroutine alone). It cannot change the model.
+	Workers int
 }
 
 // DefaultCs is the C grid of the design.
 var DefaultCs = []float64{0.01, 0.1, 1, 10}
 
+// minGain is the least relative drop of the stop-set loss that makes the path go on to the next,
+// larger C. Smaller gains are below what a stop set of a few thousand rows can tell apart, and
+// the larger Cs, weakly regularised, are the slow fits.
+const minGain = 1e-3
+
 // Fit fits a model on rows train, choosing C by the loss on rows valid (a split of the caller's
 // training part, so the choice is made inside the fold), then refits on train ∪ valid with the
-// chosen C. With no valid rows it fits the middle C. ctx cancels between fits.
+// chosen C. With no valid rows it fits the middle C. ctx cancels between fits and stops L-BFGS
+// (the best point so far is kept).
 func Fit(ctx context.Context, d *Data, y []float64, train, valid []int32, o Options) (*Model, error) {
 	if len(train) == 0 {
 		return nil, errors.New("linear: no training rows")
@@ -167,46 +176,90 @@ func Fit(ctx context.Context, d *Data, y []float64, train, valid []int32, o Opti
 	}
 	all := slices.Concat(train, valid)
 	enc := newEncoder(d, all)
+	z := enc.matrix(d, train)
+	var zv *sparse
+	if len(valid) > 0 {
+		zv = enc.matrix(d, valid)
+	}
+	// Ridge's sums over train are shared by every C, and those over valid are added for the
+	// refit: one pass over each row set in all.
+	var g *gram
+	if o.Task == Regression {
+		g = newGram(z, y, train, enc.slots)
+	}
 	best := cs[len(cs)/2]
 	var bestParams []float64
-	if len(valid) > 0 && len(cs) > 1 {
-		xt := enc.matrix(d, train)
-		xv := enc.matrix(d, valid)
+	if zv != nil && len(cs) > 1 {
 		bestLoss := math.Inf(1)
 		var warm []float64
 		for _, c := range cs {
 			if ctx.Err() != nil {
 				break
 			}
-			m, params := enc.fit(ctx, xt, y, train, c, o, warm)
-			warm = params
-			l := m.loss(xv, y, valid)
-			if l < bestLoss {
-				bestLoss, best, bestParams = l, c, params
-				continue
+			var m *Model
+			if g != nil {
+				m = enc.model(o, c)
+				g.solve(m, c)
+			} else {
+				m, warm = enc.fit(ctx, z, y, train, c, o, warm)
 			}
-			// The validation loss is unimodal in C in practice: once it rises, larger Cs
-			// (slower to fit, too) only overfit more.
-			break
+			l := m.loss(zv, y, valid)
+			gain := l < bestLoss*(1-minGain)
+			if l < bestLoss {
+				bestLoss, best, bestParams = l, c, warm
+			}
+			// The stop-set loss is unimodal in C in practice: once it stops falling, larger
+			// Cs only overfit more.
+			if !gain {
+				break
+			}
 		}
 	}
+	if g != nil {
+		if zv != nil {
+			g.add(newGram(zv, y, valid, enc.slots))
+		}
+		m := enc.model(o, best)
+		g.solve(m, best)
+		return m, nil
+	}
 	// The refit on all rows starts from the chosen C's solution: a few iterations finish it.
-	m, _ := enc.fit(ctx, enc.matrix(d, all), y, all, best, o, bestParams)
+	if zv != nil {
+		z.appendRows(zv)
+	}
+	m, _ := enc.fit(ctx, z, y, all, best, o, bestParams)
 	return m, nil
 }
 
-// ctxConverge stops L-BFGS when ctx is done (the search deadline), keeping the best point so
-// far, and otherwise defers to FunctionConverge.
-type ctxConverge struct {
-	ctx context.Context
-	optimize.FunctionConverge
+// gtol is the convergence threshold of L-BFGS on the largest gradient coordinate of the
+// objective (mean loss + penalty): sklearn's default tol for lbfgs. Stricter values move the
+// weights by amounts the stop-set loss cannot see, at up to twice the iterations.
+const gtol = 1e-4
+
+// converge stops L-BFGS when ctx is done (the search deadline), keeping the best point so far;
+// when the gradient of the unscaled objective is below gtol in every coordinate; or when the
+// objective stops moving (FunctionConverge, for problems whose gradient stays large at the
+// precision the loss can be summed to).
+type converge struct {
+	ctx   context.Context
+	scale []float64 // w = u·scale: the optimiser's gradient is the objective's times scale
+	fc    optimize.FunctionConverge
 }
 
-func (c *ctxConverge) Converged(l *optimize.Location) optimize.Status {
+func (c *converge) Init(dim int) { c.fc.Init(dim) }
+
+func (c *converge) Converged(l *optimize.Location) optimize.Status {
 	if c.ctx.Err() != nil {
 		return optimize.RuntimeLimit
 	}
-	return c.FunctionConverge.Converged(l)
+	g := 0.0
+	for j, v := range l.Gradient {
+		g = max(g, math.Abs(v/c.scale[j]))
+	}
+	if g <= gtol {
+		return optimize.GradientThreshold
+	}
+	return c.fc.Converged(l)
 }
 
 // encoder is the label-free part of a model: the slot layout, fit on the training rows.
@@ -312,6 +365,16 @@ func (z *sparse) row(i int) ([]int32, []float64) {
 	return z.idx[z.ptr[i]:z.ptr[i+1]], z.val[z.ptr[i]:z.ptr[i+1]]
 }
 
+// appendRows appends b's rows to z.
+func (z *sparse) appendRows(b *sparse) {
+	off := z.ptr[len(z.ptr)-1]
+	z.idx = append(z.idx, b.idx...)
+	z.val = append(z.val, b.val...)
+	for _, q := range b.ptr[1:] {
+		z.ptr = append(z.ptr, off+q)
+	}
+}
+
 // matrix encodes rows (row i of the result is rows[i]).
 func (e *encoder) matrix(d *Data, rows []int32) *sparse {
 	z := &sparse{ptr: make([]int32, 1, len(rows)+1)}
@@ -373,10 +436,6 @@ func (e *encoder) model(o Options, c float64) *Model {
 func (e *encoder) fit(ctx context.Context, z *sparse, y []float64, rows []int32, c float64, o Options, warm []float64) (*Model, []float64) {
 	m := e.model(o, c)
 	k, p := len(m.W), e.slots
-	if o.Task == Regression {
-		ridge(m, z, y, rows, c)
-		return m, nil
-	}
 	n := len(rows)
 	params := make([]float64, k*(p+1))
 	if len(warm) == len(params) {
@@ -396,100 +455,59 @@ func (e *encoder) fit(ctx context.Context, z *sparse, y []float64, rows []int32,
 		}
 	}
 	// sklearn's objective C·Σloss + ½‖w‖², divided by C·n so the scale does not depend on n.
-	lambda := 1 / (c * float64(n))
-	var lastX, lastG []float64
-	lastF := 0.0
-	scores := make([]float64, max(k, 2))
-	eval := func(x []float64) (float64, []float64) {
-		if lastX != nil && slices.Equal(lastX, x) {
-			return lastF, lastG
+	obj := newObjective(z, y, rows, k, p, 1/(c*float64(n)), o.Workers)
+	// L-BFGS runs on u = w·√h, h the Hessian's diagonal at the start: one-hot slots of rare
+	// levels have little curvature beside the intercept's, and without the rescaling L-BFGS
+	// spends most of its iterations on that spread.
+	scale := make([]float64, len(params))
+	obj.diag(params, scale)
+	for j, h := range scale {
+		scale[j] = 1 / math.Sqrt(max(h, 1e-12))
+	}
+	u := make([]float64, len(params))
+	for j := range u {
+		u[j] = params[j] / scale[j]
+	}
+	x := make([]float64, len(params))
+	lastU := make([]float64, len(params))
+	lastG := make([]float64, len(params))
+	lastF, have := 0.0, false
+	eval := func(u []float64) {
+		if have && slices.Equal(lastU, u) {
+			return
 		}
-		g := make([]float64, len(x))
-		f := 0.0
-		for i, r := range rows {
-			zi, zv := z.row(i)
-			yi := int(y[r])
-			for j := 0; j < k; j++ {
-				w := x[j*(p+1) : (j+1)*(p+1)]
-				s := w[p]
-				for t, c := range zi {
-					s += w[c] * zv[t]
-				}
-				scores[j] = s
-			}
-			if k == 1 {
-				s := scores[0]
-				// log(1+e^-s) for y=1, log(1+e^s) for y=0, in a form that never overflows.
-				if yi == 1 {
-					f += softplus(-s)
-				} else {
-					f += softplus(s)
-				}
-				d := sigmoid(s) - float64(yi)
-				gw := g[:p+1]
-				for t, c := range zi {
-					gw[c] += d * zv[t]
-				}
-				gw[p] += d
-				continue
-			}
-			mx := scores[0]
-			for j := 1; j < k; j++ {
-				mx = max(mx, scores[j])
-			}
-			sum := 0.0
-			for j := 0; j < k; j++ {
-				sum += math.Exp(scores[j] - mx)
-			}
-			lse := mx + math.Log(sum)
-			f += lse - scores[yi]
-			for j := 0; j < k; j++ {
-				d := math.Exp(scores[j] - lse)
-				if j == yi {
-					d--
-				}
-				gw := g[j*(p+1) : (j+1)*(p+1)]
-				for t, c := range zi {
-					gw[c] += d * zv[t]
-				}
-				gw[p] += d
-			}
+		for j, v := range u {
+			x[j] = v * scale[j]
 		}
-		inv := 1 / float64(n)
-		f *= inv
-		for j := range g {
-			g[j] *= inv
+		lastF = obj.eval(x, lastG)
+		for j := range lastG {
+			lastG[j] *= scale[j]
 		}
-		for j := 0; j < k; j++ {
-			w := x[j*(p+1) : (j+1)*(p+1)]
-			for t := 0; t < p; t++ {
-				f += 0.5 * lambda * w[t] * w[t]
-				g[j*(p+1)+t] += lambda * w[t]
-			}
-		}
-		lastX, lastF, lastG = slices.Clone(x), f, g
-		return f, g
+		copy(lastU, u)
+		have = true
 	}
 	iters := o.MaxIters
 	if iters <= 0 {
 		iters = 200
 	}
 	prob := optimize.Problem{
-		Func: func(x []float64) float64 { f, _ := eval(x); return f },
-		Grad: func(grad, x []float64) { _, g := eval(x); copy(grad, g) },
+		Func: func(u []float64) float64 { eval(u); return lastF },
+		Grad: func(grad, u []float64) { eval(u); copy(grad, lastG) },
 	}
 	settings := &optimize.Settings{
-		GradientThreshold: 1e-5,
-		MajorIterations:   iters,
-		Converger:         &ctxConverge{ctx: ctx, FunctionConverge: optimize.FunctionConverge{Absolute: 1e-7, Relative: 1e-6, Iterations: 5}},
+		MajorIterations: iters,
+		Converger: &converge{ctx: ctx, scale: scale,
+			fc: optimize.FunctionConverge{Absolute: 1e-7, Relative: 1e-6, Iterations: 5}},
 	}
-	res, err := optimize.Minimize(prob, params, settings, &optimize.LBFGS{})
+	res, err := optimize.Minimize(prob, u, settings, &optimize.LBFGS{})
 
 	// A failed line search or the iteration limit still leaves the best point found, which is a
 	// usable model; only a missing result falls back to the start.
 	if err == nil || res != nil {
 		if res != nil && len(res.X) == len(params) {
-			copy(params, res.X)
+			for j, v := range res.X {
+				params[j] = v * scale[j]
+			}
 		}
 	}
 	for j := 0; j < k; j++ {
@@ -499,65 +517,78 @@ func (e *encoder) fit(ctx context.Context, z *sparse, y []float64, rows []int32,
 	return m, params
 }
 
-// ridge solves (ZᵀZ + αI)w = Zᵀy with an unpenalised intercept (y and Z centred) by Cholesky,
-// α = 1/c on standardised features.
-func ridge(m *Model, z *sparse, y []float64, rows []int32, c float64) {
-	p, n := m.Slots, len(rows)
-	zm := make([]float64, p)
-	ym := 0.0
+// gram holds the sums ridge regression needs over a set of encoded rows: ZᵀZ (upper triangle),
+// Zᵀy, Σz, Σy and the row count. They are sums over a row's few non-zero slots, so a pass costs
+// rows × non-zeros², not rows × slots², and sums over disjoint row sets add.
+type gram struct {
+	p     int
+	zz    []float64 // p×p, upper triangle
+	zy, z []float64
+	y     float64
+	n     int
+}
+
+func newGram(z *sparse, y []float64, rows []int32, p int) *gram {
+	g := &gram{p: p, zz: make([]float64, p*p), zy: make([]float64, p), z: make([]float64, p), n: len(rows)}
 	for i, r := range rows {
-		ym += y[r]
 		zi, zv := z.row(i)
+		yr := y[r]
+		g.y += yr
 		for t, s := range zi {
-			zm[s] += zv[t]
+			v := zv[t]
+			g.z[s] += v
+			g.zy[s] += v * yr
+			// A row's slots are distinct (a column has one value slot and at most one flag).
+			for u := t; u < len(zi); u++ {
+				a, b := int(s), int(zi[u])
+				if a > b {
+					a, b = b, a
+				}
+				g.zz[a*p+b] += v * zv[u]
+			}
 		}
 	}
-	ym /= float64(n)
-	for t := range zm {
-		zm[t] /= float64(n)
+	return g
+}
+
+func (g *gram) add(h *gram) {
+	for i, v := range h.zz {
+		g.zz[i] += v
 	}
-	ata := make([]float64, p*p) // upper triangle used
+	for i := range g.z {
+		g.z[i] += h.z[i]
+		g.zy[i] += h.zy[i]
+	}
+	g.y += h.y
+	g.n += h.n
+}
+
+// solve sets m's weights to the ridge solution (ZcᵀZc + αI)w = Zcᵀyc, α = 1/c on standardised
+// features, Zc and yc centred so the intercept is not penalised; by Cholesky.
+func (g *gram) solve(m *Model, c float64) {
+	p, n := g.p, float64(g.n)
+	a := make([]float64, p*p)
 	b := make([]float64, p)
-	zc := make([]float64, p)
-	for i, r := range rows {
-		for t := range zc {
-			zc[t] = -zm[t]
-		}
-		zi, zv := z.row(i)
-		for t, s := range zi {
-			zc[s] += zv[t]
-		}
-		yc := y[r] - ym
-		for s := 0; s < p; s++ {
-			if zc[s] == 0 {
-				continue
-			}
-			b[s] += zc[s] * yc
-			row := ata[s*p : (s+1)*p]
-			for t := s; t < p; t++ {
-				row[t] += zc[s] * zc[t]
-			}
-		}
-	}
 	alpha := 1 / c
-	for s := 0; s < p; s++ {
-		ata[s*p+s] += alpha + 1e-9
-		for t := s + 1; t < p; t++ {
-			ata[t*p+s] = ata[s*p+t]
+	for s := range p {
+		b[s] = g.zy[s] - g.z[s]*g.y/n
+		for t := s; t < p; t++ {
+			v := g.zz[s*p+t] - g.z[s]*g.z[t]/n
+			a[s*p+t], a[t*p+s] = v, v
 		}
+		a[s*p+s] += alpha + 1e-9
 	}
-	a := mat.NewSymDense(p, ata)
 	var ch mat.Cholesky
 	w := mat.NewVecDense(p, nil)
-	if ch.Factorize(a) {
+	if ch.Factorize(mat.NewSymDense(p, a)) {
 		if err := ch.SolveVecTo(w, mat.NewVecDense(p, b)); err != nil {
 			w.Zero()
 		}
 	}
 	copy(m.W[0], w.RawVector().Data)
-	bias := ym
-	for t := 0; t < p; t++ {
-		bias -= m.W[0][t] * zm[t]
+	bias := g.y / n
+	for t := range p {
+		bias -= m.W[0][t] * g.z[t] / n
 	}
 	m.B[0] = bias
 }

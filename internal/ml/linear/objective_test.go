@@ -1,0 +1,233 @@
+package linear
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// naiveObjective is the objective written row by row in the plainest form, as the reference
+// for the blocked, parallel one.
+func naiveObjective(z *sparse, y []float64, rows []int32, k, p int, lambda float64, x []float64) (float64, []float64) {
+	g := make([]float64, len(x))
+	f := 0.0
+	s := make([]float64, k)
+	for i, r := range rows {
+		zi, zv := z.row(i)
+		for j := range k {
+			s[j] = x[j*(p+1)+p]
+			for t, c := range zi {
+				s[j] += x[j*(p+1)+int(c)] * zv[t]
+			}
+		}
+		yi := int(y[r])
+		d := make([]float64, k)
+		if k == 1 {
+			q := 1 / (1 + math.Exp(-s[0]))
+			f -= float64(yi)*math.Log(q) + float64(1-yi)*math.Log(1-q)
+			d[0] = q - float64(yi)
+		} else {
+			sum := 0.0
+			for _, v := range s {
+				sum += math.Exp(v)
+			}
+			f -= s[yi] - math.Log(sum)
+			for j := range k {
+				d[j] = math.Exp(s[j]) / sum
+			}
+			d[yi]--
+		}
+		for j := range k {
+			for t, c := range zi {
+				g[j*(p+1)+int(c)] += d[j] * zv[t]
+			}
+			g[j*(p+1)+p] += d[j]
+		}
+	}
+	n := float64(len(rows))
+	f /= n
+	for j := range g {
+		g[j] /= n
+		if j%(p+1) != p {
+			f += 0.5 * lambda * x[j] * x[j]
+			g[j] += lambda * x[j]
+		}
+	}
+	return f, g
+}
+
+// problem encodes n synthetic rows and draws a parameter vector away from the optimum.
+func problem(t *testing.T, n, classes int) (*sparse, []float64, []int32, int, int, []float64) {
+	t.Helper()
+	d, y := synth(n, classes, 9)
+	rs := rows(0, n)
+	enc := newEncoder(d, rs)
+	k := 1
+	if classes > 2 {
+		k = classes
+	}
+	rng := rand.New(rand.NewPCG(5, 5))
+	x := make([]float64, k*(enc.slots+1))
+	for j := range x {
+		x[j] = rng.NormFloat64()
+	}
+	return enc.matrix(d, rs), y, rs, k, enc.slots, x
+}
+
+func TestObjectiveMatchesNaive(t *testing.T) {
+	for _, classes := range []int{2, 4} {
+		// Enough rows for several blocks, and a partial last one.
+		z, y, rs, k, p, x := problem(t, 3*blockRows+123, classes)
+		wantF, wantG := naiveObjective(z, y, rs, k, p, 1e-3, x)
+		var serialG []float64
+		var serialF float64
+		for _, workers := range []int{1, 2, 5} {
+			o := newObjective(z, y, rs, k, p, 1e-3, workers)
+			if len(o.fb) < 3 {
+				t.Fatalf("%d blocks, want the rows cut into several", len(o.fb))
+			}
+			g := make([]float64, len(x))
+			f := o.eval(x, g)
+			if math.Abs(f-wantF) > 1e-12*math.Abs(wantF) {
+				t.Errorf("k=%d workers=%d: f=%v, naive %v", k, workers, f, wantF)
+			}
+			for j := range g {
+				if math.Abs(g[j]-wantG[j]) > 1e-12*max(1, math.Abs(wantG[j])) {
+					t.Errorf("k=%d workers=%d: g[%d]=%v, naive %v", k, workers, j, g[j], wantG[j])
+					break
+				}
+			}
+			// The block order fixes the summation: any worker count gives the same bits.
+			if serialG == nil {
+				serialF, serialG = f, g
+			} else if f != serialF || !slices.Equal(g, serialG) {
+				t.Errorf("k=%d: %d workers differ from 1 worker", k, workers)
+			}
+		}
+	}
+}
+
+func TestObjectiveDiagIsCurvature(t *testing.T) {
+	for _, classes := range []int{2, 3} {
+		z, y, rs, k, p, x := problem(t, 500, classes)
+		o := newObjective(z, y, rs, k, p, 1e-2, 2)
+		h := make([]float64, len(x))
+		o.diag(x, h)
+		g0, g1 := make([]float64, len(x)), make([]float64, len(x))
+		const eps = 1e-6
+		for j := range x {
+			xp := slices.Clone(x)
+			xp[j] -= eps
+			o.eval(xp, g0)
+			xp[j] += 2 * eps
+			o.eval(xp, g1)
+			fd := (g1[j] - g0[j]) / (2 * eps)
+			if math.Abs(fd-h[j]) > 1e-5*max(1, math.Abs(fd)) {
+				t.Errorf("k=%d: diag[%d]=%v, finite difference %v", k, j, h[j], fd)
+			}
+		}
+	}
+}
+
+func TestFitIndependentOfWorkers(t *testing.T) {
+	for _, classes := range []int{2, 3} {
+		d, y := synth(2*blockRows+500, classes, 11)
+		task := Binary
+		if classes > 2 {
+			task = Multiclass
+		}
+		var first *Model
+		for _, workers := range []int{1, 2, 4} {
+			m, err := Fit(context.Background(), d, y, rows(0, 2*blockRows), rows(2*blockRows, 2*blockRows+500),
+				Options{Task: task, Classes: classes, Workers: workers})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if first == nil {
+				first = m
+				continue
+			}
+			for j := range m.W {
+				if !slices.Equal(m.W[j], first.W[j]) || m.B[j] != first.B[j] || m.C != first.C {
+					t.Fatalf("k=%d: the model with %d workers differs from the one with 1", classes, workers)
+				}
+			}
+		}
+	}
+}
+
+// TestGramMatchesDenseRidge checks the sparse sums against the normal equations built from the
+// dense, centred design, and the sum of two row sets against one pass over both.
+func TestGramMatchesDenseRidge(t *testing.T) {
+	d, y := synth(700, 0, 12)
+	rs := rows(0, 700)
+	enc := newEncoder(d, rs)
+	p := enc.slots
+	z := enc.matrix(d, rs)
+	dense := make([][]float64, len(rs))
+	mean := make([]float64, p)
+	ym := 0.0
+	for i := range rs {
+		dense[i] = make([]float64, p)
+		zi, zv := z.row(i)
+		for t, c := range zi {
+			dense[i][c] = zv[t]
+			mean[c] += zv[t] / 700
+		}
+		ym += y[i] / 700
+	}
+	const c = 0.5
+	m := enc.model(Options{Task: Regression}, c)
+	g := newGram(enc.matrix(d, rows(0, 300)), y, rows(0, 300), p)
+	g.add(newGram(enc.matrix(d, rows(300, 700)), y, rows(300, 700), p))
+	g.solve(m, c)
+	// At the solution the centred normal equations hold: (ZcᵀZc + I/c)w = Zcᵀyc.
+	for s := range p {
+		lhs, rhs := m.W[0][s]/c, 0.0
+		for i := range rs {
+			zs := dense[i][s] - mean[s]
+			rhs += zs * (y[i] - ym)
+			for u := range p {
+				lhs += zs * (dense[i][u] - mean[u]) * m.W[0][u]
+			}
+		}
+		if math.Abs(lhs-rhs) > 1e-7*max(1, math.Abs(rhs)) {
+			t.Errorf("normal equation %d: %v != %v", s, lhs, rhs)
+		}
+	}
+	b := ym
+	for s := range p {
+		b -= m.W[0][s] * mean[s]
+	}
+	if math.Abs(b-m.B[0]) > 1e-9 {
+		t.Errorf("intercept %v, want %v", m.B[0], b)
+	}
+}
+
+func TestAppendRowsMatchesOneMatrix(t *testing.T) {
+	d, _ := synth(200, 2, 13)
+	enc := newEncoder(d, rows(0, 200))
+	z := enc.matrix(d, rows(0, 120))
+	z.appendRows(enc.matrix(d, rows(120, 200)))
+	want := enc.matrix(d, rows(0, 200))
+	if !slices.Equal(z.ptr, want.ptr) || !slices.Equal(z.idx, want.idx) || !slices.Equal(z.val, want.val) {
+		t.Error("appended matrix differs from the matrix of all rows")
+	}
+}
+
+func TestFitCancelledStillGivesModel(t *testing.T) {
+	d, y := synth(1000, 2, 14)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	m, err := Fit(ctx, d, y, rows(0, 800), rows(800, 1000), Options{Task: Binary, Classes: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]float64, 2)
+	m.Predict([]float64{100, 1}, out)
+	if math.IsNaN(out[0]) || math.Abs(out[0]+out[1]-1) > 1e-12 {
+		t.Errorf("cancelled fit predicts %v", out)
+	}
+}
