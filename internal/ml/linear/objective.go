@@ -130,15 +130,20 @@ func (o *objective) block(b int, x, g []float64, curv bool) float64 {
 	k, p := o.k, o.p
 	scores := o.scores[b]
 	f := 0.0
+	z := o.z
+	nn := len(z.numSlot)
 	for i := o.bounds[b]; i < o.bounds[b+1]; i++ {
-		zi, zv := o.z.row(i)
-		zv = zv[:len(zi)]
+		zv := z.num[i*nn : (i+1)*nn]
+		zi := z.ones[z.ptr[i]:z.ptr[i+1]]
 		yi := int(o.y[i])
 		for j := range k {
 			w := x[j*(p+1) : (j+1)*(p+1)]
 			s := w[p]
-			for t, c := range zi {
+			for t, c := range z.numSlot {
 				s += w[c] * zv[t]
+			}
+			for _, c := range zi {
+				s += w[c]
 			}
 			scores[j] = s
 		}
@@ -160,7 +165,7 @@ func (o *objective) block(b int, x, g []float64, curv bool) float64 {
 			if curv {
 				d = q * (1 - q)
 			}
-			o.scatter(g[:p+1], zi, zv, d, curv)
+			o.scatter(g[:p+1], zv, zi, d, curv)
 			continue
 		}
 		mx := scores[0]
@@ -184,23 +189,27 @@ func (o *objective) block(b int, x, g []float64, curv bool) float64 {
 			} else if j == yi {
 				d--
 			}
-			o.scatter(g[j*(p+1):(j+1)*(p+1)], zi, zv, d, curv)
+			o.scatter(g[j*(p+1):(j+1)*(p+1)], zv, zi, d, curv)
 		}
 	}
 	return f
 }
 
-// scatter adds d·z (d·z² with curv) to the slot entries of g and d to its intercept entry.
-func (o *objective) scatter(g []float64, zi []int32, zv []float64, d float64, curv bool) {
-	p := o.p
+// scatter adds d·z (d·z² with curv) to the slot entries of g and d to its intercept entry, for
+// the row whose numeric values are zv and whose unit slots are zi.
+func (o *objective) scatter(g []float64, zv []float64, zi []int32, d float64, curv bool) {
+	zv = zv[:len(o.z.numSlot)]
 	if curv {
-		for t, c := range zi {
+		for t, c := range o.z.numSlot {
 			g[c] += d * zv[t] * zv[t]
 		}
 	} else {
-		for t, c := range zi {
+		for t, c := range o.z.numSlot {
 			g[c] += d * zv[t]
 		}
 	}
-	g[p] += d
+	for _, c := range zi {
+		g[c] += d // z = 1, z² = 1
+	}
+	g[o.p] += d
 }

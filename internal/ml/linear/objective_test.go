@@ -15,7 +15,7 @@ func naiveObjective(z *sparse, y []float64, rows []int32, k, p int, lambda float
 	f := 0.0
 	s := make([]float64, k)
 	for i, r := range rows {
-		zi, zv := z.row(i)
+		zi, zv := z.row(i, nil, nil)
 		for j := range k {
 			s[j] = x[j*(p+1)+p]
 			for t, c := range zi {
@@ -171,7 +171,7 @@ func TestGramMatchesDenseRidge(t *testing.T) {
 	ym := 0.0
 	for i := range rs {
 		dense[i] = make([]float64, p)
-		zi, zv := z.row(i)
+		zi, zv := z.row(i, nil, nil)
 		for t, c := range zi {
 			dense[i][c] = zv[t]
 			mean[c] += zv[t] / 700
@@ -212,7 +212,8 @@ func TestAppendRowsMatchesOneMatrix(t *testing.T) {
 	z := enc.matrix(d, rows(0, 120))
 	z.appendRows(enc.matrix(d, rows(120, 200)))
 	want := enc.matrix(d, rows(0, 200))
-	if !slices.Equal(z.ptr, want.ptr) || !slices.Equal(z.idx, want.idx) || !slices.Equal(z.val, want.val) {
+	if !slices.Equal(z.numSlot, want.numSlot) || !slices.Equal(z.num, want.num) ||
+		!slices.Equal(z.ptr, want.ptr) || !slices.Equal(z.ones, want.ones) {
 		t.Error("appended matrix differs from the matrix of all rows")
 	}
 }
@@ -229,5 +230,27 @@ func TestFitCancelledStillGivesModel(t *testing.T) {
 	m.Predict([]float64{100, 1}, out)
 	if math.IsNaN(out[0]) || math.Abs(out[0]+out[1]-1) > 1e-12 {
 		t.Errorf("cancelled fit predicts %v", out)
+	}
+}
+
+// BenchmarkObjectiveEval times one pass of the loss and gradient over the large bank case's
+// training rows, the unit the fit's cost is a multiple of.
+func BenchmarkObjectiveEval(b *testing.B) {
+	c := bankData(b, "y", 4)
+	for _, workers := range []int{1, 2} {
+		b.Run("workers="+string(rune('0'+workers)), func(b *testing.B) {
+			enc := newEncoder(c.d, c.train)
+			z := enc.matrix(c.d, c.train)
+			o := newObjective(z, c.y, c.train, 1, enc.slots, 1e-5, workers)
+			x := make([]float64, enc.slots+1)
+			g := make([]float64, len(x))
+			for j := range x {
+				x[j] = 0.01 * float64(j%7-3)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				o.eval(x, g)
+			}
+		})
 	}
 }
