@@ -285,11 +285,7 @@ func newEncoder(d *Data, rows []int32) *encoder {
 			}
 			n := Numeric{Missing: -1, Std: 1}
 			if len(vals) > 0 {
-				slices.Sort(vals)
-				n.Median = vals[len(vals)/2]
-				if len(vals)%2 == 0 {
-					n.Median = (vals[len(vals)/2-1] + vals[len(vals)/2]) / 2
-				}
+				n.Median = median(vals)
 				// Imputed values count in the moments, so the imputed value standardises like any other.
 				sum, sq := 0.0, 0.0
 				for _, r := range rows {
@@ -351,6 +347,56 @@ func newEncoder(d *Data, rows []int32) *encoder {
 		e.features = append(e.features, f)
 	}
 	return e
+}
+
+// median returns the median of v (the mean of the middle two for an even count), reordering v.
+// A selection, not a sort: linear in len(v), which matters with a column per numeric feature
+// on every fit.
+func median(v []float64) float64 {
+	h := len(v) / 2
+	m := nth(v, h)
+	if len(v)%2 == 0 {
+		// nth leaves the h smallest before v[h]: the lower middle is their largest.
+		m = (slices.Max(v[:h]) + m) / 2
+	}
+	return m
+}
+
+// nth returns the k-th smallest of v (from 0), reordering v so that v[:k] holds values ≤ it. It
+// partitions three ways around a median-of-three pivot, so a column of few distinct values
+// (flags, codes, a default like 999) settles in a pass or two.
+func nth(v []float64, k int) float64 {
+	lo, hi := 0, len(v)
+	for {
+		if hi-lo <= 16 {
+			slices.Sort(v[lo:hi])
+			return v[k]
+		}
+		a, b, c := v[lo], v[lo+(hi-lo)/2], v[hi-1]
+		pivot := max(min(a, b), min(max(a, b), c))
+		lt, i, gt := lo, lo, hi
+		for i < gt {
+			switch x := v[i]; {
+			case x < pivot:
+				v[lt], v[i] = x, v[lt]
+				lt++
+				i++
+			case x > pivot:
+				gt--
+				v[i], v[gt] = v[gt], x
+			default:
+				i++
+			}
+		}
+		switch {
+		case k < lt:
+			hi = lt
+		case k >= gt:
+			lo = gt
+		default:
+			return pivot
+		}
+	}
 }
 
 // sparse is an encoded row set. A row has one standardised value per numeric column, at that

@@ -37,7 +37,7 @@ type objective struct {
 	bounds  []int
 	fb      []float64   // block b's loss sum
 	gb      [][]float64 // block b's gradient sum
-	scores  [][]float64 // block b's scratch, one score per output
+	scores  [][]float64 // block b's scratch, chunkRows × outputs
 }
 
 func newObjective(z *sparse, y []float64, rows []int32, k, p int, lambda float64, workers int) *objective {
@@ -52,7 +52,7 @@ func newObjective(z *sparse, y []float64, rows []int32, k, p int, lambda float64
 	o.scores = make([][]float64, nb)
 	for b := range nb {
 		o.gb[b] = make([]float64, k*(p+1))
-		o.scores[b] = make([]float64, k)
+		o.scores[b] = make([]float64, chunkRows*k)
 	}
 	return o
 }
@@ -123,73 +123,95 @@ func (o *objective) finish(x, g []float64, grad bool) float64 {
 	return f
 }
 
+// chunkRows is how many rows block handles per phase: their scores, then their losses and
+// derivatives, then their gradient terms. Separate phases keep the exponentials of many rows
+// in flight at once instead of each waiting on its row's dot product.
+const chunkRows = 256
+
 // block sums the loss and its gradient (or, with curv, the Hessian's diagonal) over block b's
 // rows into g, which it overwrites, and returns the loss sum.
 func (o *objective) block(b int, x, g []float64, curv bool) float64 {
 	clear(g)
 	k, p := o.k, o.p
-	scores := o.scores[b]
+	sc := o.scores[b] // chunkRows × k: scores, then derivatives
 	f := 0.0
 	z := o.z
 	nn := len(z.numSlot)
-	for i := o.bounds[b]; i < o.bounds[b+1]; i++ {
-		zv := z.num[i*nn : (i+1)*nn]
-		zi := z.ones[z.ptr[i]:z.ptr[i+1]]
-		yi := int(o.y[i])
-		for j := range k {
-			w := x[j*(p+1) : (j+1)*(p+1)]
-			s := w[p]
-			for t, c := range z.numSlot {
-				s += w[c] * zv[t]
+	for i0 := o.bounds[b]; i0 < o.bounds[b+1]; i0 += chunkRows {
+		i1 := min(i0+chunkRows, o.bounds[b+1])
+		for i := i0; i < i1; i++ {
+			zv := z.num[i*nn : (i+1)*nn]
+			zi := z.ones[z.ptr[i]:z.ptr[i+1]]
+			for j := range k {
+				w := x[j*(p+1) : (j+1)*(p+1)]
+				s := w[p]
+				for t, c := range z.numSlot {
+					s += w[c] * zv[t]
+				}
+				for _, c := range zi {
+					s += w[c]
+				}
+				sc[(i-i0)*k+j] = s
 			}
-			for _, c := range zi {
-				s += w[c]
-			}
-			scores[j] = s
 		}
 		if k == 1 {
-			s := scores[0]
-			// One exponential serves the loss and the probability: with e = exp(-|s|),
-			// log(1+exp(m)) = max(m,0) + log1p(e) for m = ±s, and σ(s) is 1/(1+e) or e/(1+e).
-			e := math.Exp(-math.Abs(s))
-			q := 1 / (1 + e)
-			if s < 0 {
-				q = e / (1 + e)
+			for i := i0; i < i1; i++ {
+				s := sc[i-i0]
+				yi := o.y[i]
+				// One exponential serves the loss and the probability: with e = exp(-|s|),
+				// log(1+exp(m)) = max(m,0) + log1p(e) for m = ±s, and σ(s) is 1/(1+e) or e/(1+e).
+				e := math.Exp(-math.Abs(s))
+				q := 1 / (1 + e)
+				if s < 0 {
+					q = e / (1 + e)
+				}
+				m := s
+				if yi == 1 {
+					m = -s
+				}
+				f += max(m, 0) + math.Log1p(e)
+				if curv {
+					sc[i-i0] = q * (1 - q)
+				} else {
+					sc[i-i0] = q - float64(yi)
+				}
 			}
-			m := s
-			if yi == 1 {
-				m = -s
+		} else {
+			for i := i0; i < i1; i++ {
+				row := sc[(i-i0)*k : (i-i0+1)*k]
+				yi := int(o.y[i])
+				mx := row[0]
+				for _, s := range row[1:] {
+					mx = max(mx, s)
+				}
+				sy := row[yi]
+				sum := 0.0
+				for j, s := range row {
+					e := math.Exp(s - mx)
+					row[j] = e
+					sum += e
+				}
+				f += mx + math.Log(sum) - sy
+				inv := 1 / sum
+				for j, e := range row {
+					q := e * inv
+					switch {
+					case curv:
+						row[j] = q * (1 - q)
+					case j == yi:
+						row[j] = q - 1
+					default:
+						row[j] = q
+					}
+				}
 			}
-			f += max(m, 0) + math.Log1p(e)
-			d := q - float64(yi)
-			if curv {
-				d = q * (1 - q)
-			}
-			o.scatter(g[:p+1], zv, zi, d, curv)
-			continue
 		}
-		mx := scores[0]
-		for _, s := range scores[1:] {
-			mx = max(mx, s)
-		}
-		sy := scores[yi]
-		sum := 0.0
-		for j, s := range scores {
-			e := math.Exp(s - mx)
-			scores[j] = e
-			sum += e
-		}
-		f += mx + math.Log(sum) - sy
-		inv := 1 / sum
-		for j, e := range scores {
-			q := e * inv
-			d := q
-			if curv {
-				d = q * (1 - q)
-			} else if j == yi {
-				d--
+		for i := i0; i < i1; i++ {
+			zv := z.num[i*nn : (i+1)*nn]
+			zi := z.ones[z.ptr[i]:z.ptr[i+1]]
+			for j := range k {
+				o.scatter(g[j*(p+1):(j+1)*(p+1)], zv, zi, sc[(i-i0)*k+j], curv)
 			}
-			o.scatter(g[j*(p+1):(j+1)*(p+1)], zv, zi, d, curv)
 		}
 	}
 	return f

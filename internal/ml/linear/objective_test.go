@@ -254,3 +254,30 @@ func BenchmarkObjectiveEval(b *testing.B) {
 		})
 	}
 }
+
+func TestMedianMatchesSort(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	sizes := []int{1, 2, 3, 16, 17, 18, 100, 1001, 5000}
+	for range 300 {
+		sizes = append(sizes, 2*(1+rng.IntN(1500)))
+	}
+	for _, n := range sizes {
+		for _, distinct := range []int{1, 3, 1000000} {
+			v := make([]float64, n)
+			for i := range v {
+				v[i] = float64(rng.IntN(distinct))
+			}
+			if distinct == 3 && n > 100 {
+				slices.Sort(v) // sorted input, the classic bad case for a naive pivot
+			}
+			s := slices.Sorted(slices.Values(v))
+			want := s[n/2]
+			if n%2 == 0 {
+				want = (s[n/2-1] + s[n/2]) / 2
+			}
+			if got := median(v); got != want {
+				t.Errorf("n=%d distinct=%d: median %v, want %v", n, distinct, got, want)
+			}
+		}
+	}
+}
