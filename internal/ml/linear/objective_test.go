@@ -281,3 +281,20 @@ func TestMedianMatchesSort(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkFitWorkers times the large bank fit with the passes over the rows shared by 1 and 2
+// goroutines (the model is the same).
+func BenchmarkFitWorkers(b *testing.B) {
+	c := bankData(b, "y", 4)
+	for _, workers := range []int{1, 2} {
+		b.Run("workers="+string(rune('0'+workers)), func(b *testing.B) {
+			o := c.o
+			o.Workers = workers
+			for b.Loop() {
+				if _, err := Fit(context.Background(), c.d, c.y, c.train, c.stop, o); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
