@@ -298,3 +298,51 @@ func BenchmarkFitWorkers(b *testing.B) {
 		})
 	}
 }
+
+func TestEveryMatchesMatrixOfThoseRows(t *testing.T) {
+	d, _ := synth(103, 2, 15)
+	rs := rows(0, 103)
+	enc := newEncoder(d, rs)
+	z, picked := enc.matrix(d, rs).every(4, rs)
+	want := enc.matrix(d, picked)
+	if len(picked) != 26 || picked[1] != 4 {
+		t.Fatalf("picked %v", picked)
+	}
+	if !slices.Equal(z.numSlot, want.numSlot) || !slices.Equal(z.num, want.num) ||
+		!slices.Equal(z.ptr, want.ptr) || !slices.Equal(z.ones, want.ones) {
+		t.Error("every 4th row differs from encoding those rows")
+	}
+}
+
+// TestFitConverges checks the refit's solution against the objective it minimises: on every row
+// it was fit on, with the chosen C, the gradient is within the tolerance. The rows are enough for
+// the coarse cold start.
+func TestFitConverges(t *testing.T) {
+	n := coarseStride*coarseRows + 1000
+	for _, classes := range []int{2, 3} {
+		d, y := synth(n, classes, 16)
+		task, k := Binary, 1
+		if classes > 2 {
+			task, k = Multiclass, classes
+		}
+		train, valid := rows(0, n-1000), rows(n-1000, n)
+		m, err := Fit(context.Background(), d, y, train, valid, Options{Task: task, Classes: classes})
+		if err != nil {
+			t.Fatal(err)
+		}
+		all := rows(0, n)
+		enc := newEncoder(d, all)
+		p := enc.slots
+		x := make([]float64, k*(p+1))
+		for j := range k {
+			copy(x[j*(p+1):], m.W[j])
+			x[j*(p+1)+p] = m.B[j]
+		}
+		o := newObjective(enc.matrix(d, all), y, all, k, p, 1/(m.C*float64(n)), 1)
+		g := make([]float64, len(x))
+		o.eval(x, g)
+		if mx := slices.Max(g); mx > 2*gtol || slices.Min(g) < -2*gtol {
+			t.Errorf("k=%d: gradient in [%g, %g] at the fitted model, want within %g", classes, slices.Min(g), mx, gtol)
+		}
+	}
+}
