@@ -167,14 +167,44 @@ func Fit(ctx context.Context, d *Data, y []float64, train, valid []int32, o Opti
 	if len(train) == 0 {
 		return nil, errors.New("linear: no training rows")
 	}
-	if o.Task != Regression && o.Classes < 2 {
+	switch {
+	case o.Task != Binary && o.Task != Multiclass && o.Task != Regression:
+		return nil, fmt.Errorf("linear: unknown task %q", o.Task)
+	case o.Task != Regression && o.Classes < 2:
 		return nil, fmt.Errorf("linear: %d classes: need at least 2", o.Classes)
+	case o.Task == Binary && o.Classes != 2:
+		return nil, fmt.Errorf("linear: binary task with %d classes", o.Classes)
+	case len(d.X) != len(d.Cols):
+		return nil, fmt.Errorf("linear: %d columns described, %d given", len(d.Cols), len(d.X))
 	}
 	cs := o.Cs
 	if len(cs) == 0 {
 		cs = DefaultCs
 	}
+	for _, c := range cs {
+		if !(c > 0) || math.IsInf(c, 0) {
+			return nil, fmt.Errorf("linear: C %v: must be a positive number", c)
+		}
+	}
 	all := slices.Concat(train, valid)
+	for _, r := range all {
+		if r < 0 || int(r) >= len(y) {
+			return nil, fmt.Errorf("linear: row %d: out of range (%d labels)", r, len(y))
+		}
+		for j, x := range d.X {
+			if int(r) >= len(x) {
+				return nil, fmt.Errorf("linear: row %d: column %q has %d rows", r, d.Cols[j].Name, len(x))
+			}
+		}
+		v := y[r]
+		if o.Task == Regression {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return nil, fmt.Errorf("linear: row %d: target %v is not a finite number", r, v)
+			}
+		} else if v != math.Trunc(v) || v < 0 || v >= float64(o.Classes) {
+			return nil, fmt.Errorf("linear: row %d: label %v is not a class in [0, %d)", r, v, o.Classes)
+		}
+	}
 	enc := newEncoder(d, all)
 	capRows := len(all) // the refit appends valid's rows to train's
 	if o.Task == Regression {
@@ -684,14 +714,17 @@ func (g *gram) solve(m *Model, c float64) {
 		}
 		a[s*p+s] += alpha + 1e-9
 	}
-	var ch mat.Cholesky
-	w := mat.NewVecDense(p, nil)
-	if ch.Factorize(mat.NewSymDense(p, a)) {
-		if err := ch.SolveVecTo(w, mat.NewVecDense(p, b)); err != nil {
-			w.Zero()
+	// Without slots (no input columns) the model is the mean, and gonum has no empty matrices.
+	if p > 0 {
+		var ch mat.Cholesky
+		w := mat.NewVecDense(p, nil)
+		if ch.Factorize(mat.NewSymDense(p, a)) {
+			if err := ch.SolveVecTo(w, mat.NewVecDense(p, b)); err != nil {
+				w.Zero()
+			}
 		}
+		copy(m.W[0], w.RawVector().Data)
 	}
-	copy(m.W[0], w.RawVector().Data)
 	bias := g.y / n
 	for t := range p {
 		bias -= m.W[0][t] * g.z[t] / n

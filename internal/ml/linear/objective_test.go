@@ -346,3 +346,51 @@ func TestFitConverges(t *testing.T) {
 		}
 	}
 }
+
+// TestNoColumns: a frame whose every column was dropped still fits, to the base rate or mean.
+func TestNoColumns(t *testing.T) {
+	y := []float64{0, 1, 0, 1, 1, 0, 1, 1}
+	for _, o := range []Options{{Task: Binary, Classes: 2}, {Task: Multiclass, Classes: 2}, {Task: Regression}} {
+		m, err := Fit(context.Background(), &Data{}, y, rows(0, 6), rows(6, 8), o)
+		if err != nil {
+			t.Fatalf("%s: %v", o.Task, err)
+		}
+		out := make([]float64, 2)
+		m.Predict(nil, out)
+		want := 5.0 / 8
+		if got := out[m.NumOutputs()-1]; math.Abs(got-want) > 0.05 {
+			t.Errorf("%s: predicts %v, want about %v", o.Task, got, want)
+		}
+	}
+}
+
+func TestFitRejectsBadInput(t *testing.T) {
+	d, y := synth(20, 2, 17)
+	bad := slices.Clone(y)
+	bad[3] = 2
+	nan := slices.Clone(y)
+	nan[4] = math.NaN()
+	for _, c := range []struct {
+		name  string
+		d     *Data
+		y     []float64
+		train []int32
+		o     Options
+		want  string
+	}{
+		{"label", d, bad, rows(0, 20), Options{Task: Binary, Classes: 2}, "linear: row 3: label 2 is not a class in [0, 2)"},
+		{"nan label", d, nan, rows(0, 20), Options{Task: Multiclass, Classes: 3}, "linear: row 4: label NaN is not a class in [0, 3)"},
+		{"nan target", d, nan, rows(0, 20), Options{Task: Regression}, "linear: row 4: target NaN is not a finite number"},
+		{"row", d, y, []int32{0, 20}, Options{Task: Binary, Classes: 2}, "linear: row 20: out of range (20 labels)"},
+		{"short column", &Data{Cols: d.Cols, X: [][]float64{d.X[0], d.X[1][:10]}}, y, rows(0, 20), Options{Task: Binary, Classes: 2}, `linear: row 10: column "x1" has 10 rows`},
+		{"columns", &Data{Cols: d.Cols, X: d.X[:1]}, y, rows(0, 20), Options{Task: Binary, Classes: 2}, "linear: 2 columns described, 1 given"},
+		{"task", d, y, rows(0, 20), Options{Task: "ranking", Classes: 2}, `linear: unknown task "ranking"`},
+		{"binary classes", d, y, rows(0, 20), Options{Task: Binary, Classes: 3}, "linear: binary task with 3 classes"},
+		{"C", d, y, rows(0, 20), Options{Task: Binary, Classes: 2, Cs: []float64{1, 0}}, "linear: C 0: must be a positive number"},
+	} {
+		_, err := Fit(context.Background(), c.d, c.y, c.train, nil, c.o)
+		if err == nil || err.Error() != c.want {
+			t.Errorf("%s: error %v, want %q", c.name, err, c.want)
+		}
+	}
+}
