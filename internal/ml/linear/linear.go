@@ -282,9 +282,9 @@ const gtol = 1e-4
 // objective stops moving (FunctionConverge, for problems whose gradient stays large at the
 // precision the loss can be summed to).
 type converge struct {
-	ctx   context.Context
-	scale []float64 // w = u·scale: the optimiser's gradient is the objective's times scale
-	fc    optimize.FunctionConverge
+	ctx context.Context
+	pc  *precond // w = P·u: the optimiser's gradient is Pᵀ times the objective's
+	fc  optimize.FunctionConverge
 }
 
 func (c *converge) Init(dim int) { c.fc.Init(dim) }
@@ -293,11 +293,7 @@ func (c *converge) Converged(l *optimize.Location) optimize.Status {
 	if c.ctx.Err() != nil {
 		return optimize.RuntimeLimit
 	}
-	g := 0.0
-	for j, v := range l.Gradient {
-		g = max(g, math.Abs(v/c.scale[j]))
-	}
-	if g <= gtol {
+	if c.pc.gradWInf(l.Gradient) <= gtol {
 		return optimize.GradientThreshold
 	}
 	return c.fc.Converged(l)
@@ -588,19 +584,12 @@ func (e *encoder) fit(ctx context.Context, z *sparse, y []float64, rows []int32,
 	}
 	// sklearn's objective C·Σloss + ½‖w‖², divided by C·n so the scale does not depend on n.
 	obj := newObjective(z, y, rows, k, p, 1/(c*float64(n)), o.Workers)
-	// L-BFGS runs on u = w·√h, h the Hessian's diagonal at the start: one-hot slots of rare
-	// levels have little curvature beside the intercept's, and without the rescaling L-BFGS
-	// spends most of its iterations on that spread.
-	scale := make([]float64, len(params))
-	obj.diag(params, scale)
-	for j, h := range scale {
-		scale[j] = 1 / math.Sqrt(max(h, 1e-12))
-	}
+	// L-BFGS runs in coordinates where the Hessian at the start is near the identity (precond.go).
+	pc := newPrecond(obj, params)
 	u := make([]float64, len(params))
-	for j := range u {
-		u[j] = params[j] / scale[j]
-	}
+	pc.toU(params, u)
 	x := make([]float64, len(params))
+	gw := make([]float64, len(params))
 	lastU := make([]float64, len(params))
 	lastG := make([]float64, len(params))
 	lastF, have := 0.0, false
@@ -608,13 +597,9 @@ func (e *encoder) fit(ctx context.Context, z *sparse, y []float64, rows []int32,
 		if have && slices.Equal(lastU, u) {
 			return
 		}
-		for j, v := range u {
-			x[j] = v * scale[j]
-		}
-		lastF = obj.eval(x, lastG)
-		for j := range lastG {
-			lastG[j] *= scale[j]
-		}
+		pc.toW(u, x)
+		lastF = obj.eval(x, gw)
+		pc.gradU(gw, lastG)
 		copy(lastU, u)
 		have = true
 	}
@@ -628,7 +613,7 @@ func (e *encoder) fit(ctx context.Context, z *sparse, y []float64, rows []int32,
 	}
 	settings := &optimize.Settings{
 		MajorIterations: iters,
-		Converger: &converge{ctx: ctx, scale: scale,
+		Converger: &converge{ctx: ctx, pc: pc,
 			fc: optimize.FunctionConverge{Absolute: 1e-7, Relative: 1e-6, Iterations: 5}},
 	}
 	// Moré-Thuente accepts most steps at the first trial point; gonum's default bisection
@@ -639,9 +624,7 @@ func (e *encoder) fit(ctx context.Context, z *sparse, y []float64, rows []int32,
 	// usable model; only a missing result falls back to the start.
 	if err == nil || res != nil {
 		if res != nil && len(res.X) == len(params) {
-			for j, v := range res.X {
-				params[j] = v * scale[j]
-			}
+			pc.toW(res.X, params)
 		}
 	}
 	for j := 0; j < k; j++ {

@@ -394,3 +394,85 @@ func TestFitRejectsBadInput(t *testing.T) {
 		}
 	}
 }
+
+// TestPrecond checks both forms of P: toU inverts toW, gradU is the gradient in u (by finite
+// differences of the objective through toW), and gradWInf recovers the gradient in w.
+func TestPrecond(t *testing.T) {
+	for _, classes := range []int{2, 3} {
+		z, y, rs, k, p, x := problem(t, 400, classes)
+		o := newObjective(z, y, rs, k, p, 1e-2, 1)
+		for name, pc := range map[string]*precond{"cholesky": newPrecond(o, x), "diagonal": diagPrecond(o, x)} {
+			if (name == "cholesky") != (pc.chol != nil) {
+				t.Fatalf("k=%d %s: wrong form", k, name)
+			}
+			u := make([]float64, len(x))
+			pc.toU(x, u)
+			w := make([]float64, len(x))
+			pc.toW(u, w)
+			for j := range x {
+				if math.Abs(w[j]-x[j]) > 1e-9*max(1, math.Abs(x[j])) {
+					t.Fatalf("k=%d %s: toW(toU(x))[%d] = %v, want %v", k, name, j, w[j], x[j])
+				}
+			}
+			gw := make([]float64, len(x))
+			o.eval(x, gw)
+			gu := make([]float64, len(x))
+			pc.gradU(gw, gu)
+			f := func(u []float64) float64 {
+				pc.toW(u, w)
+				return o.eval(w, make([]float64, len(w)))
+			}
+			const eps = 1e-6
+			for j := range u {
+				up := slices.Clone(u)
+				up[j] += eps
+				fp := f(up)
+				up[j] -= 2 * eps
+				fd := (fp - f(up)) / (2 * eps)
+				if math.Abs(fd-gu[j]) > 1e-5*max(1, math.Abs(fd)) {
+					t.Errorf("k=%d %s: gradient in u [%d] = %v, finite difference %v", k, name, j, gu[j], fd)
+				}
+			}
+			inf := 0.0
+			for _, v := range gw {
+				inf = max(inf, math.Abs(v))
+			}
+			if got := pc.gradWInf(gu); math.Abs(got-inf) > 1e-9*inf {
+				t.Errorf("k=%d %s: gradient in w from u has max %v, want %v", k, name, got, inf)
+			}
+		}
+	}
+}
+
+// TestCholeskyIsHessian checks the factor against the Hessian by finite differences of the
+// gradient, on few enough rows that every row is used.
+func TestCholeskyIsHessian(t *testing.T) {
+	for _, classes := range []int{2, 3} {
+		z, y, rs, k, p, x := problem(t, 300, classes)
+		o := newObjective(z, y, rs, k, p, 1e-2, 1)
+		ls := o.cholesky(x)
+		m := p + 1
+		g0, g1 := make([]float64, len(x)), make([]float64, len(x))
+		const eps = 1e-6
+		for j := range k {
+			l := ls[j]
+			for a := range m {
+				xp := slices.Clone(x)
+				xp[j*m+a] -= eps
+				o.eval(xp, g0)
+				xp[j*m+a] += 2 * eps
+				o.eval(xp, g1)
+				for b := range m {
+					fd := (g1[j*m+b] - g0[j*m+b]) / (2 * eps)
+					h := 0.0 // (L·Lᵀ)[b][a]
+					for c := range min(a, b) + 1 {
+						h += l[b*m+c] * l[a*m+c]
+					}
+					if math.Abs(fd-h) > 1e-5*max(1, math.Abs(fd)) {
+						t.Fatalf("k=%d: Hessian block %d [%d][%d] = %v, finite difference %v", k, j, b, a, h, fd)
+					}
+				}
+			}
+		}
+	}
+}
