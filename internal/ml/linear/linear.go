@@ -265,20 +265,13 @@ func Fit(ctx context.Context, d *Data, y []float64, train, valid []int32, o Opti
 	return m, nil
 }
 
-// A cold start on more than coarseStride × coarseRows rows is first fit on every coarseStride-th
-// row. Below coarseRows rows a fit is cheap whatever its iterations.
-const (
-	coarseStride = 4
-	coarseRows   = 8192
-)
-
 // gtol is the convergence threshold of L-BFGS on the largest gradient coordinate of the
 // objective (mean loss + penalty): sklearn's default tol for lbfgs. Stricter values move the
 // weights by amounts the stop-set loss cannot see, at up to twice the iterations.
 const gtol = 1e-4
 
 // converge stops L-BFGS when ctx is done (the search deadline), keeping the best point so far;
-// when the gradient of the unscaled objective is below gtol in every coordinate; or when the
+// when the objective's gradient in w is below gtol in every coordinate; or when the
 // objective stops moving (FunctionConverge, for problems whose gradient stays large at the
 // precision the loss can be summed to).
 type converge struct {
@@ -461,25 +454,6 @@ func (z *sparse) row(i int, idx []int32, val []float64) ([]int32, []float64) {
 	return idx, val
 }
 
-// every returns every stride-th row of z (from the first) and the matching entries of rows.
-func (z *sparse) every(stride int, rows []int32) (*sparse, []int32) {
-	nn := len(z.numSlot)
-	m, ones := (len(rows)+stride-1)/stride, 0
-	for i := 0; i < len(rows); i += stride {
-		ones += int(z.ptr[i+1] - z.ptr[i])
-	}
-	s := &sparse{numSlot: z.numSlot, ptr: make([]int32, 1, m+1),
-		num: make([]float64, 0, m*nn), ones: make([]int32, 0, ones)}
-	rs := make([]int32, 0, m)
-	for i := 0; i < len(rows); i += stride {
-		s.num = append(s.num, z.num[i*nn:(i+1)*nn]...)
-		s.ones = append(s.ones, z.ones[z.ptr[i]:z.ptr[i+1]]...)
-		s.ptr = append(s.ptr, int32(len(s.ones)))
-		rs = append(rs, rows[i])
-	}
-	return s, rs
-}
-
 // appendRows appends b's rows to z (b encoded by the same encoder).
 func (z *sparse) appendRows(b *sparse) {
 	off := z.ptr[len(z.ptr)-1]
@@ -559,13 +533,6 @@ func (e *encoder) fit(ctx context.Context, z *sparse, y []float64, rows []int32,
 	k, p := len(m.W), e.slots
 	n := len(rows)
 	params := make([]float64, k*(p+1))
-	if len(warm) != len(params) && n >= coarseStride*coarseRows {
-		// A cold start first fits every coarseStride-th row with the same penalty per row: that
-		// solution is near the full one at a fraction of the cost per pass, and L-BFGS then
-		// finishes on all rows in a few iterations instead of the cold start's many.
-		zs, rs := z.every(coarseStride, rows)
-		_, warm = e.fit(ctx, zs, y, rs, c*float64(n)/float64(len(rs)), o, nil)
-	}
 	if len(warm) == len(params) {
 		copy(params, warm)
 	} else {

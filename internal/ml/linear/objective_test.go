@@ -299,26 +299,11 @@ func BenchmarkFitWorkers(b *testing.B) {
 	}
 }
 
-func TestEveryMatchesMatrixOfThoseRows(t *testing.T) {
-	d, _ := synth(103, 2, 15)
-	rs := rows(0, 103)
-	enc := newEncoder(d, rs)
-	z, picked := enc.matrix(d, rs).every(4, rs)
-	want := enc.matrix(d, picked)
-	if len(picked) != 26 || picked[1] != 4 {
-		t.Fatalf("picked %v", picked)
-	}
-	if !slices.Equal(z.numSlot, want.numSlot) || !slices.Equal(z.num, want.num) ||
-		!slices.Equal(z.ptr, want.ptr) || !slices.Equal(z.ones, want.ones) {
-		t.Error("every 4th row differs from encoding those rows")
-	}
-}
-
 // TestFitConverges checks the refit's solution against the objective it minimises: on every row
-// it was fit on, with the chosen C, the gradient is within the tolerance. The rows are enough for
-// the coarse cold start.
+// it was fit on, with the chosen C, the gradient is within the tolerance. There are more rows
+// than the Hessian is estimated on.
 func TestFitConverges(t *testing.T) {
-	n := coarseStride*coarseRows + 1000
+	n := 2*hessRows + 1000
 	for _, classes := range []int{2, 3} {
 		d, y := synth(n, classes, 16)
 		task, k := Binary, 1
