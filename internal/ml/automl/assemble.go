@@ -98,7 +98,7 @@ func (s *search) choose(ctx context.Context) (mems []member, refittable bool, er
 		return []member{{t, 1}}, false, nil
 	case s.cfg.Ensemble && len(cands) > 1:
 		mems := s.ensemble(cands)
-		if single := s.bestSingle(cands); len(mems) > 1 && rankingMetric[s.p.metric] && s.beatsBlend(single, mems) {
+		if single := s.bestSingle(cands); len(mems) > 1 && s.beatsBlend(single, mems) {
 			s.log("ensemble: trial %d alone has the better out-of-fold %s; it is the model", single.id, s.p.metric)
 			return []member{{single, 1}}, true, nil
 		}
@@ -129,25 +129,59 @@ func (s *search) ensemble(cands []*trial) []member {
 	w, full := caruana(preds, s.score, ensembleSteps)
 	lim, fullCost := s.costLimit(), spent(w)
 	if lim > 0 && fullCost > lim {
+		top := cands[0]
+		for _, t := range cands[1:] {
+			if s.better(t, top) {
+				top = t
+			}
+		}
 		for ; ; lim *= 2 {
 			wc, sc := caruanaCapped(preds, costs, lim, s.score, ensembleSteps)
-			if withinTolerance(sc, full) || lim >= fullCost {
+			if withinTolerance(sc, full) && !s.belowTrial(weighted(cands, wc), sc, top) || lim >= fullCost {
 				w = wc
 				break
 			}
 		}
 		if lim > s.costLimit() {
-			s.log("max_inference_cost %s gave an ensemble more than %.0f%% worse; raised to %s", formatLimit(s.costLimit()), 100*costTolerance, formatLimit(lim))
+			s.log("max_inference_cost %s gave an ensemble more than %.0f%% worse, or worse than trial %d alone; raised to %s",
+				formatLimit(s.costLimit()), 100*costTolerance, top.id, formatLimit(lim))
 		}
 	}
+	mems := weighted(cands, w)
+	s.log("ensemble: %d members, inference cost %.0f (unbounded %.0f, limit %s)", len(mems), spent(w), fullCost, formatLimit(s.costLimit()))
+	return mems
+}
+
+// weighted are the candidates with a positive weight in w, as members.
+func weighted(cands []*trial, w []float64) []member {
 	var mems []member
 	for i, t := range cands {
 		if w[i] > 0 {
 			mems = append(mems, member{t, w[i]})
 		}
 	}
-	s.log("ensemble: %d members, inference cost %.0f (unbounded %.0f, limit %s)", len(mems), spent(w), fullCost, formatLimit(s.costLimit()))
 	return mems
+}
+
+// belowTrial reports whether the blend of mems, of selection loss sel, is worse out of fold
+// than trial t alone: on the primary metric when it reads only the order of the predictions
+// (a blend of better log loss can rank worse than its best member), else on the selection
+// loss. A bounded ensemble below the best trial makes the inference bound give way, so that
+// the bound never leaves the model worse than a trial the search found.
+func (s *search) belowTrial(mems []member, sel float64, t *trial) bool {
+	if !rankingMetric[s.p.metric] {
+		return sel > t.sel
+	}
+	blend, rows := s.blend(mems)
+	b, okB := s.metricsOn(rows, blend)[s.p.metric]
+	v, okT := t.metrics[s.p.metric]
+	if !okB || !okT {
+		return false
+	}
+	if metrics.Higher(s.p.metric) {
+		return b < v
+	}
+	return b > v
 }
 
 // bestSingle is the best candidate by the primary metric or, when that one costs more than
@@ -189,16 +223,7 @@ var rankingMetric = map[string]bool{"AUC_weighted": true, "average_precision_sco
 // than the blend of mems. The blend is chosen on log loss (ensemble.go), which a ranking
 // metric need not follow: on bank marketing a blend ranked below its best member by AUC.
 func (s *search) beatsBlend(t *trial, mems []member) bool {
-	blend, rows := s.blend(mems)
-	b, okB := s.metricsOn(rows, blend)[s.p.metric]
-	v, okT := t.metrics[s.p.metric]
-	if !okB || !okT {
-		return false
-	}
-	if metrics.Higher(s.p.metric) {
-		return v > b
-	}
-	return v < b
+	return rankingMetric[s.p.metric] && s.belowTrial(mems, 0, t)
 }
 
 // warnShortBudget warns when the budget did not let even the first trial finish every fold:
