@@ -151,6 +151,17 @@ func (s *search) settleRefit(ctx context.Context, t *trial) context.Context {
 	return s.outer
 }
 
+// resettle takes the refit decision again after trial t finished: from the first GBDT trial
+// (ref) on, each new best trial's refit must fit the time kept for refits, since a later,
+// slower winner is the member most likely to be refit; when it does not, settleRefit gives
+// that time back to the search, instead of leaving it unused at the end.
+func (s *search) resettle(ctx context.Context, t, ref *trial) context.Context {
+	if t == nil || ref == nil || (t != ref && t != s.best) {
+		return ctx
+	}
+	return s.settleRefit(ctx, t)
+}
+
 // refitSampled refits a sampled search's members one after another, each with every worker,
 // in refitPlan's order until end. A member left out, or whose refit fails or overruns, is
 // refit on the sample instead when its estimate fits the time left (one model rather than

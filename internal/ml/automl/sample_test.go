@@ -180,3 +180,33 @@ func TestSubsampleRefitFallsBackToSample(t *testing.T) {
 		t.Errorf("the warnings do not say the model was fit on the sample: %q", res.Warnings)
 	}
 }
+
+// TestResettleFollowsBest: the refit decision is taken again for each new best trial, so a
+// later winner too slow to refit on all rows gives the time kept for refits back to the
+// search, while a slow trial that is not the best changes nothing.
+func TestResettleFollowsBest(t *testing.T) {
+	start := time.Now()
+	outer, cancel := context.WithDeadline(context.Background(), start.Add(90*time.Second))
+	defer cancel()
+	inner, cancelInner := context.WithDeadline(outer, start.Add(50*time.Second))
+	defer cancelInner()
+	s := &search{
+		cfg: &Config{Budget: 100 * time.Second, Parallel: 2}, start: start, deadline: start.Add(50 * time.Second),
+		p: &problem{}, whole: &problem{y: make([]float64, 10_000)}, folds: []fold{{train: make([]int32, 900), stop: make([]int32, 100)}, {}},
+		refitWhole: true, outer: outer, log: func(string, ...any) {},
+	}
+	// As in TestSettleRefit, a trial's refit is estimated at 5 × its seconds against 49 s.
+	ref := &trial{id: 1, foldDone: []bool{true, true}, seconds: 1}
+	s.best = ref
+	if got := s.resettle(inner, ref, ref); got != inner || !s.refitWhole {
+		t.Fatal("first GBDT trial of 1s: the refit on all rows should stay planned")
+	}
+	slow := &trial{id: 2, foldDone: []bool{true, true}, seconds: 20}
+	if got := s.resettle(inner, slow, ref); got != inner || !s.refitWhole {
+		t.Fatal("a slow trial that is not the best changed the refit plan")
+	}
+	s.best = slow
+	if got := s.resettle(inner, slow, ref); got != context.Context(outer) || s.refitWhole {
+		t.Errorf("new best trial of 20s (refit about 100s): refit on all rows %v, want the search to take the time back", s.refitWhole)
+	}
+}

@@ -252,18 +252,21 @@ func (s *search) run(ctx context.Context, fams map[string]bool, fast bool) error
 		s.finish(t)
 		if ref == nil && sp.algo == AlgoGBDT {
 			ref = t
-			ctx = s.settleRefit(ctx, t)
 		}
+		ctx = s.resettle(ctx, t, ref)
 	}
 	if fast || !fams[AlgoGBDT] {
 		return nil
 	}
-	for b := 0; !s.expired(ctx); b++ {
+	for b := 0; ; b++ {
+		ctx = s.resettle(ctx, s.best, s.best)
+		if s.expired(ctx) {
+			return nil
+		}
 		if err := s.halving(ctx, b); err != nil {
 			return err
 		}
 	}
-	return nil
 }
 
 // examples are the first rows' inputs, for API docs.
