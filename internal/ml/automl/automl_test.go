@@ -371,8 +371,11 @@ func TestBudgetIsKept(t *testing.T) {
 		if took := time.Since(cfg.Start); took > c.budget+slack {
 			t.Errorf("budget %v (%v spent before Train, refit %v): took %v", c.budget, c.spent, c.refit, took.Round(time.Millisecond))
 		}
-		if len(res.Leaderboard) < 2 {
-			t.Errorf("budget %v: %d trials, want a search", c.budget, len(res.Leaderboard))
+		// One trial is a search cut short only when it left time for more: on a loaded machine
+		// under -race the first trial alone can take what the budget leaves the search.
+		window := c.budget - c.spent - reserve(c.budget)
+		if n := len(res.Leaderboard); n == 1 && time.Duration(res.Leaderboard[0].Seconds*3*float64(time.Second)) < window || n == 0 {
+			t.Errorf("budget %v: %d trials in a search window of %v, want a search", c.budget, n, window)
 		}
 	}
 }
