@@ -6,11 +6,16 @@ search of that budget: configurations drawn from the space of docs/automl.md#suc
 other 20 % (log loss, or RMSE), until the next fit would pass the budget; the best is then fit
 on all training rows. The refit counts in the budget. One JSON line per (set, seed, budget).
 
-  python3 budget.py OUTDIR SEEDS BUDGETS BANKCSV     BUDGETS like 5,10,30,60 (seconds)
+With OURS (the automl search's bench binary and its arguments), the automl search runs on the
+same split right beside each random search, the two taking turns at going first, so both sides
+meet the same load; its JSON line goes into the record under "ours".
+
+  python3 budget.py OUTDIR SEEDS BUDGETS BANKCSV [OURS...]    BUDGETS like 5,10,30,60 (seconds)
 """
 import json
 import math
 import os
+import subprocess
 import sys
 import time
 
@@ -88,8 +93,18 @@ def random_search(task, mask, a, y, seed, budget):
     return model, fits, time.perf_counter() - t0
 
 
+def ours(cmd, task, train, test, budget):
+    """One automl search on the split, scored on its test rows by the bench binary."""
+    kind = "regression" if task == "regression" else "classification"
+    out = subprocess.run(cmd + ["-data", train, "-test", test, "-target", "y", "-task", kind, "-budget", f"{budget:g}s"],
+                         check=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True).stdout
+    return json.loads(out)
+
+
 def main():
     outdir, seeds, budgets, bank = sys.argv[1], int(sys.argv[2]), [float(b) for b in sys.argv[3].split(",")], sys.argv[4]
+    cmd = sys.argv[5:]
+    turn = 0
     for name, task, df in sets(bank):
         for seed in range(seeds):
             tr, te, trp, tep, mask, a, b = hgb_splits.split(outdir, name, task, df, seed)
@@ -98,11 +113,19 @@ def main():
             hgb = scores(task, te["y"], make(task, mask, seed).fit(a, ytr), b)
             hgb["seconds"] = time.perf_counter() - t0
             for budget in budgets:
+                rec = {"dataset": name, "task": task, "seed": seed, "rows": len(df), "budget": budget,
+                       "train": trp, "test": tep, "hgb": hgb}
+                # Taking turns at going first spreads a change of load over both sides.
+                turn += 1
+                if cmd and turn % 2 == 0:
+                    rec["ours"] = ours(cmd, task, trp, tep, budget)
                 model, fits, secs = random_search(task, mask, a, ytr, seed, budget)
                 rs = scores(task, te["y"], model, b)
                 rs["fits"], rs["seconds"] = fits, secs
-                print(json.dumps({"dataset": name, "task": task, "seed": seed, "rows": len(df), "budget": budget,
-                                  "train": trp, "test": tep, "hgb": hgb, "rs": rs}), flush=True)
+                rec["rs"] = rs
+                if cmd and turn % 2 == 1:
+                    rec["ours"] = ours(cmd, task, trp, tep, budget)
+                print(json.dumps(rec), flush=True)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ import (
 	"github.com/mlflow-go/mlflow/internal/ml/metrics"
 	"github.com/mlflow-go/mlflow/internal/ml/model"
 	"github.com/mlflow-go/mlflow/internal/tabular"
+	automlstep "github.com/mlflow-go/mlflow/steps/automl"
 )
 
 func main() {
@@ -49,7 +50,7 @@ func main() {
 	holdout := flag.Int("holdout", 0, "80/20 hold-out seeds (0 = skip)")
 	parallel := flag.Int("parallel", runtime.GOMAXPROCS(0), "worker pool size")
 	maxCost := flag.Float64("max-cost", automl.DefaultMaxInferenceCost, "max_inference_cost of the final model (0: no bound)")
-	refit := flag.Bool("refit", false, "refit the selected members on all rows; -cv/-holdout then also score the same ensemble bagged")
+	refit := flag.Bool("refit", automlstep.DefaultRefit, "refit the selected members on all rows, as the automl step does by default; -cv/-holdout then also score the same ensemble bagged")
 	heapProfile := flag.String("heapprofile", "", "write the heap profile taken at the largest live heap seen to this file (go tool pprof -sample_index=inuse_space)")
 	flag.Parse()
 	if *heapProfile != "" {
@@ -65,7 +66,7 @@ func main() {
 	}
 	cfg := automl.Config{
 		Name: "bench", Task: *task, Target: *target, PrimaryMetric: *metric,
-		Budget: *budget, MaxTrials: *maxTrials, Ensemble: true, Parallel: *parallel, Refit: *refit, KeepBagged: *refit,
+		Budget: *budget, MaxTrials: *maxTrials, Ensemble: true, Parallel: *parallel, Refit: *refit, KeepBagged: *refit && *testFile == "",
 		MaxInferenceCost: *maxCost,
 		Logf:             func(format string, args ...any) { fmt.Fprintf(os.Stderr, "  "+format+"\n", args...) },
 	}
