@@ -36,8 +36,8 @@ type Column struct {
 	Levels      int  // dictionary size (categorical only)
 }
 
-// Numeric is the encoding of a numeric column: (x - Mean)/Std, missing -> Median's standardised
-// value plus a missing flag slot when training saw a missing value.
+// Numeric is the encoding of a numeric column: (x - Mean)/Std, missing (NaN, or ±Inf) -> Median's
+// standardised value plus a missing flag slot when training saw a missing value.
 type Numeric struct {
 	Mean    float64 `json:"mean"`
 	Std     float64 `json:"std"`
@@ -102,7 +102,7 @@ func (m *Model) score(w []float64, x []float64) float64 {
 		f := &m.Features[j]
 		v := x[j]
 		if f.Num != nil {
-			if v != v {
+			if !finite(v) {
 				s += w[f.Base] * (f.Num.Median - f.Num.Mean) / f.Num.Std
 				if f.Num.Missing >= 0 {
 					s += w[f.Num.Missing]
@@ -116,7 +116,7 @@ func (m *Model) score(w []float64, x []float64) float64 {
 		switch {
 		case v != v || v < 0:
 			s += w[c.Missing]
-		case int(v) < len(c.Slot) && c.Slot[int(v)] >= 0:
+		case v < float64(len(c.Slot)) && c.Slot[int(v)] >= 0:
 			s += w[c.Slot[int(v)]]
 		default:
 			s += w[c.Other]
@@ -124,6 +124,10 @@ func (m *Model) score(w []float64, x []float64) float64 {
 	}
 	return s
 }
+
+// finite reports whether v is neither NaN nor ±Inf. A number the CSV reader took for ±Inf (an
+// overflow such as 1e999) is encoded as missing: standardising it would make every weight NaN.
+func finite(v float64) bool { return v-v == 0 }
 
 // Data is the training matrix in the same raw form Predict reads: X[j][i] is column j of row i.
 type Data struct {
@@ -307,7 +311,7 @@ func newEncoder(d *Data, rows []int32) *encoder {
 			vals := make([]float64, 0, len(rows))
 			missing := false
 			for _, r := range rows {
-				if v := x[r]; v == v {
+				if v := x[r]; finite(v) {
 					vals = append(vals, v)
 				} else {
 					missing = true
@@ -320,7 +324,7 @@ func newEncoder(d *Data, rows []int32) *encoder {
 				sum, sq := 0.0, 0.0
 				for _, r := range rows {
 					v := x[r]
-					if v != v {
+					if !finite(v) {
 						v = n.Median
 					}
 					sum += v
@@ -328,7 +332,7 @@ func newEncoder(d *Data, rows []int32) *encoder {
 				n.Mean = sum / float64(len(rows))
 				for _, r := range rows {
 					v := x[r]
-					if v != v {
+					if !finite(v) {
 						v = n.Median
 					}
 					sq += (v - n.Mean) * (v - n.Mean)
@@ -346,7 +350,7 @@ func newEncoder(d *Data, rows []int32) *encoder {
 		} else {
 			counts := make([]int, col.Levels)
 			for _, r := range rows {
-				if v := x[r]; v == v && v >= 0 && int(v) < len(counts) {
+				if v := x[r]; v >= 0 && v < float64(len(counts)) {
 					counts[int(v)]++
 				}
 			}
@@ -484,7 +488,7 @@ func (e *encoder) matrixCap(d *Data, rows []int32, capRows int) *sparse {
 			f := &e.features[j]
 			v := d.X[j][r]
 			if f.Num != nil {
-				if v != v {
+				if !finite(v) {
 					z.num = append(z.num, (f.Num.Median-f.Num.Mean)/f.Num.Std)
 					if f.Num.Missing >= 0 {
 						z.ones = append(z.ones, int32(f.Num.Missing))
@@ -498,7 +502,7 @@ func (e *encoder) matrixCap(d *Data, rows []int32, capRows int) *sparse {
 			switch {
 			case v != v || v < 0:
 				z.ones = append(z.ones, c.Missing)
-			case int(v) < len(c.Slot) && c.Slot[int(v)] >= 0:
+			case v < float64(len(c.Slot)) && c.Slot[int(v)] >= 0:
 				z.ones = append(z.ones, c.Slot[int(v)])
 			default:
 				z.ones = append(z.ones, c.Other)

@@ -461,3 +461,33 @@ func TestCholeskyIsHessian(t *testing.T) {
 		}
 	}
 }
+
+// TestInfiniteNumbersAreMissing: the CSV reader keeps an overflowing number as ±Inf. It is
+// encoded as missing; it had made every weight NaN. A category code past the dictionary (even
+// +Inf) is "other".
+func TestInfiniteNumbersAreMissing(t *testing.T) {
+	for _, o := range []Options{{Task: Binary, Classes: 2}, {Task: Multiclass, Classes: 2}, {Task: Regression}} {
+		d, y := synth(500, 2, 21)
+		d.X[0][3], d.X[0][7] = math.Inf(1), math.Inf(-1)
+		m, err := Fit(context.Background(), d, y, rows(0, 400), rows(400, 500), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := make([]float64, 2)
+		for _, x := range [][]float64{{100, 1}, {math.Inf(1), 1}, {math.NaN(), 1}, {100, math.Inf(1)}, {100, 3}} {
+			m.Predict(x, out)
+			if math.IsNaN(out[0]) || math.IsInf(out[0], 0) {
+				t.Errorf("%s: predicts %v for %v", o.Task, out, x)
+			}
+		}
+		want := make([]float64, 2)
+		m.Predict([]float64{math.NaN(), 1}, want)
+		m.Predict([]float64{math.Inf(-1), 1}, out)
+		if out[0] != want[0] {
+			t.Errorf("%s: -Inf predicts %v, NaN %v", o.Task, out, want)
+		}
+		if f := m.Features[0].Num; f.Missing < 0 || math.IsNaN(f.Mean) || math.IsInf(f.Mean, 0) {
+			t.Errorf("%s: numeric encoding %+v", o.Task, *f)
+		}
+	}
+}
