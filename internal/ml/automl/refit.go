@@ -11,7 +11,6 @@ import (
 
 	"github.com/mlflow-go/mlflow/internal/ml/gbdt"
 	"github.com/mlflow-go/mlflow/internal/ml/linear"
-	"github.com/mlflow-go/mlflow/internal/ml/model"
 )
 
 // streamRefit keys the refit fits' seeds apart from every fold fit's.
@@ -89,14 +88,7 @@ func (s *search) refitOne(ctx context.Context, t *trial, all []int32, workers in
 				cs = append(cs, lm.C)
 			}
 		}
-		task := linear.Regression
-		if s.p.task == model.Classification {
-			task = linear.Binary
-			if k > 2 {
-				task = linear.Multiclass
-			}
-		}
-		m, err := linear.Fit(ctx, s.linearData(), s.p.y, all, nil, linear.Options{Task: task, Classes: k, Cs: []float64{modeC(cs)}})
+		m, err := linear.Fit(ctx, s.linearData(), s.p.y, all, nil, linear.Options{Task: s.linearTask(), Classes: k, Cs: []float64{modeC(cs)}, Workers: workers})
 		if ctx.Err() != nil {
 			return nil, errRefitDeadline
 		}

@@ -200,6 +200,17 @@ func (s *search) linearSlots() int {
 	return w
 }
 
+// linearTask is the linear family's task for the problem.
+func (s *search) linearTask() string {
+	switch {
+	case s.p.task != model.Classification:
+		return linear.Regression
+	case s.p.k() > 2:
+		return linear.Multiclass
+	}
+	return linear.Binary
+}
+
 // errNoModel means a fit produced nothing (the deadline passed before its first iteration).
 var errNoModel = errors.New("no model")
 
@@ -210,15 +221,8 @@ func (s *search) fitFold(ctx context.Context, sp spec, fi int, seed uint64, work
 	k := s.p.k()
 	switch sp.algo {
 	case AlgoLinear:
-		task := linear.Regression
-		if s.p.task == model.Classification {
-			task = linear.Binary
-			if k > 2 {
-				task = linear.Multiclass
-			}
-		}
 		d := s.linearData()
-		m, err := linear.Fit(ctx, d, s.p.y, f.train, f.stop, linear.Options{Task: task, Classes: k})
+		m, err := linear.Fit(ctx, d, s.p.y, f.train, f.stop, linear.Options{Task: s.linearTask(), Classes: k, Workers: workers})
 		if err != nil {
 			return nil, nil, false, err
 		}

@@ -232,7 +232,7 @@ func (s *search) run(ctx context.Context, fams map[string]bool, fast bool) error
 			continue
 		}
 		if sp.algo == AlgoLinear && len(s.p.y)*s.linearSlots() > 50_000_000 {
-			s.log("skipping %s: the dense design matrix would be too large (%d rows × %d columns)", sp.algo, len(s.p.y), s.linearSlots())
+			s.log("skipping %s: %d rows × %d one-hot slots is over 50 million", sp.algo, len(s.p.y), s.linearSlots())
 			continue
 		}
 		if s.expired(ctx) || fast && len(s.trials) > 0 {
