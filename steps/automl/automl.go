@@ -61,8 +61,10 @@ func (step) Kind() string { return "automl" }
 
 // Version 2: refit is on by default; 3: max_inference_cost bounds the ensemble by default
 // (equal configs now give a different model); 4: the model carries its charts
-// (Diagnostics), and data too large for the budget are searched on a sample.
-func (step) Version() string { return "4" }
+// (Diagnostics), and data too large for the budget are searched on a sample; 5: the
+// inference bound gives way to the best trial, and the linear family's new solver (equal
+// configs again give a different model).
+func (step) Version() string { return "5" }
 
 // Options turns the config into training options; errors name the field.
 func (c *Config) Options(stepName string) (automl.Config, error) {
