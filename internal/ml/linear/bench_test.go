@@ -1,7 +1,6 @@
 package linear
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -10,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/mlflow-go/mlflow/internal/ml/metrics"
 	"github.com/mlflow-go/mlflow/internal/tabular"
 )
 
@@ -116,53 +116,28 @@ func quality(m *Model, c *bankCase, rows []int32) (loss, auc float64) {
 	k := m.NumOutputs()
 	x := make([]float64, len(c.d.X))
 	out := make([]float64, k)
-	p := make([]float64, len(rows))
-	ys := make([]float64, len(rows))
+	prob := make([]float64, 0, len(rows)*k)
+	ys := make([]int, len(rows))
 	for i, r := range rows {
 		c.d.Row(int(r), x)
 		m.Predict(x, out)
 		y := c.y[r]
-		ys[i] = y
 		if m.Task == Regression {
 			loss += (out[0] - y) * (out[0] - y)
 			continue
 		}
 		loss -= math.Log(max(out[int(y)], 1e-15))
-		p[i] = out[k-1]
+		ys[i] = int(y)
+		prob = append(prob, out...)
 	}
 	loss /= float64(len(rows))
 	if m.Task == Regression {
 		return math.Sqrt(loss), 0
 	}
 	if m.Task == Binary {
-		auc = rankAUC(ys, p)
+		auc = metrics.Classification(ys, prob, k, nil)["AUC_binary"]
 	}
 	return loss, auc
-}
-
-// rankAUC is the tie-averaged rank AUC.
-func rankAUC(y, p []float64) float64 {
-	idx := make([]int, len(y))
-	for i := range idx {
-		idx[i] = i
-	}
-	slices.SortFunc(idx, func(a, b int) int { return cmp.Compare(p[a], p[b]) })
-	var rankSum, npos float64
-	for i := 0; i < len(idx); {
-		j := i
-		for j < len(idx) && p[idx[j]] == p[idx[i]] {
-			j++
-		}
-		r := float64(i+j+1) / 2
-		for k := i; k < j; k++ {
-			if y[idx[k]] == 1 {
-				rankSum += r
-				npos++
-			}
-		}
-		i = j
-	}
-	return (rankSum - npos*(npos+1)/2) / (npos * (float64(len(y)) - npos))
 }
 
 // BenchmarkFitBank times one fold fit as the search makes it and reports the chosen C and the
