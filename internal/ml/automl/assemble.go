@@ -129,12 +129,7 @@ func (s *search) ensemble(cands []*trial) []member {
 	w, full := caruana(preds, s.score, ensembleSteps)
 	lim, fullCost := s.costLimit(), spent(w)
 	if lim > 0 && fullCost > lim {
-		top := cands[0]
-		for _, t := range cands[1:] {
-			if s.better(t, top) {
-				top = t
-			}
-		}
+		top := s.top(cands)
 		for ; ; lim *= 2 {
 			wc, sc := caruanaCapped(preds, costs, lim, s.score, ensembleSteps)
 			if withinTolerance(sc, full) && !s.belowTrial(weighted(cands, wc), sc, top) || lim >= fullCost {
@@ -169,9 +164,15 @@ func weighted(cands []*trial, w []float64) []member {
 // loss. A bounded ensemble below the best trial makes the inference bound give way, so that
 // the bound never leaves the model worse than a trial the search found.
 func (s *search) belowTrial(mems []member, sel float64, t *trial) bool {
-	if !rankingMetric[s.p.metric] {
-		return sel > t.sel
+	if rankingMetric[s.p.metric] {
+		return s.ranksBelow(mems, t)
 	}
+	return sel > t.sel
+}
+
+// ranksBelow reports whether the blend of mems scores worse than trial t on the primary
+// metric, out of fold.
+func (s *search) ranksBelow(mems []member, t *trial) bool {
 	blend, rows := s.blend(mems)
 	b, okB := s.metricsOn(rows, blend)[s.p.metric]
 	v, okT := t.metrics[s.p.metric]
@@ -184,16 +185,22 @@ func (s *search) belowTrial(mems []member, sel float64, t *trial) bool {
 	return b > v
 }
 
-// bestSingle is the best candidate by the primary metric or, when that one costs more than
-// the inference bound, the best that fits a bound doubled until its pick is within
-// costTolerance of the best.
-func (s *search) bestSingle(cands []*trial) *trial {
+// top is the best of cands by the primary metric (ties by the selection loss).
+func (s *search) top(cands []*trial) *trial {
 	best := cands[0]
 	for _, t := range cands[1:] {
 		if s.better(t, best) {
 			best = t
 		}
 	}
+	return best
+}
+
+// bestSingle is the best candidate by the primary metric or, when that one costs more than
+// the inference bound, the best that fits a bound doubled until its pick is within
+// costTolerance of the best.
+func (s *search) bestSingle(cands []*trial) *trial {
+	best := s.top(cands)
 	lim, c := s.costLimit(), s.inferenceCost(best)
 	if lim <= 0 || c <= lim {
 		return best
@@ -223,7 +230,7 @@ var rankingMetric = map[string]bool{"AUC_weighted": true, "average_precision_sco
 // than the blend of mems. The blend is chosen on log loss (ensemble.go), which a ranking
 // metric need not follow: on bank marketing a blend ranked below its best member by AUC.
 func (s *search) beatsBlend(t *trial, mems []member) bool {
-	return rankingMetric[s.p.metric] && s.belowTrial(mems, 0, t)
+	return rankingMetric[s.p.metric] && s.ranksBelow(mems, t)
 }
 
 // warnShortBudget warns when the budget did not let even the first trial finish every fold:

@@ -130,13 +130,16 @@ func (s *search) refitSeconds(t *trial) float64 {
 	return perFold * float64(len(s.whole.y)) / trainRows / par
 }
 
-// settleRefit decides after the first GBDT trial whether refits on all rows can fit in the
-// part of the budget kept for them: when not even that trial's would, no member will be refit
-// on all rows, so the search takes that time back (it runs to the deadline of a search
-// without a sample, returned as the context to go on with) and the members are refit on the
-// sample as usual. It logs the choice.
-func (s *search) settleRefit(ctx context.Context, t *trial) context.Context {
-	if s.outer == nil || !s.refitWhole || t.folds() == 0 {
+// settleRefit takes the decision whether refits on all rows can fit in the part of the budget
+// kept for them, from the best trial so far: the member most likely to be refit. The search
+// calls it after each trial and each halving bracket, so a later, slower winner is judged too.
+// When the best trial's refit would not fit, no member will be refit on all rows, so the
+// search takes that time back (it runs to the deadline of a search without a sample, returned
+// as the context to go on with) and the members are refit on the sample as usual. It logs the
+// choice.
+func (s *search) settleRefit(ctx context.Context) context.Context {
+	t := s.best
+	if s.outer == nil || !s.refitWhole || t == nil || t.folds() == 0 {
 		return ctx
 	}
 	window := s.start.Add(s.cfg.Budget - refitMargin).Sub(s.deadline)
@@ -149,17 +152,6 @@ func (s *search) settleRefit(ctx context.Context, t *trial) context.Context {
 	s.refitWhole = false
 	s.deadline, _ = s.outer.Deadline()
 	return s.outer
-}
-
-// resettle takes the refit decision again after trial t finished: from the first GBDT trial
-// (ref) on, each new best trial's refit must fit the time kept for refits, since a later,
-// slower winner is the member most likely to be refit; when it does not, settleRefit gives
-// that time back to the search, instead of leaving it unused at the end.
-func (s *search) resettle(ctx context.Context, t, ref *trial) context.Context {
-	if t == nil || ref == nil || (t != ref && t != s.best) {
-		return ctx
-	}
-	return s.settleRefit(ctx, t)
 }
 
 // refitSampled refits a sampled search's members one after another, each with every worker,

@@ -137,8 +137,8 @@ func TestSettleRefit(t *testing.T) {
 		}
 		// Refit estimate: seconds × 2 fits at once / 2 folds × 10,000 / 1,000 rows / 2 workers
 		// = 5 × seconds, against the 49 s from the search's deadline to the refits' end.
-		tr := &trial{id: 1, foldDone: []bool{true, true}, seconds: c.seconds}
-		got := s.settleRefit(inner, tr)
+		s.best = &trial{id: 1, foldDone: []bool{true, true}, seconds: c.seconds}
+		got := s.settleRefit(inner)
 		if s.refitWhole != c.whole || (got == inner) != c.whole {
 			t.Errorf("trial of %gs: refit on all rows %v, search context kept %v; want %v", c.seconds, s.refitWhole, got == inner, c.whole)
 		}
@@ -181,10 +181,10 @@ func TestSubsampleRefitFallsBackToSample(t *testing.T) {
 	}
 }
 
-// TestResettleFollowsBest: the refit decision is taken again for each new best trial, so a
-// later winner too slow to refit on all rows gives the time kept for refits back to the
-// search, while a slow trial that is not the best changes nothing.
-func TestResettleFollowsBest(t *testing.T) {
+// TestSettleRefitFollowsBest: the refit decision is taken again from each new best trial, so
+// a later winner too slow to refit on all rows gives the time kept for refits back to the
+// search (it had been judged on the first GBDT trial alone).
+func TestSettleRefitFollowsBest(t *testing.T) {
 	start := time.Now()
 	outer, cancel := context.WithDeadline(context.Background(), start.Add(90*time.Second))
 	defer cancel()
@@ -196,17 +196,15 @@ func TestResettleFollowsBest(t *testing.T) {
 		refitWhole: true, outer: outer, log: func(string, ...any) {},
 	}
 	// As in TestSettleRefit, a trial's refit is estimated at 5 × its seconds against 49 s.
-	ref := &trial{id: 1, foldDone: []bool{true, true}, seconds: 1}
-	s.best = ref
-	if got := s.resettle(inner, ref, ref); got != inner || !s.refitWhole {
-		t.Fatal("first GBDT trial of 1s: the refit on all rows should stay planned")
+	if got := s.settleRefit(inner); got != inner || !s.refitWhole {
+		t.Fatal("no trial yet: the refit on all rows should stay planned")
 	}
-	slow := &trial{id: 2, foldDone: []bool{true, true}, seconds: 20}
-	if got := s.resettle(inner, slow, ref); got != inner || !s.refitWhole {
-		t.Fatal("a slow trial that is not the best changed the refit plan")
+	s.best = &trial{id: 1, foldDone: []bool{true, true}, seconds: 1}
+	if got := s.settleRefit(inner); got != inner || !s.refitWhole {
+		t.Fatal("best trial of 1s: the refit on all rows should stay planned")
 	}
-	s.best = slow
-	if got := s.resettle(inner, slow, ref); got != context.Context(outer) || s.refitWhole {
+	s.best = &trial{id: 2, foldDone: []bool{true, true}, seconds: 20}
+	if got := s.settleRefit(inner); got != context.Context(outer) || s.refitWhole {
 		t.Errorf("new best trial of 20s (refit about 100s): refit on all rows %v, want the search to take the time back", s.refitWhole)
 	}
 }

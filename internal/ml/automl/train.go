@@ -253,13 +253,13 @@ func (s *search) run(ctx context.Context, fams map[string]bool, fast bool) error
 		if ref == nil && sp.algo == AlgoGBDT {
 			ref = t
 		}
-		ctx = s.resettle(ctx, t, ref)
+		ctx = s.settleRefit(ctx)
 	}
 	if fast || !fams[AlgoGBDT] {
 		return nil
 	}
 	for b := 0; ; b++ {
-		ctx = s.resettle(ctx, s.best, s.best)
+		ctx = s.settleRefit(ctx)
 		if s.expired(ctx) {
 			return nil
 		}
