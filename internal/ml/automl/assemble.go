@@ -400,12 +400,30 @@ func (s *search) result(a model.Artifact, mems []member, board []model.Leaderboa
 		return nil, fmt.Errorf("model does not decode: %w", err)
 	}
 	res := &Result{Model: mdl, Bytes: b, Leaderboard: board, Metrics: met, Warnings: s.p.warnings}
+	if s.cfg.KeepOOF {
+		res.OOF, res.OOFRows = s.oofRows(mems)
+	}
 	if s.cfg.KeepBagged {
 		if res.Bagged, err = bagged(a, mems); err != nil {
 			return nil, fmt.Errorf("assemble bagged model: %w", err)
 		}
 	}
 	return res, nil
+}
+
+// oofRows is the blend's out-of-fold predictions on the rows every member covers, numbered as
+// in the frame Train was given.
+func (s *search) oofRows(mems []member) ([]float64, []int) {
+	blend, rows := s.blend(mems)
+	k := s.p.k()
+	out := make([]float64, 0, len(rows)*k)
+	for j, i := range rows {
+		out = append(out, blend[i*k:(i+1)*k]...)
+		if s.p.kept != nil {
+			rows[j] = s.p.kept[i]
+		}
+	}
+	return out, rows
 }
 
 // bagged is a's ensemble with every member's fold models in place of its refit model.

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mlflow-go/mlflow/internal/ml/metrics"
 	"github.com/mlflow-go/mlflow/internal/ml/model"
 	"github.com/mlflow-go/mlflow/internal/tabular"
 )
@@ -473,5 +474,42 @@ func TestMaxInferenceCostPerClass(t *testing.T) {
 		if !slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, "ensemble:") && strings.Contains(l, want) }) {
 			t.Errorf("%d classes: no ensemble line with %s in %q", c.classes, want, lines)
 		}
+	}
+}
+
+// KeepOOF returns the blend's out-of-fold predictions numbered as in the given frame (rows
+// with a missing target skipped), and they are the ones the reported metrics were taken on.
+func TestKeepOOF(t *testing.T) {
+	f := frame(600, 2, 9)
+	yc := f.Col("y").Codes
+	for _, i := range []int{0, 5, 599} {
+		yc[i] = -1
+	}
+	cfg := quick(model.Classification)
+	cfg.KeepOOF = true
+	res, err := Train(context.Background(), f, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := res.OOFRows
+	if len(rows) != 597 || len(res.OOF) != 2*len(rows) {
+		t.Fatalf("%d rows, %d predictions; want 597 rows of 2 classes", len(rows), len(res.OOF))
+	}
+	if rows[0] != 1 || rows[4] != 6 || rows[len(rows)-1] != 598 {
+		t.Errorf("rows %v...%v do not skip the rows without a target", rows[:5], rows[len(rows)-1])
+	}
+	y := make([]int, len(rows))
+	for j, i := range rows {
+		y[j] = int(yc[i])
+	}
+	got := metrics.Classification(y, res.OOF, 2, nil)
+	for _, name := range []string{"AUC_weighted", "accuracy", "log_loss"} {
+		if math.Abs(got[name]-res.Metrics[name]) > 1e-12 {
+			t.Errorf("%s: %v from the returned predictions, %v reported", name, got[name], res.Metrics[name])
+		}
+	}
+	cfg.KeepOOF = false
+	if res, err = Train(context.Background(), f, cfg); err != nil || res.OOF != nil || res.OOFRows != nil {
+		t.Errorf("without KeepOOF: predictions kept (%d), err %v", len(res.OOF), err)
 	}
 }

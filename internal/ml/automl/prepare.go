@@ -34,6 +34,7 @@ type problem struct {
 	y        []float64 // class index or target value, per kept row
 	strata   []int     // stratum per row: class, or y decile for regression
 	frame    *tabular.Frame
+	kept     []int // the given frame's row of each row here, when rows were dropped or sampled; else nil
 	warnings []string
 	yMin     float64
 	yMax     float64
@@ -111,6 +112,7 @@ func prepare(f *tabular.Frame, cfg *Config) (*problem, error) {
 			}
 		}
 		f = f.Subset(keep)
+		p.kept = keep
 	}
 	p.frame = f
 	tc = f.Col(p.target)

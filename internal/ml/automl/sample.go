@@ -69,6 +69,13 @@ func (p *problem) subset(rows []int32) *problem {
 		q.y[i], q.strata[i] = p.y[r], p.strata[r]
 	}
 	q.frame = p.frame.Subset(idx)
+	q.kept = idx
+	if p.kept != nil {
+		q.kept = make([]int, len(idx))
+		for i, r := range idx {
+			q.kept[i] = p.kept[r]
+		}
+	}
 	q.warnings = slices.Clone(p.warnings)
 	return &q
 }

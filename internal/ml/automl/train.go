@@ -46,9 +46,12 @@ type Config struct {
 	// KeepBagged (benchmarks) also returns, in Result.Bagged, the same ensemble with every
 	// member's fold models, so refit and bagging can be scored on the same selection.
 	KeepBagged bool
-	Seed       uint64
-	Fast       bool // fast mode: GBDT defaults once on a 10 % stopping split
-	Parallel   int  // bounded worker pool size
+	// KeepOOF (benchmarks) also returns the final blend's out-of-fold predictions, so a study
+	// can blend other models with it on the same rows (bench/automl/families).
+	KeepOOF  bool
+	Seed     uint64
+	Fast     bool // fast mode: GBDT defaults once on a 10 % stopping split
+	Parallel int  // bounded worker pool size
 	// Memory bounds the search's memory in bytes (docs/automl.md#memory); 0 means no bound.
 	// The search keeps fewer candidates and fits fewer folds at once to stay within it, and
 	// holds the Go runtime's soft memory limit there while it runs.
@@ -76,7 +79,11 @@ type Result struct {
 	Leaderboard []model.LeaderboardEntry
 	Metrics     map[string]float64 // OOF metrics of the returned model
 	Bagged      *model.Model       // with Config.KeepBagged: the ensemble with fold models only
-	Warnings    []string
+	// With Config.KeepOOF: the final blend's out-of-fold predictions, OOF[j*k+c] for row
+	// OOFRows[j] of the frame and class c (k = 1 for regression), on the rows every member covers.
+	OOF      []float64
+	OOFRows  []int
+	Warnings []string
 }
 
 // Train runs the search on f and returns the winning model. Errors caused by the data or the
