@@ -1,7 +1,8 @@
 // Command automl-bench measures the automl search's quality on a CSV file, by hand (not in CI):
 // k-fold CV of the whole search (each outer fold trains with the full budget on the rest and is
 // scored on rows it never saw), stratified 80/20 hold-outs over several seeds, or, with -test,
-// one training on -data scored on the -test file (one JSON line; other/other.sh uses it).
+// one training on -data scored on the -test file (one JSON line; other/other.sh uses it), with
+// -oof and -predictions writing the predictions that families.sh blends other models with.
 //
 // What its figures stand against: on the bank data, sklearn's HistGradientBoostingClassifier
 // with defaults, whose stratified 5-fold CV accuracy and AUC bench/automl/run.sh prints beside
@@ -17,7 +18,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -51,8 +54,13 @@ func main() {
 	parallel := flag.Int("parallel", runtime.GOMAXPROCS(0), "worker pool size")
 	maxCost := flag.Float64("max-cost", automl.DefaultMaxInferenceCost, "max_inference_cost of the final model (0: no bound)")
 	refit := flag.Bool("refit", automlstep.DefaultRefit, "refit the selected members on all rows, as the automl step does by default; -cv/-holdout then also score the same ensemble bagged")
+	oofFile := flag.String("oof", "", "with -test: write the final blend's out-of-fold predictions on -data to this CSV file (row, then one column per class or the prediction)")
+	predFile := flag.String("predictions", "", "with -test: write the model's predictions on -test to this CSV file (row, then one column per class or the prediction)")
 	heapProfile := flag.String("heapprofile", "", "write the heap profile taken at the largest live heap seen to this file (go tool pprof -sample_index=inuse_space)")
 	flag.Parse()
+	if (*oofFile != "" || *predFile != "") && *testFile == "" {
+		log.Fatal("-oof and -predictions go with -test")
+	}
 	if *heapProfile != "" {
 		defer peakHeap(*heapProfile)()
 	}
@@ -67,11 +75,12 @@ func main() {
 	cfg := automl.Config{
 		Name: "bench", Task: *task, Target: *target, PrimaryMetric: *metric,
 		Budget: *budget, MaxTrials: *maxTrials, Ensemble: true, Parallel: *parallel, Refit: *refit, KeepBagged: *refit && *testFile == "",
-		MaxInferenceCost: *maxCost,
-		Logf:             func(format string, args ...any) { fmt.Fprintf(os.Stderr, "  "+format+"\n", args...) },
+		MaxInferenceCost: *maxCost, KeepOOF: *oofFile != "",
+		Logf: func(format string, args ...any) { fmt.Fprintf(os.Stderr, "  "+format+"\n", args...) },
 	}
-	// evaluate scores a trained model on frame tf (whose target column is read by name).
-	evaluate := func(mdl *model.Model, tf *tabular.Frame) map[string]float64 {
+	// evaluate scores a trained model on frame tf (whose target column is read by name) and
+	// returns its predictions, rows×classes (or rows for regression).
+	evaluate := func(mdl *model.Model, tf *tabular.Frame) (map[string]float64, []float64) {
 		x, err := mdl.Matrix(tf)
 		if err != nil {
 			log.Fatal(err)
@@ -85,7 +94,7 @@ func main() {
 				y[i] = tcol.Num[i]
 			}
 			a := mdl.A
-			return metrics.Regression(y, pred, a.YMin, a.YMax)
+			return metrics.Regression(y, pred, a.YMin, a.YMax), pred
 		}
 		classes := mdl.Classes()
 		k := len(classes)
@@ -105,7 +114,7 @@ func main() {
 				log.Fatalf("test row %d: class %q was never seen in training", i+1, l)
 			}
 		}
-		return metrics.Classification(y, prob, k, nil)
+		return metrics.Classification(y, prob, k, nil), prob
 	}
 	if *testFile != "" {
 		tf, err := tabular.ReadFile(context.Background(), *testFile, tabular.ReadOptions{Target: *target})
@@ -118,7 +127,19 @@ func main() {
 			log.Fatal(err)
 		}
 		secs := time.Since(start).Seconds()
-		m := evaluate(res.Model, tf)
+		m, pred := evaluate(res.Model, tf)
+		header := []string{"row"}
+		if *task == "regression" {
+			header = append(header, "prediction")
+		} else {
+			header = append(header, res.Model.Classes()...)
+		}
+		if *oofFile != "" {
+			writePredictions(*oofFile, header, res.OOFRows, res.OOF)
+		}
+		if *predFile != "" {
+			writePredictions(*predFile, header, nil, pred)
+		}
 		out := map[string]any{"algorithm": res.Model.A.Algorithm, "trials": len(res.Leaderboard), "seconds": secs}
 		for _, name := range []string{"accuracy", "AUC_weighted", "log_loss", "r2_score", "root_mean_squared_error"} {
 			if v, ok := m[name]; ok {
@@ -146,11 +167,11 @@ func main() {
 		}
 		secs := time.Since(start).Seconds()
 		tf := f.Subset(test)
-		m := evaluate(res.Model, tf)
+		m, _ := evaluate(res.Model, tf)
 		fmt.Printf("%s: accuracy %.4f AUC_weighted %.4f (OOF %.4f / %.4f, %s, %d trials, %.0fs)\n", name, m["accuracy"], m["AUC_weighted"],
 			res.Metrics["accuracy"], res.Metrics["AUC_weighted"], res.Model.A.Algorithm, len(res.Leaderboard), secs)
 		if res.Bagged != nil {
-			bm := evaluate(res.Bagged, tf)
+			bm, _ := evaluate(res.Bagged, tf)
 			bagged = append(bagged, bm)
 			fmt.Printf("%s: same ensemble bagged (fold models): accuracy %.4f AUC_weighted %.4f\n", name, bm["accuracy"], bm["AUC_weighted"])
 		}
@@ -280,4 +301,32 @@ func peakHeap(path string) func() {
 		}
 	}()
 	return func() { close(done); <-stopped }
+}
+
+// writePredictions writes predictions, len(header)-1 per row, as CSV: each line starts with
+// the row's number in its file (0 = the first data row), rows[j] or else j.
+func writePredictions(path string, header []string, rows []int, pred []float64) {
+	k := len(header) - 1
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	w.Write(header)
+	rec := make([]string, k+1)
+	for j := range len(pred) / k {
+		r := j
+		if rows != nil {
+			r = rows[j]
+		}
+		rec[0] = strconv.Itoa(r)
+		for c := range k {
+			rec[c+1] = strconv.FormatFloat(pred[j*k+c], 'g', -1, 64)
+		}
+		w.Write(rec)
+	}
+	w.Flush()
+	if err := w.Error(); err != nil {
+		log.Fatal(err)
+	}
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		log.Fatal(err)
+	}
 }
