@@ -208,3 +208,39 @@ func TestSettleRefitFollowsBest(t *testing.T) {
 		t.Errorf("new best trial of 20s (refit about 100s): refit on all rows %v, want the search to take the time back", s.refitWhole)
 	}
 }
+
+// Once the members are to be refit on the sample, the search ends early enough for the best
+// trial's refit there: on 9 M rows the ordinary reserve had left 58 s for a refit of 80 s,
+// which was cut off. The deadline only moves earlier, for each slower best trial.
+func TestSettleRefitKeepsRoomOnSample(t *testing.T) {
+	start := time.Now()
+	outer, cancel := context.WithDeadline(context.Background(), start.Add(90*time.Second))
+	defer cancel()
+	s := &search{
+		cfg: &Config{Budget: 100 * time.Second, Parallel: 2}, start: start, deadline: start.Add(90 * time.Second),
+		p: &problem{y: make([]float64, 1000)}, whole: &problem{y: make([]float64, 10_000)},
+		folds: []fold{{train: make([]int32, 900), stop: make([]int32, 100)}, {}},
+		outer: outer, log: func(string, ...any) {},
+	}
+	defer func() {
+		for _, c := range s.cancels {
+			c()
+		}
+	}()
+	ctx := context.Context(outer)
+	// A refit on the sample's 1,000 rows: seconds × 2 fits at once / 2 folds × 1,000 / 1,000
+	// rows / 2 workers = seconds / 2, to end before the budget's 100 s less its 7 s reserve.
+	for _, c := range []struct {
+		seconds float64
+		end     time.Duration // the search's deadline after the trial, from the start
+	}{{4, 90 * time.Second}, {100, 43 * time.Second}, {60, 43 * time.Second}, {120, 33 * time.Second}} {
+		s.best = &trial{id: 1, foldDone: []bool{true, true}, seconds: c.seconds}
+		ctx = s.settleRefit(ctx)
+		if got := s.deadline.Sub(start); got != c.end {
+			t.Errorf("best trial of %gs: search deadline %v, want %v", c.seconds, got, c.end)
+		}
+		if d, _ := ctx.Deadline(); !d.Equal(s.deadline) {
+			t.Errorf("best trial of %gs: the context ends at %v, the search at %v", c.seconds, d.Sub(start), s.deadline.Sub(start))
+		}
+	}
+}

@@ -121,6 +121,8 @@ type search struct {
 	// context without the sample's longer refit reserve, which settleRefit may return to.
 	refitWhole bool
 	outer      context.Context
+	// cancels release the contexts settleRefit derives to end the search earlier.
+	cancels []context.CancelFunc
 	// refitOnWhole marks, by trial id, the members refitSampled refit on every row.
 	refitOnWhole map[int]bool
 	log          func(format string, args ...any)

@@ -175,6 +175,11 @@ func Train(ctx context.Context, f *tabular.Frame, cfg Config) (*Result, error) {
 		}
 	}
 	defer cancel()
+	defer func() {
+		for _, c := range s.cancels {
+			c()
+		}
+	}()
 
 	if err := s.run(sctx, fams, fast); err != nil {
 		return nil, err
