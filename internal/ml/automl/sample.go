@@ -124,12 +124,7 @@ func (s *search) refitPlan(mems []member, left time.Duration) ([]int, []float64)
 }
 
 // refitSeconds estimates t's refit on all rows, in seconds of wall time on every worker.
-func (s *search) refitSeconds(t *trial) float64 {
-	if t.spec.algo == AlgoLinear {
-		return s.refitOn(t, len(s.p.y))
-	}
-	return s.refitOn(t, len(s.whole.y))
-}
+func (s *search) refitSeconds(t *trial) float64 { return s.refitOn(t, len(s.whole.y)) }
 
 // refitOn estimates t's refit on rows rows, in seconds of wall time on every worker: one of
 // its fold fits (in core-seconds: the trial's wall time × the fits run at once ÷ folds) times
